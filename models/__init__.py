@@ -1,0 +1,24 @@
+"""SQLAlchemy models of berth; importing this package registers every table on Base.metadata."""
+
+from models.allocation import Allocation
+from models.audit import AuditEvent
+from models.base import Base
+from models.cluster import Cluster
+from models.environment import Environment
+from models.port import PortAssignment, PortBlock
+from models.service import Service, ServiceDependency, ServicePort
+from models.token import ApiToken
+
+__all__ = [
+    "Allocation",
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "Cluster",
+    "Environment",
+    "PortAssignment",
+    "PortBlock",
+    "Service",
+    "ServiceDependency",
+    "ServicePort",
+]
