@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
 from models.environment import Environment
+from models.port import PortAssignment
 from models.service import Service
 
 
@@ -46,3 +47,6 @@ class Allocation(Base):
 
     environment: Mapped[Environment] = relationship(lazy="joined")
     service: Mapped[Service] = relationship(lazy="joined")
+    ports: Mapped[list[PortAssignment]] = relationship(
+        lazy="selectin", order_by="PortAssignment.port", passive_deletes=True
+    )

@@ -34,8 +34,9 @@ class PortAssignment(Base):
         ForeignKey("allocations.id", ondelete="SET NULL"), index=True
     )
     port_name: Mapped[str] = mapped_column(String(63))
-    # who held it last, "environment/service", kept through the quarantine
-    holder: Mapped[str] = mapped_column(String(160))
+    # who holds it (or held it, through the quarantine); names never change once created
+    environment: Mapped[str] = mapped_column(String(63))
+    service: Mapped[str] = mapped_column(String(63))
     assigned_at: Mapped[datetime]
     released_at: Mapped[datetime | None]
 

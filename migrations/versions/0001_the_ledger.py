@@ -2,21 +2,20 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-27 05:38:27.606310
+Create Date: 2026-11-27 05:39:08.859060
 
 """
 
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0001"
-down_revision: Union[str, Sequence[str], None] = None
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -242,7 +241,8 @@ def upgrade() -> None:
         sa.Column("port", sa.Integer(), nullable=False),
         sa.Column("allocation_id", sa.Integer(), nullable=True),
         sa.Column("port_name", sa.String(length=63), nullable=False),
-        sa.Column("holder", sa.String(length=160), nullable=False),
+        sa.Column("environment", sa.String(length=63), nullable=False),
+        sa.Column("service", sa.String(length=63), nullable=False),
         sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("released_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(

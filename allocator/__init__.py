@@ -1,0 +1,1 @@
+"""Pure allocation logic on plain values: no Flask, no SQLAlchemy, no HTTP."""

@@ -1,0 +1,203 @@
+"""Use cases for allocations: what one service gets in one environment, with its host ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.context import Context, in_transaction
+from ledger.environments import find_environment
+from ledger.errors import InvalidError, NotFoundError, PreconditionFailedError
+from ledger.host_ports import assign_ports, lock_cluster, purge_quarantine, release_ports
+from ledger.services import find_service
+from ledger.views import allocation_view
+from models import Allocation, Environment, Service
+from models.base import utcnow
+
+# fields of an allocation a PUT sets; anything left out takes its default
+_DEFAULTS: dict[str, Any] = {
+    "disk": 0,
+    "instances": 1,
+    "network": "host",
+    "constraints": [],
+    "upgrade_strategy": {"minimum_health_capacity": 1.0, "maximum_over_capacity": 1.0},
+    "overrides": {},
+}
+
+
+@dataclass(frozen=True)
+class AllocationResult:
+    allocation: dict[str, Any]
+    created: bool
+    changed: bool
+    dry_run: bool
+
+
+def etag(view: dict[str, Any]) -> str:
+    """A strong entity tag that changes whenever the allocation's version does."""
+    return f'"{view["environment"]}.{view["service"]}.v{view["version"]}"'
+
+
+def _matches(if_match: str, current: str | None) -> bool:
+    if current is None:
+        return False
+    tags = [t.strip() for t in if_match.split(",")]
+    return "*" in tags or current in tags
+
+
+def _find(session: Session, env: Environment, service: Service) -> Allocation | None:
+    return session.scalar(
+        select(Allocation).where(
+            Allocation.environment_id == env.id, Allocation.service_id == service.id
+        )
+    )
+
+
+def find_allocation(session: Session, env_name: str, service_name: str) -> Allocation:
+    env = find_environment(session, env_name)
+    service = find_service(session, service_name)
+    alloc = _find(session, env, service)
+    if alloc is None:
+        raise NotFoundError(
+            f"service '{service_name}' has no allocation in environment '{env_name}'"
+        )
+    return alloc
+
+
+def _apply(alloc: Allocation, data: dict[str, Any]) -> None:
+    fields = {**_DEFAULTS, **data}
+    strategy = {**_DEFAULTS["upgrade_strategy"], **fields.pop("upgrade_strategy")}
+    alloc.minimum_health_capacity = strategy["minimum_health_capacity"]
+    alloc.maximum_over_capacity = strategy["maximum_over_capacity"]
+    for key in ("cpus", "mem", "disk", "instances", "network", "constraints", "overrides"):
+        setattr(alloc, key, fields[key])
+
+
+def put_allocation(
+    ctx: Context,
+    env_name: str,
+    service_name: str,
+    data: dict[str, Any],
+    *,
+    if_match: str | None = None,
+    dry_run: bool = False,
+) -> AllocationResult:
+    """Create or replace an allocation; its host ports never move unless asked to."""
+
+    def work(session: Session) -> AllocationResult:
+        env = find_environment(session, env_name)
+        service = find_service(session, service_name)
+        fields = dict(data)
+        requested: dict[str, int] = fields.pop("ports", None) or {}
+        names = [p.name for p in service.ports]
+        unknown = sorted(set(requested) - set(names))
+        if unknown:
+            raise InvalidError(
+                {
+                    "ports": {
+                        n: [f"service '{service_name}' has no port named '{n}'; it has {names}"]
+                        for n in unknown
+                    }
+                }
+            )
+        lock_cluster(ctx, session, env.cluster_id)
+        now = utcnow()
+        purge_quarantine(ctx, session, env.cluster_id, now)
+        alloc = _find(session, env, service)
+        current = etag(allocation_view(alloc)) if alloc else None
+        if if_match is not None and not _matches(if_match, current):
+            raise PreconditionFailedError(
+                f"If-Match {if_match} does not match the allocation's current ETag "
+                f"{current or '(none: it does not exist)'}; GET it again and retry",
+                current_etag=current,
+            )
+        if alloc is None:
+            alloc = Allocation(environment=env, service=service, version=1, updated_by=ctx.actor)
+            _apply(alloc, fields)
+            session.add(alloc)
+            session.flush()
+            assign_ports(ctx, session, env.cluster, alloc, names, requested)
+            session.flush()
+            session.expire(alloc, ["ports"])
+            view = allocation_view(alloc)
+            ctx.audit(session, "create", "allocation", f"{env.name}/{service.name}", None, view)
+            return AllocationResult(view, created=True, changed=True, dry_run=dry_run)
+
+        before = allocation_view(alloc)
+        _apply(alloc, fields)
+        held = {p.port_name: p for p in alloc.ports}
+        moved = {n: p for n, p in requested.items() if n in held and held[n].port != p}
+        missing = [n for n in names if n not in held]
+        if moved:
+            release_ports(session, [held[n] for n in moved], now)
+        assign_ports(
+            ctx,
+            session,
+            env.cluster,
+            alloc,
+            [n for n in names if n in moved or n in missing],
+            {n: p for n, p in requested.items() if n in moved or n in missing},
+        )
+        session.flush()
+        session.expire(alloc, ["ports"])
+        changed = _comparable(allocation_view(alloc)) != _comparable(before)
+        if changed:
+            alloc.version += 1
+            alloc.updated_by = ctx.actor
+            session.flush()
+            after = allocation_view(alloc)
+            ctx.audit(session, "update", "allocation", f"{env.name}/{service.name}", before, after)
+        else:
+            after = before
+        return AllocationResult(after, created=False, changed=changed, dry_run=dry_run)
+
+    return in_transaction(ctx, work, dry_run=dry_run)
+
+
+def _comparable(view: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in view.items() if k not in ("updated_at", "updated_by", "version")}
+
+
+def get_allocation(ctx: Context, env_name: str, service_name: str) -> dict[str, Any]:
+    return in_transaction(
+        ctx, lambda session: allocation_view(find_allocation(session, env_name, service_name))
+    )
+
+
+def list_allocations(ctx: Context, env_name: str) -> list[dict[str, Any]]:
+    def work(session: Session) -> list[dict[str, Any]]:
+        env = find_environment(session, env_name)
+        allocs = session.scalars(
+            select(Allocation)
+            .join(Service)
+            .where(Allocation.environment_id == env.id)
+            .order_by(Service.name)
+        )
+        return [allocation_view(a) for a in allocs]
+
+    return in_transaction(ctx, work)
+
+
+def delete_allocation(
+    ctx: Context, env_name: str, service_name: str, *, if_match: str | None = None
+) -> None:
+    """Delete an allocation; its host ports go into quarantine, not straight back to the pool."""
+
+    def work(session: Session) -> None:
+        alloc = find_allocation(session, env_name, service_name)
+        lock_cluster(ctx, session, alloc.environment.cluster_id)
+        before = allocation_view(alloc)
+        if if_match is not None and not _matches(if_match, etag(before)):
+            raise PreconditionFailedError(
+                f"If-Match {if_match} does not match the allocation's current ETag "
+                f"{etag(before)}; GET it again and retry",
+                current_etag=etag(before),
+            )
+        release_ports(session, alloc.ports, utcnow())
+        session.delete(alloc)
+        ctx.audit(session, "delete", "allocation", f"{env_name}/{service_name}", before, None)
+
+    in_transaction(ctx, work)

@@ -1,0 +1,128 @@
+"""What every use case needs: sessions, who acts, settings; and the one transaction it runs in."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledger.errors import AlreadyExistsError, ContentionError, DatabaseUnavailableError
+from models import AuditEvent
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# unique constraints that concurrent writers can trip over; the use case is simply rerun
+_RETRYABLE_UNIQUE = (
+    "uq_port_assignments_cluster_id_port",
+    "port_assignments.cluster_id, port_assignments.port",
+    "uq_allocations_environment_id_service_id",
+    "allocations.environment_id, allocations.service_id",
+    "pk_port_blocks",
+    "port_blocks.cluster_id, port_blocks.block",
+)
+# SQLSTATEs of PostgreSQL that mean "try the transaction again"
+_RETRYABLE_SQLSTATE = {"40001", "40P01", "55P03"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    port_quarantine: timedelta = timedelta(minutes=10)
+    # test-only switch (see issue 6/6): with it off the unique constraint alone guards ports
+    cluster_lock: bool = True
+    retries: int = 8
+
+
+@dataclass(frozen=True)
+class Context:
+    sessions: sessionmaker[Session]
+    actor: str = "system"
+    request_id: str = ""
+    settings: Settings = field(default_factory=Settings)
+
+    def audit(
+        self,
+        session: Session,
+        action: str,
+        entity_type: str,
+        entity: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        session.add(
+            AuditEvent(
+                actor=self.actor,
+                action=action,
+                entity_type=entity_type,
+                entity=entity,
+                before=before,
+                after=after,
+                request_id=self.request_id,
+            )
+        )
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
+def _is_retryable(exc: DBAPIError) -> bool:
+    text = str(exc.orig)
+    if isinstance(exc, IntegrityError):
+        return any(name in text for name in _RETRYABLE_UNIQUE)
+    if _sqlstate(exc) in _RETRYABLE_SQLSTATE:
+        return True
+    return "database is locked" in text
+
+
+def _is_unreachable(exc: DBAPIError) -> bool:
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+
+
+def in_transaction(ctx: Context, work: Callable[[Session], T], *, dry_run: bool = False) -> T:
+    """Run `work` in one transaction: commit on success (roll back for a dry run).
+
+    Collisions between concurrent writers (a unique port taken between our read and our
+    insert, a deadlock, SQLite's busy lock) roll the whole attempt back and run it again,
+    so the work function must only touch the database through its session.
+    """
+    attempts = max(1, ctx.settings.retries)
+    for attempt in range(1, attempts + 1):
+        with ctx.sessions() as session:
+            try:
+                result = work(session)
+                if dry_run:
+                    session.rollback()
+                else:
+                    session.commit()
+                return result
+            except DBAPIError as exc:
+                session.rollback()
+                if _is_retryable(exc) and attempt < attempts:
+                    log.info("retrying after a collision (attempt %d): %s", attempt, exc.orig)
+                    time.sleep(random.uniform(0.005, 0.02) * attempt)
+                    continue
+                if _is_retryable(exc):
+                    raise ContentionError(
+                        "other requests kept changing the same cluster at the same time; "
+                        "nothing was saved, try again"
+                    ) from exc
+                if isinstance(exc, IntegrityError):
+                    raise AlreadyExistsError(
+                        "the change collides with data saved at the same time "
+                        f"({exc.orig.__class__.__name__}); nothing was saved"
+                    ) from exc
+                if _is_unreachable(exc):
+                    raise DatabaseUnavailableError(
+                        "the database cannot be reached; nothing was saved, try again later"
+                    ) from exc
+                raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,68 @@
+"""Errors of the use-case layer; only api/errors.py knows their HTTP status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    """Base of every refusal the ledger gives; `detail` is meant for the operator."""
+
+    title = "Request refused"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFoundError(LedgerError):
+    title = "Not found"
+
+
+class InvalidError(LedgerError):
+    """Fields that are well-formed but wrong in context (an unknown cluster, say)."""
+
+    title = "Invalid fields"
+
+    def __init__(self, errors: dict[str, Any]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()), errors=errors)
+        self.errors = errors
+
+
+class ConflictError(LedgerError):
+    title = "Conflict"
+
+
+class AlreadyExistsError(ConflictError):
+    title = "Already exists"
+
+
+class InUseError(ConflictError):
+    title = "Still in use"
+
+
+class PortTakenError(ConflictError):
+    title = "Host port taken"
+
+
+class PortOutsideRangesError(ConflictError):
+    title = "Host port outside the cluster's ranges"
+
+
+class PortsExhaustedError(ConflictError):
+    title = "No free host port"
+
+
+class ContentionError(ConflictError):
+    """Concurrent writers kept colliding after every retry; the client may try again."""
+
+    title = "Concurrent change"
+
+
+class PreconditionFailedError(LedgerError):
+    title = "Precondition failed"
+
+
+class DatabaseUnavailableError(LedgerError):
+    title = "Database unavailable"

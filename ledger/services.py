@@ -1,0 +1,196 @@
+"""Use cases for services: their named ports follow them into every environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.context import Context, in_transaction
+from ledger.errors import AlreadyExistsError, InUseError, InvalidError, NotFoundError
+from ledger.host_ports import (
+    assign_ports,
+    lock_cluster,
+    purge_quarantine,
+    release_ports,
+)
+from ledger.views import allocation_view, service_view
+from models import Allocation, Environment, Service, ServiceDependency, ServicePort
+from models.base import utcnow
+
+
+def find_service(session: Session, name: str) -> Service:
+    service = session.scalar(select(Service).where(Service.name == name))
+    if service is None:
+        raise NotFoundError(f"there is no service named '{name}'")
+    return service
+
+
+def _check_health_port(ports: list[dict[str, Any]], health: dict[str, Any] | None) -> None:
+    if not health or health.get("protocol") == "COMMAND":
+        return
+    names = [p["name"] for p in ports]
+    if health.get("port") not in names:
+        raise InvalidError(
+            {
+                "health_check": {
+                    "port": [f"'{health.get('port')}' is not one of the service's ports {names}"]
+                }
+            }
+        )
+
+
+def _set_ports(service: Service, ports: list[dict[str, Any]]) -> None:
+    """Update ports in place by name, so unchanged ports keep their rows."""
+    by_name = {p.name: p for p in service.ports}
+    kept: list[ServicePort] = []
+    for position, spec in enumerate(ports):
+        row = by_name.get(spec["name"]) or ServicePort(name=spec["name"])
+        row.protocol = spec.get("protocol", "tcp")
+        row.container_port = spec.get("container_port")
+        row.position = position
+        kept.append(row)
+    service.ports = kept
+
+
+def _set_calls(session: Session, service: Service, calls: list[dict[str, Any]]) -> None:
+    names = [c["service"] for c in calls]
+    if service.name in names:
+        raise InvalidError({"calls": [f"service '{service.name}' cannot call itself"]})
+    found = {
+        s.name: s for s in session.scalars(select(Service).where(Service.name.in_(names)))
+    }
+    unknown = sorted(set(names) - set(found))
+    if unknown:
+        raise InvalidError({"calls": [f"unknown services: {', '.join(unknown)}; create them first"]})
+    service.calls = [
+        ServiceDependency(callee=found[c["service"]], fan_out=c.get("fan_out", 1.0)) for c in calls
+    ]
+
+
+def _sync_allocation_ports(
+    ctx: Context, session: Session, service: Service, old: list[str], new: list[str]
+) -> None:
+    """A port added to a service gets a host port in every environment; a removed one is freed."""
+    added = [n for n in new if n not in old]
+    removed = set(old) - set(new)
+    if not added and not removed:
+        return
+    allocs = session.scalars(
+        select(Allocation)
+        .join(Environment)
+        .where(Allocation.service_id == service.id)
+        .order_by(Environment.cluster_id, Allocation.id)
+    ).all()
+    now = utcnow()
+    for cluster_id in sorted({a.environment.cluster_id for a in allocs}):  # fixed lock order
+        lock_cluster(ctx, session, cluster_id)
+        purge_quarantine(ctx, session, cluster_id, now)
+
+    for alloc in allocs:
+        before = allocation_view(alloc)
+        release_ports(session, [p for p in alloc.ports if p.port_name in removed], now)
+        assign_ports(ctx, session, alloc.environment.cluster, alloc, added, {})
+        alloc.version += 1
+        alloc.updated_by = ctx.actor
+        session.flush()
+        session.expire(alloc, ["ports"])
+        ctx.audit(
+            session,
+            "update",
+            "allocation",
+            f"{alloc.environment.name}/{service.name}",
+            before,
+            allocation_view(alloc),
+        )
+
+
+def create_service(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+    def work(session: Session) -> dict[str, Any]:
+        if session.scalar(select(Service.id).where(Service.name == data["name"])):
+            raise AlreadyExistsError(f"a service named '{data['name']}' already exists")
+        ports = data.get("ports", [])
+        _check_health_port(ports, data.get("health_check"))
+        fields = {k: v for k, v in data.items() if k not in ("ports", "calls")}
+        service = Service(**{"tags": [], "health_check": None, **fields})
+        _set_ports(service, ports)
+        _set_calls(session, service, data.get("calls", []))
+        session.add(service)
+        session.flush()
+        view = service_view(service)
+        ctx.audit(session, "create", "service", service.name, None, view)
+        return view
+
+    return in_transaction(ctx, work)
+
+
+def list_services(
+    ctx: Context, team: str | None = None, tag: str | None = None
+) -> list[dict[str, Any]]:
+    def work(session: Session) -> list[dict[str, Any]]:
+        query = select(Service).order_by(Service.name)
+        if team is not None:
+            query = query.where(Service.team == team)
+        views = [service_view(s) for s in session.scalars(query)]
+        return [v for v in views if tag is None or tag in v["tags"]]
+
+    return in_transaction(ctx, work)
+
+
+def get_service(ctx: Context, name: str) -> dict[str, Any]:
+    return in_transaction(ctx, lambda session: service_view(find_service(session, name)))
+
+
+def update_service(ctx: Context, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+    def work(session: Session) -> dict[str, Any]:
+        service = find_service(session, name)
+        before = service_view(service)
+        old_names = [p.name for p in service.ports]
+        ports = changes.get("ports", before["ports"])
+        _check_health_port(ports, changes.get("health_check", service.health_check))
+        for key, value in changes.items():
+            if key not in ("ports", "calls"):
+                setattr(service, key, value)
+        if "ports" in changes:
+            _set_ports(service, ports)
+        if "calls" in changes:
+            _set_calls(session, service, changes["calls"])
+        session.flush()
+        _sync_allocation_ports(ctx, session, service, old_names, [p["name"] for p in ports])
+        after = service_view(service)
+        if after != before:
+            ctx.audit(session, "update", "service", service.name, before, after)
+        return after
+
+    return in_transaction(ctx, work)
+
+
+def delete_service(ctx: Context, name: str) -> None:
+    def work(session: Session) -> None:
+        service = find_service(session, name)
+        envs = session.scalars(
+            select(Environment.name)
+            .join(Allocation, Allocation.environment_id == Environment.id)
+            .where(Allocation.service_id == service.id)
+        ).all()
+        if envs:
+            raise InUseError(
+                f"service '{name}' is allocated in {', '.join(sorted(envs))}; "
+                "delete those allocations first"
+            )
+        callers = session.scalars(
+            select(Service.name)
+            .join(ServiceDependency, ServiceDependency.caller_id == Service.id)
+            .where(ServiceDependency.callee_id == service.id)
+        ).all()
+        if callers:
+            raise InUseError(
+                f"service '{name}' is called by {', '.join(sorted(callers))}; "
+                "remove it from their calls first"
+            )
+        before = service_view(service)
+        session.delete(service)
+        ctx.audit(session, "delete", "service", name, before, None)
+
+    in_transaction(ctx, work)

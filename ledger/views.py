@@ -1,0 +1,80 @@
+"""Plain-dict views of the models: what the API returns and what the audit log records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allocator.ports import PortRange
+from models import Allocation, Cluster, Environment, Service
+
+
+def cluster_view(c: Cluster) -> dict[str, Any]:
+    return {
+        "name": c.name,
+        "mesos_masters": list(c.mesos_masters),
+        "marathon_url": c.marathon_url,
+        "port_ranges": [str(PortRange(lo, hi)) for lo, hi in c.port_ranges],
+        "description": c.description,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    }
+
+
+def environment_view(e: Environment) -> dict[str, Any]:
+    return {
+        "name": e.name,
+        "cluster": e.cluster.name,
+        "marathon_group": e.marathon_group,
+        "headroom": e.headroom,
+        "defaults": e.defaults,
+        "description": e.description,
+        "created_at": e.created_at,
+        "updated_at": e.updated_at,
+    }
+
+
+def service_view(s: Service) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "runtime": s.runtime,
+        "team": s.team,
+        "tags": list(s.tags),
+        "ports": [
+            {"name": p.name, "protocol": p.protocol, "container_port": p.container_port}
+            for p in s.ports
+        ],
+        "health_check": s.health_check,
+        "calls": sorted(
+            ({"service": d.callee.name, "fan_out": d.fan_out} for d in s.calls),
+            key=lambda d: str(d["service"]),
+        ),
+        "description": s.description,
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+    }
+
+
+def allocation_view(a: Allocation) -> dict[str, Any]:
+    order = {p.name: i for i, p in enumerate(a.service.ports)}
+    held = sorted(a.ports, key=lambda p: order.get(p.port_name, len(order)))
+    return {
+        "environment": a.environment.name,
+        "service": a.service.name,
+        "cluster": a.environment.cluster.name,
+        "cpus": a.cpus,
+        "mem": a.mem,
+        "disk": a.disk,
+        "instances": a.instances,
+        "network": a.network,
+        "constraints": a.constraints,
+        "upgrade_strategy": {
+            "minimum_health_capacity": a.minimum_health_capacity,
+            "maximum_over_capacity": a.maximum_over_capacity,
+        },
+        "overrides": a.overrides,
+        "ports": {p.port_name: p.port for p in held},
+        "version": a.version,
+        "created_at": a.created_at,
+        "updated_at": a.updated_at,
+        "updated_by": a.updated_by,
+    }
