@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -63,11 +63,22 @@ class Context:
                 action=action,
                 entity_type=entity_type,
                 entity=entity,
-                before=before,
-                after=after,
+                before=_jsonable(before),
+                after=_jsonable(after),
                 request_id=self.request_id,
             )
         )
+
+
+def _jsonable(value: Any) -> Any:
+    """Views carry datetimes; the audit log stores them as ISO 8601 text."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:

@@ -59,9 +59,12 @@ def get_environment(ctx: Context, name: str) -> dict[str, Any]:
 
 
 def _allocation_count(session: Session, env: Environment) -> int:
-    return session.scalar(
-        select(func.count()).select_from(Allocation).where(Allocation.environment_id == env.id)
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count()).select_from(Allocation).where(Allocation.environment_id == env.id)
+        )
+        or 0
+    )
 
 
 def update_environment(ctx: Context, name: str, changes: dict[str, Any]) -> dict[str, Any]:

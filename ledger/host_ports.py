@@ -72,7 +72,9 @@ def purge_quarantine(ctx: Context, session: Session, cluster_id: int, now: datet
 
 def _describe_holder(row: PortAssignment, ctx: Context) -> str:
     if row.released_at is None:
-        return f"service '{row.service}' in environment '{row.environment}' (port '{row.port_name}')"
+        return (
+            f"service '{row.service}' in environment '{row.environment}' (port '{row.port_name}')"
+        )
     until = row.released_at + ctx.settings.port_quarantine
     return (
         f"quarantine until {until.isoformat(timespec='seconds')} after its release by "
@@ -209,7 +211,5 @@ def check_ranges_cover(session: Session, cluster: Cluster, texts: list[str]) -> 
         )
     ).all()
     return tuple(
-        f"{port} ({service} in {env})"
-        for port, service, env in rows
-        if not in_ranges(ranges, port)
+        f"{port} ({service} in {env})" for port, service, env in rows if not in_ranges(ranges, port)
     )

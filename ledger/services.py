@@ -58,12 +58,12 @@ def _set_calls(session: Session, service: Service, calls: list[dict[str, Any]]) 
     names = [c["service"] for c in calls]
     if service.name in names:
         raise InvalidError({"calls": [f"service '{service.name}' cannot call itself"]})
-    found = {
-        s.name: s for s in session.scalars(select(Service).where(Service.name.in_(names)))
-    }
+    found = {s.name: s for s in session.scalars(select(Service).where(Service.name.in_(names)))}
     unknown = sorted(set(names) - set(found))
     if unknown:
-        raise InvalidError({"calls": [f"unknown services: {', '.join(unknown)}; create them first"]})
+        raise InvalidError(
+            {"calls": [f"unknown services: {', '.join(unknown)}; create them first"]}
+        )
     service.calls = [
         ServiceDependency(callee=found[c["service"]], fan_out=c.get("fan_out", 1.0)) for c in calls
     ]

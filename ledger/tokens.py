@@ -90,5 +90,3 @@ def authenticate(ctx: Context, token: str) -> Caller | None:
         return Caller(row.name, row.role)
 
     return in_transaction(ctx, work)
-
-

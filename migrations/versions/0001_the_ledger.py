@@ -139,9 +139,7 @@ def upgrade() -> None:
         sa.Column("caller_id", sa.Integer(), nullable=False),
         sa.Column("callee_id", sa.Integer(), nullable=False),
         sa.Column("fan_out", sa.Double(), nullable=False),
-        sa.CheckConstraint(
-            "fan_out > 0", name=op.f("ck_service_dependencies_fan_out_positive")
-        ),
+        sa.CheckConstraint("fan_out > 0", name=op.f("ck_service_dependencies_fan_out_positive")),
         sa.ForeignKeyConstraint(
             ["callee_id"],
             ["services.id"],
@@ -154,9 +152,7 @@ def upgrade() -> None:
             name=op.f("fk_service_dependencies_caller_id_services"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint(
-            "caller_id", "callee_id", name=op.f("pk_service_dependencies")
-        ),
+        sa.PrimaryKeyConstraint("caller_id", "callee_id", name=op.f("pk_service_dependencies")),
     )
     with op.batch_alter_table("service_dependencies", schema=None) as batch_op:
         batch_op.create_index(
@@ -181,9 +177,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_service_ports")),
-        sa.UniqueConstraint(
-            "service_id", "name", name=op.f("uq_service_ports_service_id_name")
-        ),
+        sa.UniqueConstraint("service_id", "name", name=op.f("uq_service_ports_service_id_name")),
     )
     op.create_table(
         "allocations",
@@ -208,9 +202,7 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("cpus > 0", name=op.f("ck_allocations_cpus_positive")),
         sa.CheckConstraint("disk >= 0", name=op.f("ck_allocations_disk_nonnegative")),
-        sa.CheckConstraint(
-            "instances >= 0", name=op.f("ck_allocations_instances_nonnegative")
-        ),
+        sa.CheckConstraint("instances >= 0", name=op.f("ck_allocations_instances_nonnegative")),
         sa.CheckConstraint("mem >= 32", name=op.f("ck_allocations_mem_minimum")),
         sa.ForeignKeyConstraint(
             ["environment_id"],
@@ -230,9 +222,7 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("allocations", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_allocations_service_id"), ["service_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_allocations_service_id"), ["service_id"], unique=False)
 
     op.create_table(
         "port_assignments",
@@ -249,9 +239,7 @@ def upgrade() -> None:
             "(allocation_id IS NULL) = (released_at IS NOT NULL)",
             name=op.f("ck_port_assignments_held_or_released"),
         ),
-        sa.CheckConstraint(
-            "port BETWEEN 1 AND 65535", name=op.f("ck_port_assignments_port_valid")
-        ),
+        sa.CheckConstraint("port BETWEEN 1 AND 65535", name=op.f("ck_port_assignments_port_valid")),
         sa.ForeignKeyConstraint(
             ["allocation_id"],
             ["allocations.id"],
@@ -264,9 +252,7 @@ def upgrade() -> None:
             name=op.f("fk_port_assignments_cluster_id_clusters"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_port_assignments")),
-        sa.UniqueConstraint(
-            "cluster_id", "port", name=op.f("uq_port_assignments_cluster_id_port")
-        ),
+        sa.UniqueConstraint("cluster_id", "port", name=op.f("uq_port_assignments_cluster_id_port")),
     )
     with op.batch_alter_table("port_assignments", schema=None) as batch_op:
         batch_op.create_index(

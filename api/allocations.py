@@ -1,0 +1,74 @@
+"""/api/v1/environments/{env}/allocations"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.auth import requires
+from api.request_context import ledger_context
+from api.schemas import AllocationIn, AllocationOut, WriteArgs
+from ledger import allocations
+
+blp = Blueprint(
+    "allocations",
+    __name__,
+    url_prefix="/api/v1/environments",
+    description="What each service gets in an environment, with its host ports",
+)
+
+
+@blp.route("/<string:env>/allocations")
+class Allocations(MethodView):
+    @requires("viewer")
+    @blp.response(200, AllocationOut(many=True))
+    def get(self, env: str) -> Any:
+        return allocations.list_allocations(ledger_context(), env)
+
+
+@blp.route("/<string:env>/allocations/<string:service>")
+class AllocationByService(MethodView):
+    @requires("viewer")
+    @blp.response(200, AllocationOut)
+    def get(self, env: str, service: str) -> Any:
+        view = allocations.get_allocation(ledger_context(), env, service)
+        return view, 200, {"ETag": allocations.etag(view)}
+
+    @requires("ops")
+    @blp.arguments(WriteArgs, location="query")
+    @blp.arguments(AllocationIn)
+    @blp.response(200, AllocationOut)
+    @blp.alt_response(201, schema=AllocationOut, description="created")
+    def put(self, args: dict[str, Any], data: dict[str, Any], env: str, service: str) -> Any:
+        """Create or replace an allocation; ports are kept, or chosen lowest free.
+
+        Send `If-Match` with the ETag of a GET to refuse the write (412) when someone else
+        changed the allocation in between. `?dry_run=true` answers without saving.
+        """
+        result = allocations.put_allocation(
+            ledger_context(),
+            env,
+            service,
+            data,
+            if_match=request.headers.get("If-Match"),
+            dry_run=args["dry_run"],
+        )
+        headers = {"ETag": allocations.etag(result.allocation)}
+        if result.dry_run:
+            headers["X-Berth-Dry-Run"] = "true"
+            return result.allocation, 200, headers
+        if result.created:
+            headers["Location"] = f"/api/v1/environments/{env}/allocations/{service}"
+            return result.allocation, 201, headers
+        return result.allocation, 200, headers
+
+    @requires("ops")
+    @blp.response(204)
+    def delete(self, env: str, service: str) -> None:
+        """Delete an allocation; its host ports wait out a quarantine before reuse."""
+        allocations.delete_allocation(
+            ledger_context(), env, service, if_match=request.headers.get("If-Match")
+        )

@@ -1,0 +1,434 @@
+"""Marshmallow schemas: they validate requests and, through flask-smorest, make the OpenAPI doc."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates,
+    validates_schema,
+)
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_dns_label = validate.Regexp(
+    DNS_LABEL,
+    error="must be a DNS label: 1-63 lowercase letters, digits and '-', "
+    "starting and ending with a letter or digit",
+)
+_team = validate.Regexp(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+    error="must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
+)
+_group = validate.Regexp(
+    r"^/$|^(/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$",
+    error="must be an absolute Marathon group path of DNS labels, like /prod or /shop/prod",
+)
+_http_url = validate.URL(require_tld=False, schemes={"http", "https"})
+CONSTRAINT_OPERATORS = ("UNIQUE", "MAX_PER", "GROUP_BY", "CLUSTER", "LIKE", "UNLIKE", "IS")
+_NEEDS_VALUE = {"MAX_PER", "LIKE", "UNLIKE", "IS", "CLUSTER"}
+
+
+class StrictSchema(Schema):
+    """Unknown fields are refused, so a typo never silently does nothing."""
+
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+
+def _name(**kwargs: Any) -> fields.String:
+    return fields.String(validate=_dns_label, **kwargs)
+
+
+def _text(**kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.Length(max=1024), **kwargs)
+
+
+# --- problems ---------------------------------------------------------------------------
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, as every error of berth is answered."""
+
+    type = fields.String(metadata={"description": "a URI naming the kind of problem"})
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String(metadata={"description": "what went wrong and what to do about it"})
+    instance = fields.String()
+    request_id = fields.String()
+    errors = fields.Dict(metadata={"description": "a message per invalid field (422)"})
+
+
+# --- clusters ---------------------------------------------------------------------------
+
+
+class ClusterPatch(StrictSchema):
+    mesos_masters = fields.List(
+        fields.String(validate=_http_url),
+        validate=validate.Length(min=1, max=16),
+        metadata={"description": "URLs of the Mesos masters; the leader is found by redirect"},
+    )
+    marathon_url = fields.String(validate=_http_url)
+    port_ranges = fields.List(
+        fields.String(validate=validate.Length(max=11)),
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "host port ranges berth may hand out, like 31000-31999",
+            "example": ["31000-31999"],
+        },
+    )
+    description = _text()
+
+
+class ClusterIn(ClusterPatch):
+    name = _name(required=True)
+    mesos_masters = fields.List(
+        fields.String(validate=_http_url), required=True, validate=validate.Length(min=1, max=16)
+    )
+    marathon_url = fields.String(validate=_http_url, required=True)
+    port_ranges = fields.List(
+        fields.String(validate=validate.Length(max=11)),
+        load_default=lambda: ["31000-32000"],
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "defaults to Mesos' own default, 31000-32000"},
+    )
+    description = _text(load_default="")
+
+
+class ClusterOut(Schema):
+    name = fields.String()
+    mesos_masters = fields.List(fields.String())
+    marathon_url = fields.String()
+    port_ranges = fields.List(fields.String())
+    description = fields.String()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class PortOut(Schema):
+    port = fields.Integer()
+    service = fields.String()
+    environment = fields.String()
+    port_name = fields.String()
+    state = fields.String(metadata={"enum": ["assigned", "quarantined"]})
+    assigned_at = fields.DateTime()
+    released_at = fields.DateTime(allow_none=True)
+    reusable_at = fields.DateTime(
+        allow_none=True, metadata={"description": "when a quarantined port may be handed out"}
+    )
+
+
+class ClusterPortsOut(Schema):
+    cluster = fields.String()
+    port_ranges = fields.String()
+    ports = fields.List(fields.Nested(PortOut))
+
+
+# --- environments -----------------------------------------------------------------------
+
+
+class EnvironmentPatch(StrictSchema):
+    cluster = _name()
+    marathon_group = fields.String(validate=[_group, validate.Length(max=255)])
+    headroom = fields.Float(
+        validate=validate.Range(min=0, max=0.9),
+        metadata={"description": "share of each agent's cpus, mem and disk to keep free"},
+    )
+    defaults = fields.Dict(
+        keys=fields.String(),
+        metadata={"description": "defaults for the Marathon configs rendered in this environment"},
+    )
+    description = _text()
+
+
+class EnvironmentIn(EnvironmentPatch):
+    name = _name(required=True)
+    cluster = _name(required=True)
+    marathon_group = fields.String(validate=[_group, validate.Length(max=255)], required=True)
+    headroom = fields.Float(validate=validate.Range(min=0, max=0.9), load_default=0.0)
+    defaults = fields.Dict(keys=fields.String(), load_default=dict)
+    description = _text(load_default="")
+
+
+class EnvironmentOut(Schema):
+    name = fields.String()
+    cluster = fields.String()
+    marathon_group = fields.String()
+    headroom = fields.Float()
+    defaults = fields.Dict()
+    description = fields.String()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+# --- services ---------------------------------------------------------------------------
+
+
+class NamedPort(StrictSchema):
+    name = _name(required=True, metadata={"example": "http"})
+    protocol = fields.String(validate=validate.OneOf(["tcp", "udp"]), load_default="tcp")
+    container_port = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=65535),
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "port inside the container in bridge mode; null: the host port"},
+    )
+
+
+class HealthCheck(StrictSchema):
+    protocol = fields.String(
+        validate=validate.OneOf(
+            ["HTTP", "HTTPS", "TCP", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP", "COMMAND"]
+        ),
+        load_default="HTTP",
+    )
+    port = _name(metadata={"description": "name of the service port to check"})
+    path = fields.String(
+        validate=[validate.Regexp(r"^/", error="must start with /"), validate.Length(max=1024)],
+        load_default="/health",
+    )
+    command = fields.String(validate=validate.Length(max=4096))
+    grace_period_seconds = fields.Integer(
+        strict=True, validate=validate.Range(min=0, max=3600), load_default=300
+    )
+    interval_seconds = fields.Integer(
+        strict=True, validate=validate.Range(min=1, max=3600), load_default=60
+    )
+    timeout_seconds = fields.Integer(
+        strict=True, validate=validate.Range(min=1, max=3600), load_default=20
+    )
+    max_consecutive_failures = fields.Integer(
+        strict=True, validate=validate.Range(min=0, max=1000), load_default=3
+    )
+
+    @validates_schema
+    def _port_or_command(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("protocol") == "COMMAND":
+            if not data.get("command"):
+                raise ValidationError("a COMMAND health check needs a command", "command")
+        elif not data.get("port"):
+            raise ValidationError("name the service port to check", "port")
+
+
+class Call(StrictSchema):
+    service = _name(required=True)
+    fan_out = fields.Float(
+        validate=validate.Range(min=0, min_inclusive=False, max=1000),
+        load_default=1.0,
+        metadata={"description": "requests to the callee per request to the caller"},
+    )
+
+
+class ServicePatch(StrictSchema):
+    runtime = fields.String(validate=validate.OneOf(["java", "node", "python", "dotnet", "other"]))
+    team = fields.String(validate=_team)
+    tags = fields.List(fields.String(validate=_team), validate=validate.Length(max=64))
+    ports = fields.List(fields.Nested(NamedPort), validate=validate.Length(max=16))
+    health_check = fields.Nested(HealthCheck, allow_none=True)
+    calls = fields.List(
+        fields.Nested(Call),
+        validate=validate.Length(max=256),
+        metadata={"description": "services this one calls; a plain name means fan_out 1"},
+    )
+    description = _text()
+
+    @pre_load
+    def _calls_by_name(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("calls"), list):
+            data = {
+                **data,
+                "calls": [{"service": c} if isinstance(c, str) else c for c in data["calls"]],
+            }
+        return data
+
+    @validates("ports")
+    def _unique_port_names(self, ports: list[dict[str, Any]], **_: Any) -> None:
+        names = [p["name"] for p in ports]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValidationError(f"port names must be unique; repeated: {', '.join(dupes)}")
+
+    @validates("calls")
+    def _unique_calls(self, calls: list[dict[str, Any]], **_: Any) -> None:
+        names = [c["service"] for c in calls]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValidationError(f"each service may be called once; repeated: {', '.join(dupes)}")
+
+
+class ServiceIn(ServicePatch):
+    name = _name(required=True)
+    runtime = fields.String(
+        validate=validate.OneOf(["java", "node", "python", "dotnet", "other"]), required=True
+    )
+    team = fields.String(validate=_team, required=True)
+    tags = fields.List(
+        fields.String(validate=_team), validate=validate.Length(max=64), load_default=list
+    )
+    ports = fields.List(
+        fields.Nested(NamedPort), validate=validate.Length(max=16), load_default=list
+    )
+    health_check = fields.Nested(HealthCheck, allow_none=True, load_default=None)
+    calls = fields.List(fields.Nested(Call), validate=validate.Length(max=256), load_default=list)
+    description = _text(load_default="")
+
+
+class ServiceOut(Schema):
+    name = fields.String()
+    runtime = fields.String()
+    team = fields.String()
+    tags = fields.List(fields.String())
+    ports = fields.List(fields.Nested(NamedPort))
+    health_check = fields.Nested(HealthCheck, allow_none=True)
+    calls = fields.List(fields.Nested(Call))
+    description = fields.String()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ServiceListArgs(StrictSchema):
+    team = fields.String(validate=_team)
+    tag = fields.String(validate=_team)
+
+
+# --- allocations ------------------------------------------------------------------------
+
+
+class UpgradeStrategy(StrictSchema):
+    minimum_health_capacity = fields.Float(validate=validate.Range(min=0, max=1), load_default=1.0)
+    maximum_over_capacity = fields.Float(validate=validate.Range(min=0, max=1), load_default=1.0)
+
+
+def _check_constraint(value: list[Any]) -> None:
+    if not 2 <= len(value) <= 3 or not all(isinstance(v, str) for v in value):
+        raise ValidationError("a constraint is [field, operator] or [field, operator, value]")
+    field, operator = value[0], value[1]
+    if not field:
+        raise ValidationError("the constraint's field is empty (hostname or an attribute name)")
+    if operator not in CONSTRAINT_OPERATORS:
+        raise ValidationError(
+            f"unknown operator '{operator}'; use one of {', '.join(CONSTRAINT_OPERATORS)}"
+        )
+    if operator in _NEEDS_VALUE and len(value) < 3:
+        raise ValidationError(f"operator {operator} needs a value")
+    if operator == "MAX_PER" and not value[2].isdigit():
+        raise ValidationError('MAX_PER needs a whole number, like ["rack", "MAX_PER", "2"]')
+
+
+class AllocationIn(StrictSchema):
+    cpus = fields.Float(
+        required=True,
+        validate=validate.Range(min=0, min_inclusive=False, max=256),
+        metadata={"example": 0.5},
+    )
+    mem = fields.Integer(
+        strict=True,
+        required=True,
+        validate=validate.Range(min=32, max=1048576),
+        metadata={"description": "MiB", "example": 1024},
+    )
+    disk = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0, max=10485760),
+        load_default=0,
+        metadata={"description": "MiB"},
+    )
+    instances = fields.Integer(
+        strict=True, validate=validate.Range(min=0, max=10000), load_default=1
+    )
+    network = fields.String(validate=validate.OneOf(["host", "bridge"]), load_default="host")
+    constraints = fields.List(
+        fields.List(fields.String(validate=validate.Length(max=255)), validate=_check_constraint),
+        validate=validate.Length(max=32),
+        load_default=list,
+        metadata={"example": [["hostname", "UNIQUE"]]},
+    )
+    upgrade_strategy = fields.Nested(
+        UpgradeStrategy,
+        load_default=lambda: {"minimum_health_capacity": 1.0, "maximum_over_capacity": 1.0},
+    )
+    overrides = fields.Dict(
+        keys=fields.String(),
+        load_default=dict,
+        metadata={"description": "JSON merge patch applied to the rendered Marathon app"},
+    )
+    ports = fields.Dict(
+        keys=fields.String(validate=_dns_label),
+        values=fields.Integer(strict=True, validate=validate.Range(min=1, max=65535)),
+        metadata={
+            "description": "host ports asked for by port name; the others get the lowest free",
+            "example": {"http": 31002},
+        },
+    )
+
+
+class AllocationOut(Schema):
+    environment = fields.String()
+    service = fields.String()
+    cluster = fields.String()
+    cpus = fields.Float()
+    mem = fields.Integer()
+    disk = fields.Integer()
+    instances = fields.Integer()
+    network = fields.String()
+    constraints = fields.List(fields.List(fields.String()))
+    upgrade_strategy = fields.Nested(UpgradeStrategy)
+    overrides = fields.Dict()
+    ports = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"example": {"http": 31002, "dubbo": 31003}},
+    )
+    version = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    updated_by = fields.String()
+
+
+class WriteArgs(StrictSchema):
+    dry_run = fields.Boolean(load_default=False, metadata={"description": "answer without saving"})
+
+
+# --- audit ------------------------------------------------------------------------------
+
+
+class AuditArgs(StrictSchema):
+    entity_type = fields.String(
+        validate=validate.OneOf(["cluster", "environment", "service", "allocation", "token"])
+    )
+    entity = fields.String(
+        validate=validate.Length(max=160),
+        metadata={"description": "a name, or environment/service for an allocation"},
+    )
+    actor = fields.String(validate=validate.Length(max=255))
+    action = fields.String(validate=validate.Length(max=32))
+    since = fields.AwareDateTime(default_timezone=None)
+    until = fields.AwareDateTime(default_timezone=None)
+    limit = fields.Integer(validate=validate.Range(min=1, max=1000), load_default=100)
+    offset = fields.Integer(validate=validate.Range(min=0), load_default=0)
+
+
+class AuditEventOut(Schema):
+    id = fields.Integer()
+    at = fields.DateTime()
+    actor = fields.String()
+    action = fields.String()
+    entity_type = fields.String()
+    entity = fields.String()
+    before = fields.Dict(allow_none=True)
+    after = fields.Dict(allow_none=True)
+    request_id = fields.String()
+
+
+class AuditPageOut(Schema):
+    total = fields.Integer()
+    limit = fields.Integer()
+    offset = fields.Integer()
+    events = fields.List(fields.Nested(AuditEventOut))

@@ -1,0 +1,153 @@
+"""berth's app factory, configuration and command-line commands."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api import init_api
+from ledger.context import Context, Settings
+from models.session import database_url_from_env, make_engine, make_session_factory
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+class Config:
+    """Everything configurable, read from BERTH_* environment variables; tests pass overrides."""
+
+    def __init__(self) -> None:
+        self.DATABASE_URL = database_url_from_env()
+        self.PORT_QUARANTINE_SECONDS = _env_int("BERTH_PORT_QUARANTINE_SECONDS", 600)
+        self.MAX_CONTENT_LENGTH = _env_int("BERTH_MAX_BODY_BYTES", 1024 * 1024)
+        # test-only: "off" leaves the (cluster, port) unique constraint as the only guard
+        self.CLUSTER_LOCK = os.environ.get("BERTH_CLUSTER_LOCK", "on") != "off"
+        self.WRITE_RETRIES = _env_int("BERTH_WRITE_RETRIES", 8)
+        self.LOG_LEVEL = os.environ.get("BERTH_LOG_LEVEL", "INFO")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k.isupper()}
+
+
+class Berth:
+    """The app's handle on the database: sessions and ledger settings."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.sessions: sessionmaker[Session] = make_session_factory(engine)
+        self.settings = settings
+
+    def context(self, actor: str = "system", request_id: str = "") -> Context:
+        return Context(self.sessions, actor=actor, request_id=request_id, settings=self.settings)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(Config().as_dict())
+    if test_config:
+        app.config.from_mapping(test_config)
+    logging.basicConfig(
+        level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings(
+        port_quarantine=timedelta(seconds=app.config["PORT_QUARANTINE_SECONDS"]),
+        cluster_lock=bool(app.config["CLUSTER_LOCK"]),
+        retries=int(app.config["WRITE_RETRIES"]),
+    )
+    app.extensions["berth"] = Berth(make_engine(app.config["DATABASE_URL"]), settings)
+    init_api(app)
+    _register_cli(app)
+    return app
+
+
+def upgrade_database(url: str) -> None:
+    """alembic upgrade head on `url`: the only way berth's schema is made."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig(str(ROOT / "alembic.ini"))
+    cfg.attributes["configure_logger"] = False
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    engine.dispose()
+
+
+def _register_cli(app: Flask) -> None:
+    from ledger import tokens
+    from ledger.errors import LedgerError
+
+    def ctx() -> Context:
+        berth: Berth = app.extensions["berth"]
+        return berth.context(actor=f"cli:{os.environ.get('USER', 'unknown')}")
+
+    @app.cli.group("token")
+    def token() -> None:
+        """Create, list and revoke API tokens."""
+
+    @token.command("create")
+    @click.option("--name", required=True, help="who or what uses the token, e.g. jenkins")
+    @click.option(
+        "--role", required=True, type=click.Choice(["viewer", "pipeline", "ops", "admin"])
+    )
+    def token_create(name: str, role: str) -> None:
+        """Print a new token, alone on stdout; it is not shown again."""
+        try:
+            click.echo(tokens.create_token(ctx(), name, role))
+        except LedgerError as exc:
+            click.echo(f"error: {exc.detail}", err=True)
+            sys.exit(1)
+
+    @token.command("revoke")
+    @click.option("--name", required=True)
+    def token_revoke(name: str) -> None:
+        try:
+            tokens.revoke_token(ctx(), name)
+        except LedgerError as exc:
+            click.echo(f"error: {exc.detail}", err=True)
+            sys.exit(1)
+        click.echo(f"revoked {name}", err=True)
+
+    @token.command("list")
+    def token_list() -> None:
+        for t in tokens.list_tokens(ctx()):
+            state = "revoked" if t["revoked_at"] else "active"
+            click.echo(f"{t['name']}\t{t['role']}\t{state}\t{t['created_at']}")
+
+    @app.cli.command("migrate")
+    def migrate() -> None:
+        """Bring the database schema to the newest migration."""
+        upgrade_database(app.config["DATABASE_URL"])
+        click.echo("database is at the newest migration", err=True)
+
+    @app.cli.command("demo")
+    @click.option("--token-file", default=str(ROOT / "var" / "demo-admin.token"))
+    def demo(token_file: str) -> None:
+        """Migrate, load the demo data (once) and write an admin token to --token-file."""
+        from ledger.demo import load_demo
+
+        upgrade_database(app.config["DATABASE_URL"])
+        summary = load_demo(ctx())
+        click.echo(summary, err=True)
+        path = Path(token_file)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            secret = tokens.create_token(ctx(), f"demo-admin-{os.getpid()}", "admin")
+            path.write_text(secret + "\n")
+            path.chmod(0o600)
+        click.echo(f"admin token for the demo: {path}", err=True)
