@@ -1,0 +1,95 @@
+"""Bad input: a clear 4xx problem, never a 500, and nothing written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests import factories as f
+
+URL = f.allocation_url("production", "order-service")
+
+
+def _nothing_written(ops: Any) -> None:
+    assert ops.get(URL).status_code == 404
+    assert ops.get("/api/v1/audit?entity_type=allocation").get_json()["total"] == 0
+
+
+def test_malformed_json_is_400(ops: Any, admin: Any) -> None:
+    f.world(admin)
+    response = ops.put(URL, data='{"cpus": 1, "mem":', content_type="application/json")
+    assert response.status_code == 400
+    assert response.content_type == "application/problem+json"
+    _nothing_written(ops)
+
+
+def test_wrong_content_type_is_415(ops: Any, admin: Any) -> None:
+    f.world(admin)
+    response = ops.put(URL, data="cpus=1&mem=512", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+    _nothing_written(ops)
+
+
+def test_oversized_body_is_413(ops: Any, admin: Any) -> None:
+    f.world(admin)
+    big = '{"cpus": 1, "mem": 512, "overrides": {"x": "' + "a" * (2 * 1024 * 1024) + '"}}'
+    response = ops.put(URL, data=big, content_type="application/json")
+    assert response.status_code == 413
+    _nothing_written(ops)
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"cpus": 0, "mem": 512}, "cpus"),
+        ({"cpus": -1, "mem": 512}, "cpus"),
+        ({"cpus": 1, "mem": 16}, "mem"),
+        ({"cpus": 1, "mem": 512, "instances": -1}, "instances"),
+        ({"cpus": 1, "mem": 512, "disk": -5}, "disk"),
+        ({"cpus": 1, "mem": 512, "network": "overlay"}, "network"),
+        ({"cpus": 1, "mem": 512, "ports": {"http": 70000}}, "ports"),
+        ({"cpus": 1, "mem": 512, "ports": {"http": 0}}, "ports"),
+        ({"cpus": 1, "mem": 512, "constraints": [["hostname", "NEAR"]]}, "constraints"),
+        ({"cpus": 1, "mem": 512, "upgrade_strategy": {"minimum_health_capacity": 2}}, "upgrade_strategy"),
+        ({"cpus": "lots", "mem": 512}, "cpus"),
+        ({"cpus": True, "mem": 512}, "cpus"),
+        ({"cpus": 1, "mem": 512.5}, "mem"),
+        ({"mem": 512}, "cpus"),
+        ({"cpus": 1, "mem": 512, "colour": "blue"}, "colour"),
+    ],
+)
+def test_invalid_fields_are_422_with_a_message_per_field(
+    ops: Any, admin: Any, body: dict, field: str
+) -> None:
+    f.world(admin)
+    response = ops.put(URL, json=body)
+    assert response.status_code == 422, response.get_json()
+    problem = response.get_json()
+    assert problem["status"] == 422 and field in problem["errors"]
+    assert field in problem["detail"]
+    _nothing_written(ops)
+
+
+@pytest.mark.parametrize("body", [[], "text", 42, None])
+def test_a_body_that_is_not_an_object_is_4xx(ops: Any, admin: Any, body: Any) -> None:
+    f.world(admin)
+    import json
+
+    response = ops.put(URL, data=json.dumps(body), content_type="application/json")
+    assert 400 <= response.status_code < 500
+    _nothing_written(ops)
+
+
+@pytest.mark.parametrize("name", ["Order", "order_service", "-order", "a" * 64, "order.svc"])
+def test_names_must_be_dns_labels(ops: Any, name: str) -> None:
+    response = ops.post("/api/v1/services", json={"name": name, "runtime": "java", "team": "t"})
+    assert response.status_code == 422
+    assert "DNS label" in response.get_json()["errors"]["name"][0]
+
+
+def test_unknown_route_and_method_are_problems(ops: Any) -> None:
+    assert ops.get("/api/v1/nothing-here").status_code == 404
+    response = ops.post("/api/v1/clusters/east/ports", json={})
+    assert response.status_code == 405
+    assert response.content_type == "application/problem+json"
