@@ -1,4 +1,4 @@
-"""Fixtures: a real SQLite file and a real PostgreSQL database, each built by `alembic upgrade head`."""
+"""Fixtures: real SQLite files and a real PostgreSQL database, built by `alembic upgrade head`."""
 
 from __future__ import annotations
 
@@ -56,7 +56,9 @@ def new_sqlite_database(tmp: Path) -> str:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A migrated database of each kind, shared by the tests of one session."""
     if request.param == "sqlite":
         url = new_sqlite_database(tmp_path_factory.mktemp("sqlite"))

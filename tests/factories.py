@@ -18,14 +18,18 @@ def cluster(api: Any, name: str = "east", ranges: list[str] | None = None, **ext
     return response.get_json()
 
 
-def environment(api: Any, name: str = "production", cluster_name: str = "east", **extra: Any) -> dict:
+def environment(
+    api: Any, name: str = "production", cluster_name: str = "east", **extra: Any
+) -> dict:
     body = {"name": name, "cluster": cluster_name, "marathon_group": f"/{name}", **extra}
     response = api.post("/api/v1/environments", json=body)
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
 
-def service(api: Any, name: str = "order-service", ports: list[str] | None = None, **extra: Any) -> dict:
+def service(
+    api: Any, name: str = "order-service", ports: list[str] | None = None, **extra: Any
+) -> dict:
     body = {
         "name": name,
         "runtime": "java",

@@ -14,8 +14,13 @@ def test_put_creates_then_updates_with_versions(ops: Any, admin: Any) -> None:
     body = created.get_json()
     assert body["version"] == 1 and body["instances"] == 2 and body["network"] == "bridge"
     assert body["cluster"] == "east"
-    assert body["upgrade_strategy"] == {"minimum_health_capacity": 1.0, "maximum_over_capacity": 1.0}
-    assert created.headers["Location"].endswith("/environments/production/allocations/order-service")
+    assert body["upgrade_strategy"] == {
+        "minimum_health_capacity": 1.0,
+        "maximum_over_capacity": 1.0,
+    }
+    assert created.headers["Location"].endswith(
+        "/environments/production/allocations/order-service"
+    )
     updated = f.allocate(ops, instances=4)
     assert updated.status_code == 200
     assert updated.get_json()["version"] == 2 and updated.get_json()["instances"] == 4
@@ -49,7 +54,12 @@ def test_a_stale_if_match_gets_412_and_changes_nothing(ops: Any, admin: Any) -> 
     now = ops.get(f.allocation_url("production", "order-service"))
     assert now.get_json()["mem"] == 2048
     assert now.headers["ETag"] != tag
-    assert ops.delete(f.allocation_url("production", "order-service"), headers={"If-Match": tag}).status_code == 412
+    assert (
+        ops.delete(
+            f.allocation_url("production", "order-service"), headers={"If-Match": tag}
+        ).status_code
+        == 412
+    )
 
 
 def test_if_match_on_a_missing_allocation_is_412(ops: Any, admin: Any) -> None:
@@ -82,7 +92,9 @@ def test_unknown_port_name_is_422(ops: Any, admin: Any) -> None:
     assert "grpc" in response.get_json()["errors"]["ports"]
 
 
-def test_every_write_is_audited_with_actor_before_and_after(ops: Any, admin: Any, viewer: Any) -> None:
+def test_every_write_is_audited_with_actor_before_and_after(
+    ops: Any, admin: Any, viewer: Any
+) -> None:
     f.world(admin)
     f.allocate(ops, mem=512, headers={"X-Request-Id": "build-42"})
     f.allocate(ops, mem=1024)

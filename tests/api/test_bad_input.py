@@ -51,7 +51,10 @@ def test_oversized_body_is_413(ops: Any, admin: Any) -> None:
         ({"cpus": 1, "mem": 512, "ports": {"http": 70000}}, "ports"),
         ({"cpus": 1, "mem": 512, "ports": {"http": 0}}, "ports"),
         ({"cpus": 1, "mem": 512, "constraints": [["hostname", "NEAR"]]}, "constraints"),
-        ({"cpus": 1, "mem": 512, "upgrade_strategy": {"minimum_health_capacity": 2}}, "upgrade_strategy"),
+        (
+            {"cpus": 1, "mem": 512, "upgrade_strategy": {"minimum_health_capacity": 2}},
+            "upgrade_strategy",
+        ),
         ({"cpus": "lots", "mem": 512}, "cpus"),
         ({"cpus": True, "mem": 512}, "cpus"),
         ({"cpus": 1, "mem": 512.5}, "mem"),

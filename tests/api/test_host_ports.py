@@ -140,9 +140,7 @@ def test_ports_return_to_the_pool_after_the_quarantine(app: Any, ops: Any, admin
         berth.settings = original
 
 
-def test_a_port_added_to_a_service_is_assigned_in_every_environment(
-    ops: Any, admin: Any
-) -> None:
+def test_a_port_added_to_a_service_is_assigned_in_every_environment(ops: Any, admin: Any) -> None:
     f.world(admin)
     f.allocate(ops, "production")
     f.allocate(ops, "test")
@@ -158,14 +156,17 @@ def test_a_port_added_to_a_service_is_assigned_in_every_environment(
     assert prod["version"] == 2
 
 
-def test_a_port_removed_from_a_service_is_freed_in_every_environment(
-    ops: Any, admin: Any
-) -> None:
+def test_a_port_removed_from_a_service_is_freed_in_every_environment(ops: Any, admin: Any) -> None:
     f.world(admin)
     f.allocate(ops, "production")
     f.allocate(ops, "test")
-    assert ops.patch("/api/v1/services/order-service", json={"ports": [{"name": "http"}]}).status_code == 200
-    assert ops.get(f.allocation_url("production", "order-service")).get_json()["ports"] == {"http": 31000}
+    assert (
+        ops.patch("/api/v1/services/order-service", json={"ports": [{"name": "http"}]}).status_code
+        == 200
+    )
+    assert ops.get(f.allocation_url("production", "order-service")).get_json()["ports"] == {
+        "http": 31000
+    }
     ports = ports_of(ops)
     assert ports[31001]["state"] == "quarantined"
     assert ports[31003]["state"] == "quarantined"
@@ -178,4 +179,7 @@ def test_cluster_ranges_cannot_shrink_under_held_ports(ops: Any, admin: Any) -> 
     response = admin.patch("/api/v1/clusters/east", json={"port_ranges": ["31000-31500"]})
     assert response.status_code == 409
     assert "31900" in response.get_json()["detail"]
-    assert admin.patch("/api/v1/clusters/east", json={"port_ranges": ["31000-32999"]}).status_code == 200
+    assert (
+        admin.patch("/api/v1/clusters/east", json={"port_ranges": ["31000-32999"]}).status_code
+        == 200
+    )

@@ -12,7 +12,9 @@ def test_cluster_lifecycle(admin: Any, viewer: Any) -> None:
     assert created["port_ranges"] == ["31000-31099", "32000-32099"]
     assert viewer.get("/api/v1/clusters").get_json()[0]["name"] == "east"
     changed = admin.patch("/api/v1/clusters/east", json={"marathon_url": "http://marathon:8080"})
-    assert changed.status_code == 200 and changed.get_json()["marathon_url"] == "http://marathon:8080"
+    assert (
+        changed.status_code == 200 and changed.get_json()["marathon_url"] == "http://marathon:8080"
+    )
     assert admin.delete("/api/v1/clusters/east").status_code == 204
     assert viewer.get("/api/v1/clusters/east").status_code == 404
 
@@ -42,8 +44,12 @@ def test_bad_port_ranges_are_422_per_field(admin: Any) -> None:
     ]:
         response = admin.post(
             "/api/v1/clusters",
-            json={"name": "x", "mesos_masters": ["http://m:5050"], "marathon_url": "http://m:8080",
-                  "port_ranges": ranges},
+            json={
+                "name": "x",
+                "mesos_masters": ["http://m:5050"],
+                "marathon_url": "http://m:8080",
+                "port_ranges": ranges,
+            },
         )
         assert response.status_code == 422, ranges
         assert words in str(response.get_json()["errors"]["port_ranges"])
@@ -60,7 +66,11 @@ def test_environment_lifecycle_and_refusals(admin: Any, ops: Any) -> None:
     f.cluster(admin)
     f.cluster(admin, "west")
     env = f.environment(admin, headroom=0.2, defaults={"env": {"TZ": "UTC"}})
-    assert env["cluster"] == "east" and env["headroom"] == 0.2 and env["marathon_group"] == "/production"
+    assert (
+        env["cluster"] == "east"
+        and env["headroom"] == 0.2
+        and env["marathon_group"] == "/production"
+    )
     unknown = admin.post(
         "/api/v1/environments", json={"name": "x", "cluster": "nowhere", "marathon_group": "/x"}
     )
@@ -75,7 +85,9 @@ def test_environment_lifecycle_and_refusals(admin: Any, ops: Any) -> None:
     assert moved.status_code == 409
     assert admin.delete("/api/v1/environments/production").status_code == 409
     ops.delete(f.allocation_url("production", "order-service"))
-    assert admin.patch("/api/v1/environments/production", json={"cluster": "west"}).status_code == 200
+    assert (
+        admin.patch("/api/v1/environments/production", json={"cluster": "west"}).status_code == 200
+    )
     assert admin.delete("/api/v1/environments/production").status_code == 204
 
 
@@ -91,8 +103,12 @@ def test_service_lifecycle_with_calls_and_health_check(ops: Any, viewer: Any) ->
     assert created["calls"] == [{"service": "user-service", "fan_out": 1.0}]
     assert created["health_check"]["path"] == "/actuator/health"
     assert created["health_check"]["grace_period_seconds"] == 300
-    assert [s["name"] for s in viewer.get("/api/v1/services?team=identity").get_json()] == ["user-service"]
-    assert [s["name"] for s in viewer.get("/api/v1/services?tag=core").get_json()] == ["order-service"]
+    assert [s["name"] for s in viewer.get("/api/v1/services?team=identity").get_json()] == [
+        "user-service"
+    ]
+    assert [s["name"] for s in viewer.get("/api/v1/services?tag=core").get_json()] == [
+        "order-service"
+    ]
     called = ops.delete("/api/v1/services/user-service")
     assert called.status_code == 409 and "order-service" in called.get_json()["detail"]
     assert ops.delete("/api/v1/services/order-service").status_code == 204
@@ -107,14 +123,23 @@ def test_service_refusals(ops: Any) -> None:
     assert unknown_call.status_code == 422 and "ghost" in str(unknown_call.get_json()["errors"])
     bad_health = ops.post(
         "/api/v1/services",
-        json={"name": "a", "runtime": "node", "team": "t", "ports": [{"name": "http"}],
-              "health_check": {"port": "admin"}},
+        json={
+            "name": "a",
+            "runtime": "node",
+            "team": "t",
+            "ports": [{"name": "http"}],
+            "health_check": {"port": "admin"},
+        },
     )
     assert bad_health.status_code == 422
     dup_ports = ops.post(
         "/api/v1/services",
-        json={"name": "a", "runtime": "node", "team": "t",
-              "ports": [{"name": "http"}, {"name": "http"}]},
+        json={
+            "name": "a",
+            "runtime": "node",
+            "team": "t",
+            "ports": [{"name": "http"}, {"name": "http"}],
+        },
     )
     assert dup_ports.status_code == 422 and "unique" in str(dup_ports.get_json()["errors"]["ports"])
     bad_runtime = ops.post("/api/v1/services", json={"name": "a", "runtime": "cobol", "team": "t"})

@@ -41,8 +41,9 @@ def _worker(url: str, token: str, index: int, barrier: Any, results: Any) -> Non
             response = client.put(
                 f"/api/v1/environments/{env}/allocations/{service}", json=body, headers=headers
             )
-            answers.append((env, service, body.get("ports"), response.status_code,
-                            response.get_json()))
+            answers.append(
+                (env, service, body.get("ports"), response.status_code, response.get_json())
+            )
     results.put(answers)
 
 
@@ -55,14 +56,28 @@ def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     upgrade_database(url)
     app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "ERROR"})
     ctx = app.extensions["berth"].context()
-    create_cluster(ctx, {"name": "east", "mesos_masters": ["http://m:5050"],
-                         "marathon_url": "http://m:8080", "port_ranges": ["31000-31999"]})
+    create_cluster(
+        ctx,
+        {
+            "name": "east",
+            "mesos_masters": ["http://m:5050"],
+            "marathon_url": "http://m:8080",
+            "port_ranges": ["31000-31999"],
+        },
+    )
     for env in ENVIRONMENTS:
         create_environment(ctx, {"name": env, "cluster": "east", "marathon_group": f"/{env}"})
     for i in range(WORKERS):
         for n in range(SERVICES_PER_WORKER):
-            create_service(ctx, {"name": f"svc-{i}-{n}", "runtime": "java", "team": "t",
-                                 "ports": [{"name": "http"}, {"name": "dubbo"}]})
+            create_service(
+                ctx,
+                {
+                    "name": f"svc-{i}-{n}",
+                    "runtime": "java",
+                    "team": "t",
+                    "ports": [{"name": "http"}, {"name": "dubbo"}],
+                },
+            )
     token = create_token(ctx, "racer", "ops")
     app.extensions["berth"].engine.dispose()
     yield url, token
