@@ -131,6 +131,11 @@ def in_transaction(ctx: Context, work: Callable[[Session], T], *, dry_run: bool 
                         "the change collides with data saved at the same time "
                         f"({exc.orig.__class__.__name__}); nothing was saved"
                     ) from exc
+                if _sqlstate(exc) == "42P01" or "no such table" in str(exc.orig):
+                    raise DatabaseUnavailableError(
+                        "the database has no berth schema yet; run "
+                        "'flask --app app migrate' (alembic upgrade head) first"
+                    ) from exc
                 if _is_unreachable(exc):
                     raise DatabaseUnavailableError(
                         "the database cannot be reached; nothing was saved, try again later"
