@@ -67,6 +67,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         cluster_lock=bool(app.config["CLUSTER_LOCK"]),
         retries=int(app.config["WRITE_RETRIES"]),
     )
+    app.json.sort_keys = False  # keep ports in the service's order: {"http": …, "dubbo": …}
     app.extensions["berth"] = Berth(make_engine(app.config["DATABASE_URL"]), settings)
     init_api(app)
     _register_cli(app)
@@ -147,7 +148,11 @@ def _register_cli(app: Flask) -> None:
         path = Path(token_file)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            secret = tokens.create_token(ctx(), f"demo-admin-{os.getpid()}", "admin")
+            if any(
+                t["name"] == "demo-admin" and not t["revoked_at"] for t in tokens.list_tokens(ctx())
+            ):
+                tokens.revoke_token(ctx(), "demo-admin")  # its file is gone: issue a new one
+            secret = tokens.create_token(ctx(), "demo-admin", "admin")
             path.write_text(secret + "\n")
             path.chmod(0o600)
         click.echo(f"admin token for the demo: {path}", err=True)

@@ -6,7 +6,7 @@ import logging
 import re
 from typing import Any
 
-from flask import Flask, Response, g, json, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from ledger import errors as le
@@ -21,6 +21,7 @@ STATUS: list[tuple[type[le.LedgerError], int]] = [
     (le.PreconditionFailedError, 412),
     (le.ConflictError, 409),
     (le.DatabaseUnavailableError, 503),
+    (le.UnstorableValueError, 422),
     (le.LedgerError, 400),
 ]
 
@@ -42,7 +43,7 @@ def problem(
         "request_id": g.get("request_id", ""),
         **extra,
     }
-    return Response(json.dumps(body), status=status, mimetype=PROBLEM)
+    return Response(current_app.json.dumps(body), status=status, mimetype=PROBLEM)
 
 
 def _flatten(messages: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +98,10 @@ def register(app: Flask) -> None:
         for key, value in (data.get("headers") or {}).items():
             response.headers[key] = value
         return response
+
+    @app.errorhandler(RecursionError)
+    def too_deep(exc: RecursionError) -> Response:
+        return problem(400, "Unreadable request", "the JSON body is nested too deeply")
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

@@ -34,12 +34,31 @@ CONSTRAINT_OPERATORS = ("UNIQUE", "MAX_PER", "GROUP_BY", "CLUSTER", "LIKE", "UNL
 _NEEDS_VALUE = {"MAX_PER", "LIKE", "UNLIKE", "IS", "CLUSTER"}
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class StrictSchema(Schema):
     """Unknown fields are refused, so a typo never silently does nothing."""
 
     class Meta:
         unknown = RAISE
         ordered = True
+
+    @pre_load
+    def _no_nul_characters(self, data: Any, **_: Any) -> Any:
+        # PostgreSQL cannot store NUL in text; say so instead of failing on the insert
+        if isinstance(data, dict):
+            bad = {k: ["must not contain NUL characters"] for k, v in data.items() if _has_nul(v)}
+            if bad:
+                raise ValidationError(bad)
+        return data
 
 
 def _name(**kwargs: Any) -> fields.String:
@@ -412,7 +431,7 @@ class AuditArgs(StrictSchema):
     since = fields.AwareDateTime(default_timezone=None)
     until = fields.AwareDateTime(default_timezone=None)
     limit = fields.Integer(validate=validate.Range(min=1, max=1000), load_default=100)
-    offset = fields.Integer(validate=validate.Range(min=0), load_default=0)
+    offset = fields.Integer(validate=validate.Range(min=0, max=10**9), load_default=0)
 
 
 class AuditEventOut(Schema):

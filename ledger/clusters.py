@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from allocator.ports import format_ranges, parse_ranges
@@ -13,6 +13,7 @@ from ledger.errors import AlreadyExistsError, InUseError, InvalidError, NotFound
 from ledger.host_ports import check_ranges_cover, lock_cluster, ranges_of
 from ledger.views import cluster_view
 from models import Cluster, Environment, PortAssignment, PortBlock
+from models.base import utcnow
 
 
 def find_cluster(session: Session, name: str) -> Cluster:
@@ -108,12 +109,19 @@ def list_ports(ctx: Context, name: str) -> dict[str, Any]:
 
     def work(session: Session) -> dict[str, Any]:
         cluster = find_cluster(session, name)
+        quarantine = ctx.settings.port_quarantine
         rows = session.scalars(
             select(PortAssignment)
-            .where(PortAssignment.cluster_id == cluster.id)
+            .where(
+                PortAssignment.cluster_id == cluster.id,
+                # ports whose quarantine is over are free, even before they are purged
+                or_(
+                    PortAssignment.released_at.is_(None),
+                    PortAssignment.released_at > utcnow() - quarantine,
+                ),
+            )
             .order_by(PortAssignment.port)
         ).all()
-        quarantine = ctx.settings.port_quarantine
         return {
             "cluster": cluster.name,
             "port_ranges": format_ranges(ranges_of(cluster)),

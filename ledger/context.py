@@ -10,10 +10,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.errors import AlreadyExistsError, ContentionError, DatabaseUnavailableError
+from ledger.errors import (
+    AlreadyExistsError,
+    ContentionError,
+    DatabaseUnavailableError,
+    UnstorableValueError,
+)
 from models import AuditEvent
 
 log = logging.getLogger(__name__)
@@ -130,6 +141,10 @@ def in_transaction(ctx: Context, work: Callable[[Session], T], *, dry_run: bool 
                     raise AlreadyExistsError(
                         "the change collides with data saved at the same time "
                         f"({exc.orig.__class__.__name__}); nothing was saved"
+                    ) from exc
+                if isinstance(exc, DataError):
+                    raise UnstorableValueError(
+                        f"a value cannot be stored: {str(exc.orig).splitlines()[0]}"
                     ) from exc
                 if _sqlstate(exc) == "42P01" or "no such table" in str(exc.orig):
                     raise DatabaseUnavailableError(

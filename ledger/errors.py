@@ -30,6 +30,12 @@ class InvalidError(LedgerError):
         self.errors = errors
 
 
+class UnstorableValueError(LedgerError):
+    """A value the database refuses to store (a NUL byte, a number out of its range)."""
+
+    title = "Value cannot be stored"
+
+
 class ConflictError(LedgerError):
     title = "Conflict"
 

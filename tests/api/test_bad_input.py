@@ -96,3 +96,29 @@ def test_unknown_route_and_method_are_problems(ops: Any) -> None:
     response = ops.post("/api/v1/clusters/east/ports", json={})
     assert response.status_code == 405
     assert response.content_type == "application/problem+json"
+
+
+def test_nul_characters_are_refused_not_stored(ops: Any, admin: Any) -> None:
+    f.world(admin)
+    response = ops.post(
+        "/api/v1/services",
+        json={"name": "a", "runtime": "node", "team": "t", "description": "x\x00"},
+    )
+    assert response.status_code == 422 and "description" in response.get_json()["errors"]
+    # a NUL in the path can name nothing: SQLite finds nothing, PostgreSQL refuses the value
+    assert ops.get("/api/v1/services/a%00b").status_code in (404, 422)
+
+
+def test_deeply_nested_json_is_a_4xx(ops: Any, admin: Any) -> None:
+    f.world(admin)
+    deep = '{"cpus": 1, "mem": 512, "overrides": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = ops.put(URL, data=deep, content_type="application/json")
+    assert 400 <= response.status_code < 500
+    _nothing_written(ops)
+
+
+def test_out_of_range_query_numbers_are_422(viewer: Any) -> None:
+    assert viewer.get("/api/v1/audit?offset=100000000000000000000").status_code == 422
+    assert viewer.get("/api/v1/audit?limit=0").status_code == 422
+    assert viewer.get("/api/v1/audit?since=yesterday").status_code == 422
+    assert viewer.get("/api/v1/audit?since=2026-01-01T00:00:00").status_code == 422  # no zone
