@@ -21,10 +21,12 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	scripts/ensure-postgres
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff format --check .
 
 bench: $(VENV)/.installed

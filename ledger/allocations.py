@@ -41,11 +41,18 @@ def etag(view: dict[str, Any]) -> str:
     return f'"{view["environment"]}.{view["service"]}.v{view["version"]}"'
 
 
-def _matches(if_match: str, current: str | None) -> bool:
-    if current is None:
-        return False
+def _check_if_match(if_match: str | None, current: str | None) -> None:
+    """Refuse a write based on a stale read (RFC 9110 If-Match; `*` means "exists")."""
+    if if_match is None:
+        return
     tags = [t.strip() for t in if_match.split(",")]
-    return "*" in tags or current in tags
+    if current is not None and ("*" in tags or current in tags):
+        return
+    raise PreconditionFailedError(
+        f"If-Match {if_match} does not match the allocation's current ETag "
+        f"{current or '(none: it does not exist)'}; GET it again and retry",
+        current_etag=current,
+    )
 
 
 def _find(session: Session, env: Environment, service: Service) -> Allocation | None:
@@ -107,13 +114,7 @@ def put_allocation(
         now = utcnow()
         purge_quarantine(ctx, session, env.cluster_id, now)
         alloc = _find(session, env, service)
-        current = etag(allocation_view(alloc)) if alloc else None
-        if if_match is not None and not _matches(if_match, current):
-            raise PreconditionFailedError(
-                f"If-Match {if_match} does not match the allocation's current ETag "
-                f"{current or '(none: it does not exist)'}; GET it again and retry",
-                current_etag=current,
-            )
+        _check_if_match(if_match, etag(allocation_view(alloc)) if alloc else None)
         if alloc is None:
             alloc = Allocation(environment=env, service=service, version=1, updated_by=ctx.actor)
             _apply(alloc, fields)
@@ -190,12 +191,7 @@ def delete_allocation(
         alloc = find_allocation(session, env_name, service_name)
         lock_cluster(ctx, session, alloc.environment.cluster_id)
         before = allocation_view(alloc)
-        if if_match is not None and not _matches(if_match, etag(before)):
-            raise PreconditionFailedError(
-                f"If-Match {if_match} does not match the allocation's current ETag "
-                f"{etag(before)}; GET it again and retry",
-                current_etag=etag(before),
-            )
+        _check_if_match(if_match, etag(before))
         release_ports(session, alloc.ports, utcnow())
         session.delete(alloc)
         ctx.audit(session, "delete", "allocation", f"{env_name}/{service_name}", before, None)
