@@ -87,7 +87,31 @@ class ProblemSchema(Schema):
 # --- clusters ---------------------------------------------------------------------------
 
 
+def _ranges_as_list(value: Any) -> Any:
+    """Accept "31000-31999,32000-32099", Mesos' "[31000-32000]" or [[31000, 31999]] too."""
+    if isinstance(value, str):
+        return [p for p in value.strip().strip("[]").replace(" ", ",").split(",") if p]
+    if isinstance(value, list):
+        return [
+            f"{v[0]}-{v[1]}"
+            if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v)
+            else v
+            for v in value
+        ]
+    return value
+
+
 class ClusterPatch(StrictSchema):
+    @pre_load
+    def _lenient_lists(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            if "port_ranges" in data:
+                data["port_ranges"] = _ranges_as_list(data["port_ranges"])
+            if isinstance(data.get("mesos_masters"), str):
+                data["mesos_masters"] = [data["mesos_masters"]]
+        return data
+
     mesos_masters = fields.List(
         fields.String(validate=_http_url),
         validate=validate.Length(min=1, max=16),
@@ -259,12 +283,15 @@ class ServicePatch(StrictSchema):
     description = _text()
 
     @pre_load
-    def _calls_by_name(self, data: Any, **_: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("calls"), list):
-            data = {
-                **data,
-                "calls": [{"service": c} if isinstance(c, str) else c for c in data["calls"]],
-            }
+    def _by_name(self, data: Any, **_: Any) -> Any:
+        """A plain name is short for {"name": …} in ports and {"service": …} in calls."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("calls"), list):
+            data["calls"] = [{"service": c} if isinstance(c, str) else c for c in data["calls"]]
+        if isinstance(data.get("ports"), list):
+            data["ports"] = [{"name": p} if isinstance(p, str) else p for p in data["ports"]]
         return data
 
     @validates("ports")
@@ -341,7 +368,29 @@ def _check_constraint(value: list[Any]) -> None:
         raise ValidationError('MAX_PER needs a whole number, like ["rack", "MAX_PER", "2"]')
 
 
+_MARATHON_SPELLING = {
+    "upgradeStrategy": "upgrade_strategy",
+    "minimumHealthCapacity": "minimum_health_capacity",
+    "maximumOverCapacity": "maximum_over_capacity",
+}
+
+
 class AllocationIn(StrictSchema):
+    @pre_load
+    def _marathon_spelling(self, data: Any, **_: Any) -> Any:
+        """Marathon users write upgradeStrategy and HOST; take those as they are meant."""
+        if not isinstance(data, dict):
+            return data
+        data = {_MARATHON_SPELLING.get(k, k): v for k, v in data.items()}
+        strategy = data.get("upgrade_strategy")
+        if isinstance(strategy, dict):
+            data["upgrade_strategy"] = {
+                _MARATHON_SPELLING.get(k, k): v for k, v in strategy.items()
+            }
+        if isinstance(data.get("network"), str):
+            data["network"] = data["network"].lower()
+        return data
+
     cpus = fields.Float(
         required=True,
         validate=validate.Range(min=0, min_inclusive=False, max=256),

@@ -152,3 +152,40 @@ def test_service_with_allocations_cannot_be_deleted(ops: Any, admin: Any) -> Non
     f.allocate(ops)
     response = ops.delete("/api/v1/services/order-service")
     assert response.status_code == 409 and "production" in response.get_json()["detail"]
+
+
+def test_common_spellings_are_understood(admin: Any, ops: Any) -> None:
+    response = admin.post(
+        "/api/v1/clusters",
+        json={
+            "name": "east",
+            "mesos_masters": "http://m:5050",
+            "marathon_url": "http://m:8080",
+            "port_ranges": "[31000-31099, 32000-32099]",
+        },
+    )
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["port_ranges"] == ["31000-31099", "32000-32099"]
+    assert response.get_json()["mesos_masters"] == ["http://m:5050"]
+    assert admin.patch("/api/v1/clusters/east", json={"port_ranges": [[31000, 31199]]}).get_json()[
+        "port_ranges"
+    ] == ["31000-31199"]
+    f.environment(admin)
+    svc = f.service(ops, "order-service", ports=None)
+    assert [p["name"] for p in svc["ports"]] == ["http", "dubbo"]
+    plain = ops.post(
+        "/api/v1/services", json={"name": "a", "runtime": "node", "team": "t", "ports": ["http"]}
+    )
+    assert plain.get_json()["ports"][0]["name"] == "http"
+    marathon_style = f.allocate(
+        ops,
+        network="HOST",
+        upgradeStrategy={"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0},
+    )
+    assert marathon_style.status_code == 201, marathon_style.get_json()
+    body = marathon_style.get_json()
+    assert body["network"] == "host"
+    assert body["upgrade_strategy"] == {
+        "minimum_health_capacity": 0.5,
+        "maximum_over_capacity": 0.0,
+    }
