@@ -37,6 +37,9 @@ class Config:
         self.CLUSTER_LOCK = os.environ.get("BERTH_CLUSTER_LOCK", "on") != "off"
         self.WRITE_RETRIES = _env_int("BERTH_WRITE_RETRIES", 8)
         self.LOG_LEVEL = os.environ.get("BERTH_LOG_LEVEL", "INFO")
+        # seconds to wait for Marathon or Mesos to answer (connecting takes at most 3 s)
+        self.CLUSTER_TIMEOUT_SECONDS = float(os.environ.get("BERTH_CLUSTER_TIMEOUT_SECONDS", "15"))
+        self.SNAPSHOT_MAX_AGE_SECONDS = _env_int("BERTH_SNAPSHOT_MAX_AGE_SECONDS", 300)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if k.isupper()}
@@ -66,6 +69,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         port_quarantine=timedelta(seconds=app.config["PORT_QUARANTINE_SECONDS"]),
         cluster_lock=bool(app.config["CLUSTER_LOCK"]),
         retries=int(app.config["WRITE_RETRIES"]),
+        cluster_timeout=(3.05, float(app.config["CLUSTER_TIMEOUT_SECONDS"])),
+        snapshot_max_age=timedelta(seconds=app.config["SNAPSHOT_MAX_AGE_SECONDS"]),
     )
     app.json.sort_keys = False  # keep ports in the service's order: {"http": …, "dubbo": …}
     app.extensions["berth"] = Berth(make_engine(app.config["DATABASE_URL"]), settings)
@@ -129,6 +134,71 @@ def _register_cli(app: Flask) -> None:
         for t in tokens.list_tokens(ctx()):
             state = "revoked" if t["revoked_at"] else "active"
             click.echo(f"{t['name']}\t{t['role']}\t{state}\t{t['created_at']}")
+
+    @app.cli.command("sync")
+    @click.option("--cluster", "names", multiple=True, help="a cluster; default: all of them")
+    @click.option("--every", type=float, default=None, help="keep syncing every N seconds")
+    def sync_command(names: tuple[str, ...], every: float | None) -> None:
+        """Read Mesos and Marathon into snapshots, once or as a long-running process."""
+        from datetime import timedelta as _td
+
+        from ledger import clusters as cluster_cases
+        from ledger.sync import HOLDER, sync_cluster
+
+        def run_once() -> bool:
+            ok = True
+            targets = names or tuple(c["name"] for c in cluster_cases.list_clusters(ctx()))
+            for name in targets:
+                try:
+                    ttl = _td(seconds=max(60.0, 3 * (every or 20)))
+                    result = sync_cluster(
+                        ctx(), name, holder=HOLDER, ttl=ttl, keep_lease=every is not None
+                    )
+                except LedgerError as exc:
+                    click.echo(f"{name}: {exc.detail}", err=True)
+                    ok = False
+                    continue
+                click.echo(
+                    f"{name}: {result['agent_count']} agents, {result['app_count']} apps, "
+                    f"{result['task_count']} tasks ({'new' if result['changed'] else 'unchanged'})",
+                    err=True,
+                )
+            return ok
+
+        if every is None:
+            sys.exit(0 if run_once() else 1)
+        import time
+
+        while True:  # runs until stopped; a failed round is retried at the next tick
+            started = time.monotonic()
+            run_once()
+            time.sleep(max(1.0, every - (time.monotonic() - started)))
+
+    @app.cli.command("import-marathon")
+    @click.option("--cluster", required=True)
+    @click.option("--environment", required=True)
+    @click.option("--group", default=None, help="Marathon group; default: the environment's")
+    def import_command(cluster: str, environment: str, group: str | None) -> None:
+        """Take the running apps of a Marathon group into the ledger (idempotent)."""
+        from ledger.importer import import_marathon
+
+        try:
+            report = import_marathon(ctx(), cluster, environment, group)
+        except LedgerError as exc:
+            click.echo(f"error: {exc.detail}", err=True)
+            sys.exit(1)
+        click.echo(
+            f"{report.group} -> {environment}: {report.apps} apps, "
+            f"{len(report.services_created)} services and "
+            f"{len(report.allocations_created)} allocations created, "
+            f"{len(report.unchanged)} unchanged, {len(report.differing)} differing, "
+            f"{len(report.conflicts)} conflicts",
+            err=True,
+        )
+        for c in report.conflicts:
+            click.echo(f"  conflict {c['app']} [{c['kind']}]: {c['detail']}", err=True)
+        for entity in report.differing:
+            click.echo(f"  differs from the ledger (left as it is): {entity}", err=True)
 
     @app.cli.command("migrate")
     def migrate() -> None:

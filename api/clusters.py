@@ -9,8 +9,15 @@ from flask_smorest import Blueprint
 
 from api.auth import requires
 from api.request_context import ledger_context
-from api.schemas import ClusterIn, ClusterOut, ClusterPatch, ClusterPortsOut
-from ledger import clusters
+from api.schemas import (
+    ClusterIn,
+    ClusterOut,
+    ClusterPatch,
+    ClusterPortsOut,
+    SnapshotArgs,
+    SnapshotOut,
+)
+from ledger import clusters, sync
 
 blp = Blueprint("clusters", __name__, url_prefix="/api/v1/clusters", description="Mesos clusters")
 
@@ -60,3 +67,22 @@ class ClusterPorts(MethodView):
     def get(self, name: str) -> Any:
         """Every host port held or in quarantine in the cluster."""
         return clusters.list_ports(ledger_context(), name)
+
+
+@blp.route("/<string:name>/sync")
+class ClusterSync(MethodView):
+    @requires("ops")
+    @blp.response(200, SnapshotOut)
+    def post(self, name: str) -> Any:
+        """Read Mesos and Marathon now and keep a snapshot; 502/503 when they fail."""
+        return sync.sync_cluster(ledger_context(), name)
+
+
+@blp.route("/<string:name>/snapshot")
+class ClusterSnapshot(MethodView):
+    @requires("viewer")
+    @blp.arguments(SnapshotArgs, location="query")
+    @blp.response(200, SnapshotOut)
+    def get(self, args: dict[str, Any], name: str) -> Any:
+        """The latest snapshot and its age; `?full=true` adds the agents and apps."""
+        return sync.latest_snapshot(ledger_context(), name, full=args["full"])

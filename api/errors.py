@@ -21,6 +21,8 @@ STATUS: list[tuple[type[le.LedgerError], int]] = [
     (le.PreconditionFailedError, 412),
     (le.ConflictError, 409),
     (le.DatabaseUnavailableError, 503),
+    (le.UpstreamUnavailableError, 503),
+    (le.UpstreamFailedError, 502),
     (le.UnstorableValueError, 422),
     (le.LedgerError, 400),
 ]

@@ -127,6 +127,17 @@ class ClusterPatch(StrictSchema):
         },
     )
     description = _text()
+    credentials_env = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z_][A-Za-z0-9_]{0,254}$", error="must be an environment variable name"
+        ),
+        metadata={
+            "description": "name of an environment variable of berth's processes holding "
+            "'user:password' (HTTP basic) or a header value like 'token=…'; the secret itself "
+            "is never stored"
+        },
+    )
 
 
 class ClusterIn(ClusterPatch):
@@ -146,6 +157,7 @@ class ClusterIn(ClusterPatch):
 
 class ClusterOut(Schema):
     name = fields.String()
+    credentials_env = fields.String(allow_none=True)
     mesos_masters = fields.List(fields.String())
     marathon_url = fields.String()
     port_ranges = fields.List(fields.String())
@@ -171,6 +183,26 @@ class ClusterPortsOut(Schema):
     cluster = fields.String()
     port_ranges = fields.String()
     ports = fields.List(fields.Nested(PortOut))
+
+
+class SnapshotArgs(StrictSchema):
+    full = fields.Boolean(load_default=False, metadata={"description": "include agents and apps"})
+
+
+class SnapshotOut(Schema):
+    id = fields.Integer()
+    cluster = fields.String()
+    taken_at = fields.DateTime(metadata={"description": "first read with this content"})
+    confirmed_at = fields.DateTime(metadata={"description": "last read with this content"})
+    age_seconds = fields.Float(metadata={"description": "seconds since confirmed_at"})
+    changed = fields.Boolean(metadata={"description": "sync only: the content was new"})
+    mesos_version = fields.String()
+    marathon_version = fields.String()
+    agent_count = fields.Integer()
+    app_count = fields.Integer()
+    task_count = fields.Integer()
+    agents = fields.List(fields.Dict())
+    apps = fields.List(fields.Dict())
 
 
 # --- environments -----------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -83,6 +83,77 @@ def _apply(alloc: Allocation, data: dict[str, Any]) -> None:
         setattr(alloc, key, fields[key])
 
 
+def write_allocation(
+    ctx: Context,
+    session: Session,
+    env_name: str,
+    service_name: str,
+    data: dict[str, Any],
+    *,
+    if_match: str | None = None,
+) -> AllocationResult:
+    """Create or replace an allocation inside the caller's transaction."""
+    env = find_environment(session, env_name)
+    service = find_service(session, service_name)
+    fields = dict(data)
+    requested: dict[str, int] = fields.pop("ports", None) or {}
+    names = [p.name for p in service.ports]
+    unknown = sorted(set(requested) - set(names))
+    if unknown:
+        raise InvalidError(
+            {
+                "ports": {
+                    n: [f"service '{service_name}' has no port named '{n}'; it has {names}"]
+                    for n in unknown
+                }
+            }
+        )
+    lock_cluster(ctx, session, env.cluster_id)
+    now = utcnow()
+    purge_quarantine(ctx, session, env.cluster_id, now)
+    alloc = _find(session, env, service)
+    _check_if_match(if_match, etag(allocation_view(alloc)) if alloc else None)
+    if alloc is None:
+        alloc = Allocation(environment=env, service=service, version=1, updated_by=ctx.actor)
+        _apply(alloc, fields)
+        session.add(alloc)
+        session.flush()
+        assign_ports(ctx, session, env.cluster, alloc, names, requested)
+        session.flush()
+        session.expire(alloc, ["ports"])
+        view = allocation_view(alloc)
+        ctx.audit(session, "create", "allocation", f"{env.name}/{service.name}", None, view)
+        return AllocationResult(view, created=True, changed=True, dry_run=False)
+
+    before = allocation_view(alloc)
+    _apply(alloc, fields)
+    held = {p.port_name: p for p in alloc.ports}
+    moved = {n: p for n, p in requested.items() if n in held and held[n].port != p}
+    missing = [n for n in names if n not in held]
+    if moved:
+        release_ports(session, [held[n] for n in moved], now)
+    assign_ports(
+        ctx,
+        session,
+        env.cluster,
+        alloc,
+        [n for n in names if n in moved or n in missing],
+        {n: p for n, p in requested.items() if n in moved or n in missing},
+    )
+    session.flush()
+    session.expire(alloc, ["ports"])
+    changed = _comparable(allocation_view(alloc)) != _comparable(before)
+    if changed:
+        alloc.version += 1
+        alloc.updated_by = ctx.actor
+        session.flush()
+        after = allocation_view(alloc)
+        ctx.audit(session, "update", "allocation", f"{env.name}/{service.name}", before, after)
+    else:
+        after = before
+    return AllocationResult(after, created=False, changed=changed, dry_run=False)
+
+
 def put_allocation(
     ctx: Context,
     env_name: str,
@@ -95,65 +166,8 @@ def put_allocation(
     """Create or replace an allocation; its host ports never move unless asked to."""
 
     def work(session: Session) -> AllocationResult:
-        env = find_environment(session, env_name)
-        service = find_service(session, service_name)
-        fields = dict(data)
-        requested: dict[str, int] = fields.pop("ports", None) or {}
-        names = [p.name for p in service.ports]
-        unknown = sorted(set(requested) - set(names))
-        if unknown:
-            raise InvalidError(
-                {
-                    "ports": {
-                        n: [f"service '{service_name}' has no port named '{n}'; it has {names}"]
-                        for n in unknown
-                    }
-                }
-            )
-        lock_cluster(ctx, session, env.cluster_id)
-        now = utcnow()
-        purge_quarantine(ctx, session, env.cluster_id, now)
-        alloc = _find(session, env, service)
-        _check_if_match(if_match, etag(allocation_view(alloc)) if alloc else None)
-        if alloc is None:
-            alloc = Allocation(environment=env, service=service, version=1, updated_by=ctx.actor)
-            _apply(alloc, fields)
-            session.add(alloc)
-            session.flush()
-            assign_ports(ctx, session, env.cluster, alloc, names, requested)
-            session.flush()
-            session.expire(alloc, ["ports"])
-            view = allocation_view(alloc)
-            ctx.audit(session, "create", "allocation", f"{env.name}/{service.name}", None, view)
-            return AllocationResult(view, created=True, changed=True, dry_run=dry_run)
-
-        before = allocation_view(alloc)
-        _apply(alloc, fields)
-        held = {p.port_name: p for p in alloc.ports}
-        moved = {n: p for n, p in requested.items() if n in held and held[n].port != p}
-        missing = [n for n in names if n not in held]
-        if moved:
-            release_ports(session, [held[n] for n in moved], now)
-        assign_ports(
-            ctx,
-            session,
-            env.cluster,
-            alloc,
-            [n for n in names if n in moved or n in missing],
-            {n: p for n, p in requested.items() if n in moved or n in missing},
-        )
-        session.flush()
-        session.expire(alloc, ["ports"])
-        changed = _comparable(allocation_view(alloc)) != _comparable(before)
-        if changed:
-            alloc.version += 1
-            alloc.updated_by = ctx.actor
-            session.flush()
-            after = allocation_view(alloc)
-            ctx.audit(session, "update", "allocation", f"{env.name}/{service.name}", before, after)
-        else:
-            after = before
-        return AllocationResult(after, created=False, changed=changed, dry_run=dry_run)
+        result = write_allocation(ctx, session, env_name, service_name, data, if_match=if_match)
+        return replace(result, dry_run=dry_run)
 
     return in_transaction(ctx, work, dry_run=dry_run)
 

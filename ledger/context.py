@@ -39,6 +39,8 @@ _RETRYABLE_UNIQUE = (
     "allocations.environment_id, allocations.service_id",
     "pk_port_blocks",
     "port_blocks.cluster_id, port_blocks.block",
+    "pk_sync_leases",
+    "sync_leases.cluster_id",
 )
 # SQLSTATEs of PostgreSQL that mean "try the transaction again"
 _RETRYABLE_SQLSTATE = {"40001", "40P01", "55P03"}
@@ -50,6 +52,10 @@ class Settings:
     # test-only switch (see issue 6/6): with it off the unique constraint alone guards ports
     cluster_lock: bool = True
     retries: int = 8
+    # (connect, read) seconds for every call to Marathon or Mesos
+    cluster_timeout: tuple[float, float] = (3.05, 15.0)
+    # capacity reads refuse a snapshot older than this when the cluster cannot be read
+    snapshot_max_age: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)

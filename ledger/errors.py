@@ -72,3 +72,29 @@ class PreconditionFailedError(LedgerError):
 
 class DatabaseUnavailableError(LedgerError):
     title = "Database unavailable"
+
+
+class UpstreamError(LedgerError):
+    """Marathon or a Mesos master failed; berth's own records stay as they were."""
+
+    title = "Cluster error"
+
+
+class UpstreamUnavailableError(UpstreamError):
+    """Marathon or Mesos cannot be reached or did not answer in time (503)."""
+
+    title = "Cluster unavailable"
+
+
+class UpstreamFailedError(UpstreamError):
+    """Marathon or Mesos answered with an error or nonsense (502)."""
+
+    title = "Cluster failed"
+
+
+class SnapshotStaleError(UpstreamUnavailableError):
+    title = "Cluster snapshot too old"
+
+
+class SyncBusyError(ConflictError):
+    title = "Sync already running"

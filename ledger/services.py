@@ -106,23 +106,24 @@ def _sync_allocation_ports(
         )
 
 
-def create_service(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
-    def work(session: Session) -> dict[str, Any]:
-        if session.scalar(select(Service.id).where(Service.name == data["name"])):
-            raise AlreadyExistsError(f"a service named '{data['name']}' already exists")
-        ports = data.get("ports", [])
-        _check_health_port(ports, data.get("health_check"))
-        fields = {k: v for k, v in data.items() if k not in ("ports", "calls")}
-        service = Service(**{"tags": [], "health_check": None, **fields})
-        _set_ports(service, ports)
-        _set_calls(session, service, data.get("calls", []))
-        session.add(service)
-        session.flush()
-        view = service_view(service)
-        ctx.audit(session, "create", "service", service.name, None, view)
-        return view
+def add_service(ctx: Context, session: Session, data: dict[str, Any]) -> Service:
+    """Create a service inside the caller's transaction, audited."""
+    if session.scalar(select(Service.id).where(Service.name == data["name"])):
+        raise AlreadyExistsError(f"a service named '{data['name']}' already exists")
+    ports = data.get("ports", [])
+    _check_health_port(ports, data.get("health_check"))
+    fields = {k: v for k, v in data.items() if k not in ("ports", "calls")}
+    service = Service(**{"tags": [], "health_check": None, **fields})
+    _set_ports(service, ports)
+    _set_calls(session, service, data.get("calls", []))
+    session.add(service)
+    session.flush()
+    ctx.audit(session, "create", "service", service.name, None, service_view(service))
+    return service
 
-    return in_transaction(ctx, work)
+
+def create_service(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+    return in_transaction(ctx, lambda session: service_view(add_service(ctx, session, data)))
 
 
 def list_services(

@@ -15,6 +15,7 @@ def cluster_view(c: Cluster) -> dict[str, Any]:
         "marathon_url": c.marathon_url,
         "port_ranges": [str(PortRange(lo, hi)) for lo, hi in c.port_ranges],
         "description": c.description,
+        "credentials_env": c.credentials_env,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     }

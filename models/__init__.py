@@ -7,6 +7,7 @@ from models.cluster import Cluster
 from models.environment import Environment
 from models.port import PortAssignment, PortBlock
 from models.service import Service, ServiceDependency, ServicePort
+from models.snapshot import ImportConflict, Snapshot, SyncLease
 from models.token import ApiToken
 
 __all__ = [
@@ -16,9 +17,12 @@ __all__ = [
     "Base",
     "Cluster",
     "Environment",
+    "ImportConflict",
     "PortAssignment",
     "PortBlock",
     "Service",
     "ServiceDependency",
     "ServicePort",
+    "Snapshot",
+    "SyncLease",
 ]

@@ -21,5 +21,8 @@ class Cluster(Base):
     # [[lo, hi], ...] inclusive, sorted, non-overlapping
     port_ranges: Mapped[list[Any]]
     description: Mapped[str] = mapped_column(String(1024), default="")
+    # name of an environment variable holding "user:password" or a token header value;
+    # the secret itself never enters the database
+    credentials_env: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,246 @@
+"""Reading a cluster's truth from Mesos and Marathon into dated snapshots."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.clusters import find_cluster
+from ledger.context import Context, in_transaction
+from ledger.errors import NotFoundError, SnapshotStaleError, SyncBusyError, UpstreamError
+from ledger.upstream import Endpoints, translate
+from marathon.client import MarathonApp
+from marathon.errors import ClusterError
+from models import Cluster, Snapshot, SyncLease
+from models.base import utcnow
+
+HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Reading:
+    mesos_version: str
+    marathon_version: str
+    agents: list[dict[str, Any]]
+    apps: list[dict[str, Any]]
+
+    def digest(self) -> str:
+        canonical = json.dumps(
+            [self.mesos_version, self.marathon_version, self.agents, self.apps],
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _app_record(app: MarathonApp) -> dict[str, Any]:
+    return {
+        "id": app.id,
+        "definition": app.definition,
+        "deployments": list(app.deployment_ids),
+        "tasks": [
+            {
+                "id": t.id,
+                "host": t.host,
+                "agent_id": t.agent_id,
+                "ports": list(t.ports),
+                "state": t.state,
+                "started_at": t.started_at,
+            }
+            for t in sorted(app.tasks, key=lambda t: t.id)
+        ],
+    }
+
+
+def read_cluster(ctx: Context, endpoints: Endpoints) -> Reading:
+    """Ask the leading Mesos master and Marathon; no database transaction is open meanwhile."""
+    try:
+        state = endpoints.mesos(ctx).state()
+    except ClusterError as exc:
+        raise translate(exc, f"reading Mesos of cluster '{endpoints.cluster}'") from exc
+    try:
+        marathon = endpoints.marathon(ctx)
+        info = marathon.info()
+        apps = marathon.apps()
+    except ClusterError as exc:
+        raise translate(exc, f"reading Marathon of cluster '{endpoints.cluster}'") from exc
+    return Reading(
+        mesos_version=state.version,
+        marathon_version=str(info.get("version", "")),
+        agents=sorted((a.as_dict() for a in state.agents), key=lambda a: a["id"]),
+        apps=sorted((_app_record(a) for a in apps), key=lambda a: a["id"]),
+    )
+
+
+def snapshot_view(
+    s: Snapshot, cluster: str, now: datetime, *, full: bool = False
+) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": s.id,
+        "cluster": cluster,
+        "taken_at": s.taken_at,
+        "confirmed_at": s.confirmed_at,
+        "age_seconds": round((now - s.confirmed_at).total_seconds(), 3),
+        "mesos_version": s.mesos_version,
+        "marathon_version": s.marathon_version,
+        "agent_count": len(s.agents),
+        "app_count": len(s.apps),
+        "task_count": sum(len(a["tasks"]) for a in s.apps),
+    }
+    if full:
+        view["agents"] = s.agents
+        view["apps"] = s.apps
+    return view
+
+
+def _lease(session: Session, cluster: Cluster) -> SyncLease:
+    lease = session.get(SyncLease, cluster.id, with_for_update=True)
+    if lease is None:
+        lease = SyncLease(cluster_id=cluster.id)
+        session.add(lease)
+        session.flush()
+    return lease
+
+
+def acquire_lease(ctx: Context, name: str, holder: str, ttl: timedelta) -> Endpoints:
+    """Take (or renew) the right to sync one cluster; refused while another holder's lease runs."""
+
+    def work(session: Session) -> Endpoints:
+        cluster = find_cluster(session, name)
+        lease = _lease(session, cluster)
+        now = utcnow()
+        if lease.holder not in (None, holder) and lease.expires_at and lease.expires_at > now:
+            raise SyncBusyError(
+                f"cluster '{name}' is being synced by {lease.holder} until "
+                f"{lease.expires_at.isoformat(timespec='seconds')}",
+                holder=lease.holder,
+            )
+        lease.holder, lease.expires_at, lease.last_attempt_at = holder, now + ttl, now
+        return Endpoints.of(cluster)
+
+    return in_transaction(ctx, work)
+
+
+def _finish(ctx: Context, name: str, holder: str, error: str | None, keep: bool) -> None:
+    def work(session: Session) -> None:
+        cluster = session.scalar(select(Cluster).where(Cluster.name == name))
+        if cluster is None:
+            return
+        lease = _lease(session, cluster)
+        if lease.holder not in (None, holder):
+            return  # our lease ran out and someone else took it
+        lease.last_error = error
+        if error is None:
+            lease.last_success_at = utcnow()
+        if not keep:
+            lease.holder, lease.expires_at = None, None
+
+    in_transaction(ctx, work)
+
+
+def store_snapshot(ctx: Context, name: str, reading: Reading) -> dict[str, Any]:
+    """Keep the reading; an unchanged cluster only moves the latest snapshot's confirmed_at."""
+
+    def work(session: Session) -> dict[str, Any]:
+        cluster = find_cluster(session, name)
+        now = utcnow()
+        digest = reading.digest()
+        latest = _latest(session, cluster.id)
+        changed = latest is None or latest.content_hash != digest
+        if changed:
+            latest = Snapshot(
+                cluster_id=cluster.id,
+                taken_at=now,
+                confirmed_at=now,
+                content_hash=digest,
+                mesos_version=reading.mesos_version,
+                marathon_version=reading.marathon_version,
+                agents=reading.agents,
+                apps=reading.apps,
+            )
+            session.add(latest)
+        else:
+            assert latest is not None
+            latest.confirmed_at = now
+        session.flush()
+        return {**snapshot_view(latest, name, now), "changed": changed}
+
+    return in_transaction(ctx, work)
+
+
+def sync_cluster(
+    ctx: Context,
+    name: str,
+    *,
+    holder: str = HOLDER,
+    ttl: timedelta = timedelta(minutes=2),
+    keep_lease: bool = False,
+) -> dict[str, Any]:
+    """Read a cluster and store a snapshot; never two syncers on one cluster at once."""
+    endpoints = acquire_lease(ctx, name, holder, ttl)
+    try:
+        reading = read_cluster(ctx, endpoints)
+    except Exception as exc:
+        _finish(ctx, name, holder, str(exc)[:2000], keep_lease)
+        raise
+    result = store_snapshot(ctx, name, reading)
+    _finish(ctx, name, holder, None, keep_lease)
+    return result
+
+
+def _latest(session: Session, cluster_id: int) -> Snapshot | None:
+    return session.scalar(
+        select(Snapshot)
+        .where(Snapshot.cluster_id == cluster_id)
+        .order_by(Snapshot.confirmed_at.desc(), Snapshot.id.desc())
+        .limit(1)
+    )
+
+
+def latest_snapshot(ctx: Context, name: str, *, full: bool = False) -> dict[str, Any]:
+    def work(session: Session) -> dict[str, Any]:
+        cluster = find_cluster(session, name)
+        snap = _latest(session, cluster.id)
+        if snap is None:
+            raise NotFoundError(
+                f"cluster '{name}' has no snapshot yet; sync it first "
+                f"(POST /api/v1/clusters/{name}/sync or 'flask --app app sync')"
+            )
+        return snapshot_view(snap, name, utcnow(), full=full)
+
+    return in_transaction(ctx, work)
+
+
+def fresh_snapshot(ctx: Context, name: str, *, full: bool = True) -> dict[str, Any]:
+    """A snapshot no older than the configured age: sync when needed, 503 with the age if we can't.
+
+    When the sync fails but the last snapshot is still young enough, it is used as it is.
+    """
+    try:
+        current = latest_snapshot(ctx, name, full=full)
+    except NotFoundError:
+        current = None
+    max_age = ctx.settings.snapshot_max_age.total_seconds()
+    if current is not None and current["age_seconds"] <= max_age:
+        return current
+    try:
+        sync_cluster(ctx, name)
+    except SyncBusyError:
+        pass  # someone else is syncing right now; use what is there if it is young enough
+    except UpstreamError as exc:
+        age = "missing" if current is None else f"{current['age_seconds']:.0f} s old"
+        raise SnapshotStaleError(
+            f"cluster '{name}' cannot be read ({exc.detail}) and its last snapshot is "
+            f"{age}, older than the {max_age:.0f} s allowed",
+            age_seconds=None if current is None else current["age_seconds"],
+        ) from exc
+    return latest_snapshot(ctx, name, full=full)

@@ -1,0 +1,204 @@
+"""The Mesos master client: find the leader, read agents and tasks into dataclasses."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from marathon.errors import ClusterError, ClusterProtocolError, NoLeaderError
+from marathon.http import DEFAULT_TIMEOUT, Credentials, HttpEndpoint, make_session
+
+_RANGE = re.compile(r"(\d+)\s*-\s*(\d+)")
+
+PortRanges = tuple[tuple[int, int], ...]
+
+
+def parse_port_ranges(text: Any) -> PortRanges:
+    """`"[31000-31005, 31010-32000]"` → ((31000, 31005), (31010, 32000)); also v1 range lists."""
+    if isinstance(text, str):
+        return tuple((int(a), int(b)) for a, b in _RANGE.findall(text))
+    if isinstance(text, dict):  # v1 operator API: {"range": [{"begin": …, "end": …}]}
+        return tuple((int(r["begin"]), int(r["end"])) for r in text.get("range", []))
+    return ()
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Scalar resources (cpus, MiB, MiB) and port ranges, as Mesos reports them."""
+
+    cpus: float = 0.0
+    mem: float = 0.0
+    disk: float = 0.0
+    gpus: float = 0.0
+    ports: PortRanges = ()
+
+    @classmethod
+    def parse(cls, body: Any) -> Resources:
+        if not isinstance(body, dict):
+            return cls()
+        return cls(
+            cpus=float(body.get("cpus") or 0),
+            mem=float(body.get("mem") or 0),
+            disk=float(body.get("disk") or 0),
+            gpus=float(body.get("gpus") or 0),
+            ports=parse_port_ranges(body.get("ports", "")),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cpus": self.cpus,
+            "mem": self.mem,
+            "disk": self.disk,
+            "gpus": self.gpus,
+            "ports": [list(r) for r in self.ports],
+        }
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str
+    hostname: str
+    active: bool
+    resources: Resources
+    used: Resources
+    reserved: dict[str, Resources] = field(default_factory=dict)
+    unreserved: Resources = field(default_factory=Resources)
+    attributes: dict[str, str | float] = field(default_factory=dict)
+
+    @property
+    def port_ranges(self) -> PortRanges:
+        return self.resources.ports
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "hostname": self.hostname,
+            "active": self.active,
+            "resources": self.resources.as_dict(),
+            "used": self.used.as_dict(),
+            "reserved": {role: r.as_dict() for role, r in self.reserved.items()},
+            "unreserved": self.unreserved.as_dict(),
+            "attributes": dict(self.attributes),
+        }
+
+
+@dataclass(frozen=True)
+class MesosTask:
+    id: str
+    name: str
+    framework: str
+    agent_id: str
+    state: str
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class MesosState:
+    leader: str
+    version: str
+    agents: tuple[Agent, ...]
+    tasks: tuple[MesosTask, ...]
+
+
+def parse_agent(body: dict[str, Any]) -> Agent:
+    try:
+        attributes = {
+            str(k): (v if isinstance(v, str) else float(v))
+            for k, v in (body.get("attributes") or {}).items()
+        }
+        return Agent(
+            id=str(body["id"]),
+            hostname=str(body["hostname"]),
+            active=bool(body.get("active", True)),
+            resources=Resources.parse(body.get("resources")),
+            used=Resources.parse(body.get("used_resources")),
+            reserved={
+                str(role): Resources.parse(r)
+                for role, r in (body.get("reserved_resources") or {}).items()
+            },
+            unreserved=Resources.parse(body.get("unreserved_resources", body.get("resources"))),
+            attributes=attributes,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ClusterProtocolError(f"an agent in the Mesos answer cannot be read: {exc}") from exc
+
+
+def parse_state(body: Any) -> MesosState:
+    if not isinstance(body, dict) or not isinstance(body.get("slaves"), list):
+        raise ClusterProtocolError("the Mesos master's state has no 'slaves' list")
+    frameworks = {f.get("id"): f.get("name", "") for f in body.get("frameworks") or []}
+    tasks = tuple(
+        MesosTask(
+            id=str(t.get("id")),
+            name=str(t.get("name", "")),
+            framework=str(frameworks.get(t.get("framework_id"), t.get("framework_id", ""))),
+            agent_id=str(t.get("slave_id", "")),
+            state=str(t.get("state", "")),
+            resources=Resources.parse(t.get("resources")),
+        )
+        for f in body.get("frameworks") or []
+        for t in f.get("tasks") or []
+    )
+    return MesosState(
+        leader=str(body.get("leader", "")),
+        version=str(body.get("version", "")),
+        agents=tuple(parse_agent(s) for s in body["slaves"]),
+        tasks=tasks,
+    )
+
+
+class MesosClient:
+    """Reads a Mesos cluster through whichever of its masters leads."""
+
+    def __init__(
+        self,
+        masters: list[str],
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        credentials: Credentials | None = None,
+    ) -> None:
+        if not masters:
+            raise ValueError("a Mesos cluster needs at least one master URL")
+        self.session = session or make_session()
+        self.endpoints = [
+            HttpEndpoint(m, session=self.session, timeout=timeout, credentials=credentials)
+            for m in masters
+        ]
+
+    def leader(self) -> HttpEndpoint:
+        """The leading master: ask each master's /master/redirect until one names it."""
+        failures: list[str] = []
+        for endpoint in self.endpoints:
+            try:
+                response = endpoint.request("GET", "/master/redirect", allow_redirects=False)
+            except ClusterError as exc:
+                failures.append(str(exc))
+                continue
+            location = response.headers.get("Location")
+            if response.status_code in (301, 302, 303, 307, 308) and location:
+                target = urljoin(endpoint.base_url + "/", location)
+                parts = urlsplit(target)
+                return HttpEndpoint(
+                    f"{parts.scheme}://{parts.netloc}",
+                    session=self.session,
+                    timeout=endpoint.timeout,
+                    credentials=endpoint.credentials,
+                )
+            return endpoint  # answered without redirecting: it leads
+        raise NoLeaderError(
+            "no Mesos master named a leader: " + "; ".join(failures or ["no answer"])
+        )
+
+    def state(self) -> MesosState:
+        return parse_state(self.leader().json("GET", "/master/state"))
+
+    def agents(self) -> list[Agent]:
+        body = self.leader().json("GET", "/master/slaves")
+        if not isinstance(body, dict) or not isinstance(body.get("slaves"), list):
+            raise ClusterProtocolError("the Mesos master's /master/slaves has no 'slaves' list")
+        return [parse_agent(s) for s in body["slaves"]]
