@@ -15,7 +15,7 @@ BLOCK_SIZE = 256
 MIN_PORT = 1
 MAX_PORT = 65535
 
-_RANGE = re.compile(r"^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$")
+_RANGE = re.compile(r"^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?\Z")
 
 
 @dataclass(frozen=True, order=True)

@@ -7,10 +7,11 @@ import http
 from flask import Flask, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
-from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.exceptions import NotFound, UnsupportedMediaType
 
 from api import allocations, audit, clusters, environments, errors, services
 from api.auth import check_token
+from api.openapi import ProblemResponses, plain_name_items
 from api.request_context import assign_request_id
 from api.schemas import ProblemSchema
 
@@ -36,15 +37,17 @@ class BerthApi(Api):  # type: ignore[misc]
 
 def _check_body_type() -> None:
     """Refuse a body that is not JSON before anyone tries to read it."""
+    if any("\x00" in str(v) for v in (request.view_args or {}).values()):
+        raise NotFound("no name contains a NUL character")
     if request.method not in WRITE_METHODS:
         return
-    has_body = bool(request.content_length) or "chunked" in request.headers.get(
-        "Transfer-Encoding", ""
-    )
-    if has_body and not request.is_json:
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "")
+    if (request.content_length or chunked) and not request.is_json:
         raise UnsupportedMediaType(
             f"send the body as application/json, not '{request.mimetype or 'no content type'}'"
         )
+    if chunked:
+        request.get_data(cache=True)  # over the size limit: 413 here, not a JSON error later
 
 
 def init_api(app: Flask) -> None:
@@ -64,8 +67,10 @@ def init_api(app: Flask) -> None:
                 "Mesos and Marathon. Errors are application/problem+json (RFC 9457)."
             },
             "security": [{"bearer": []}],
+            "extra_plugins": [ProblemResponses()],
         },
     )
+    api.ma_plugin.converter.add_attribute_function(plain_name_items)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for module in (clusters, environments, services, allocations, audit):
         api.register_blueprint(module.blp)

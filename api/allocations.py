@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import requires
+from api.blueprint import Blueprint
 from api.request_context import ledger_context
 from api.schemas import AllocationIn, AllocationOut, WriteArgs
 from ledger import allocations
@@ -66,9 +66,14 @@ class AllocationByService(MethodView):
         return result.allocation, 200, headers
 
     @requires("ops")
+    @blp.arguments(WriteArgs, location="query")
     @blp.response(204)
-    def delete(self, env: str, service: str) -> None:
+    def delete(self, args: dict[str, Any], env: str, service: str) -> None:
         """Delete an allocation; its host ports wait out a quarantine before reuse."""
         allocations.delete_allocation(
-            ledger_context(), env, service, if_match=request.headers.get("If-Match")
+            ledger_context(),
+            env,
+            service,
+            if_match=request.headers.get("If-Match"),
+            dry_run=args["dry_run"],
         )

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import requires
+from api.blueprint import Blueprint
 from api.request_context import ledger_context
-from api.schemas import EnvironmentIn, EnvironmentOut, EnvironmentPatch
+from api.schemas import EnvironmentIn, EnvironmentListArgs, EnvironmentOut, EnvironmentPatch
 from ledger import environments
 
 blp = Blueprint(
@@ -20,9 +20,11 @@ blp = Blueprint(
 @blp.route("")
 class Environments(MethodView):
     @requires("viewer")
+    @blp.arguments(EnvironmentListArgs, location="query")
     @blp.response(200, EnvironmentOut(many=True))
-    def get(self) -> Any:
-        return environments.list_environments(ledger_context())
+    def get(self, args: dict[str, Any]) -> Any:
+        """All environments, or those of one cluster."""
+        return environments.list_environments(ledger_context(), args.get("cluster"))
 
     @requires("admin")
     @blp.arguments(EnvironmentIn)

@@ -60,15 +60,16 @@ def _flatten(messages: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _summary(errors: dict[str, Any]) -> str:
-    def first(value: Any) -> str:
-        while isinstance(value, list | dict):
-            if not value:
-                return ""
-            value = value[0] if isinstance(value, list) else next(iter(value.values()))
-        return str(value)
+def _words(value: Any) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_words(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return "; ".join(_words(v) for v in value)
+    return str(value)
 
-    parts = [f"{field}: {first(msg)}" for field, msg in list(errors.items())[:5]]
+
+def _summary(errors: dict[str, Any]) -> str:
+    parts = [f"{field}: {_words(msg)}" for field, msg in list(errors.items())[:5]]
     more = len(errors) - 5
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 

@@ -9,7 +9,7 @@ from flask import current_app, g, request
 
 from ledger.context import Context
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
 
 
 def assign_request_id() -> None:

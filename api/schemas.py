@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import (
+    INCLUDE,
     RAISE,
     Schema,
     ValidationError,
@@ -15,17 +20,27 @@ from marshmallow import (
     validates_schema,
 )
 
+
+class FullMatch(validate.Regexp):
+    """Regexp that must match the whole value: `$` alone lets a trailing newline through."""
+
+    def __call__(self, value: Any) -> Any:
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-_dns_label = validate.Regexp(
+_dns_label = FullMatch(
     DNS_LABEL,
     error="must be a DNS label: 1-63 lowercase letters, digits and '-', "
     "starting and ending with a letter or digit",
 )
-_team = validate.Regexp(
+_team = FullMatch(
     r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
     error="must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
 )
-_group = validate.Regexp(
+_group = FullMatch(
     r"^/$|^(/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$",
     error="must be an absolute Marathon group path of DNS labels, like /prod or /shop/prod",
 )
@@ -34,14 +49,18 @@ CONSTRAINT_OPERATORS = ("UNIQUE", "MAX_PER", "GROUP_BY", "CLUSTER", "LIKE", "UNL
 _NEEDS_VALUE = {"MAX_PER", "LIKE", "UNLIKE", "IS", "CLUSTER"}
 
 
-def _has_nul(value: Any) -> bool:
+def _unstorable(value: Any) -> str | None:
+    """Why a JSON value cannot be kept faithfully: NUL in text, NaN or Infinity in numbers."""
     if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return "must not contain NUL characters" if "\x00" in value else None
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number (JSON has no NaN or Infinity)"
+    if isinstance(value, Mapping):
+        items: list[Any] = [*value.keys(), *value.values()]
+        return next((r for r in map(_unstorable, items) if r), None)
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        return next((r for r in map(_unstorable, value) if r), None)
+    return None
 
 
 class StrictSchema(Schema):
@@ -52,10 +71,11 @@ class StrictSchema(Schema):
         ordered = True
 
     @pre_load
-    def _no_nul_characters(self, data: Any, **_: Any) -> Any:
-        # PostgreSQL cannot store NUL in text; say so instead of failing on the insert
-        if isinstance(data, dict):
-            bad = {k: ["must not contain NUL characters"] for k, v in data.items() if _has_nul(v)}
+    def _storable_values(self, data: Any, **_: Any) -> Any:
+        # PostgreSQL cannot store NUL in text, and NaN would be served back as invalid JSON
+        if isinstance(data, Mapping):
+            keys = data.keys()
+            bad = {str(k): [why] for k in keys if (why := _unstorable(data[k]) or _unstorable(k))}
             if bad:
                 raise ValidationError(bad)
         return data
@@ -73,7 +93,10 @@ def _text(**kwargs: Any) -> fields.String:
 
 
 class ProblemSchema(Schema):
-    """RFC 9457 problem details, as every error of berth is answered."""
+    """RFC 9457 problem details, as every error of berth is answered; more members may follow."""
+
+    class Meta:
+        unknown = INCLUDE
 
     type = fields.String(metadata={"description": "a URI naming the kind of problem"})
     title = fields.String()
@@ -87,31 +110,7 @@ class ProblemSchema(Schema):
 # --- clusters ---------------------------------------------------------------------------
 
 
-def _ranges_as_list(value: Any) -> Any:
-    """Accept "31000-31999,32000-32099", Mesos' "[31000-32000]" or [[31000, 31999]] too."""
-    if isinstance(value, str):
-        return [p for p in value.strip().strip("[]").replace(" ", ",").split(",") if p]
-    if isinstance(value, list):
-        return [
-            f"{v[0]}-{v[1]}"
-            if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v)
-            else v
-            for v in value
-        ]
-    return value
-
-
 class ClusterPatch(StrictSchema):
-    @pre_load
-    def _lenient_lists(self, data: Any, **_: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            if "port_ranges" in data:
-                data["port_ranges"] = _ranges_as_list(data["port_ranges"])
-            if isinstance(data.get("mesos_masters"), str):
-                data["mesos_masters"] = [data["mesos_masters"]]
-        return data
-
     mesos_masters = fields.List(
         fields.String(validate=_http_url),
         validate=validate.Length(min=1, max=16),
@@ -119,7 +118,7 @@ class ClusterPatch(StrictSchema):
     )
     marathon_url = fields.String(validate=_http_url)
     port_ranges = fields.List(
-        fields.String(validate=validate.Length(max=11)),
+        fields.String(validate=validate.Length(max=32)),
         validate=validate.Length(min=1, max=64),
         metadata={
             "description": "host port ranges berth may hand out, like 31000-31999",
@@ -129,7 +128,7 @@ class ClusterPatch(StrictSchema):
     description = _text()
     credentials_env = fields.String(
         allow_none=True,
-        validate=validate.Regexp(
+        validate=FullMatch(
             r"^[A-Za-z_][A-Za-z0-9_]{0,254}$", error="must be an environment variable name"
         ),
         metadata={
@@ -147,7 +146,7 @@ class ClusterIn(ClusterPatch):
     )
     marathon_url = fields.String(validate=_http_url, required=True)
     port_ranges = fields.List(
-        fields.String(validate=validate.Length(max=11)),
+        fields.String(validate=validate.Length(max=32)),
         load_default=lambda: ["31000-32000"],
         validate=validate.Length(min=1, max=64),
         metadata={"description": "defaults to Mesos' own default, 31000-32000"},
@@ -181,7 +180,7 @@ class PortOut(Schema):
 
 class ClusterPortsOut(Schema):
     cluster = fields.String()
-    port_ranges = fields.String()
+    port_ranges = fields.List(fields.String())
     ports = fields.List(fields.Nested(PortOut))
 
 
@@ -203,6 +202,10 @@ class SnapshotOut(Schema):
     task_count = fields.Integer()
     agents = fields.List(fields.Dict())
     apps = fields.List(fields.Dict())
+
+
+class EnvironmentListArgs(StrictSchema):
+    cluster = _name(metadata={"description": "only the environments of this cluster"})
 
 
 # --- environments -----------------------------------------------------------------------
@@ -266,7 +269,10 @@ class HealthCheck(StrictSchema):
     )
     port = _name(metadata={"description": "name of the service port to check"})
     path = fields.String(
-        validate=[validate.Regexp(r"^/", error="must start with /"), validate.Length(max=1024)],
+        validate=[
+            FullMatch(r"^/\S*$", error="must start with / and hold no spaces"),
+            validate.Length(max=1024),
+        ],
         load_default="/health",
     )
     command = fields.String(validate=validate.Length(max=4096))
@@ -305,12 +311,16 @@ class ServicePatch(StrictSchema):
     runtime = fields.String(validate=validate.OneOf(["java", "node", "python", "dotnet", "other"]))
     team = fields.String(validate=_team)
     tags = fields.List(fields.String(validate=_team), validate=validate.Length(max=64))
-    ports = fields.List(fields.Nested(NamedPort), validate=validate.Length(max=16))
+    ports = fields.List(
+        fields.Nested(NamedPort),
+        validate=validate.Length(max=16),
+        metadata={"by_name": True, "description": "a plain name means a tcp port of that name"},
+    )
     health_check = fields.Nested(HealthCheck, allow_none=True)
     calls = fields.List(
         fields.Nested(Call),
         validate=validate.Length(max=256),
-        metadata={"description": "services this one calls; a plain name means fan_out 1"},
+        metadata={"by_name": True, "description": "services it calls; a plain name: fan_out 1"},
     )
     description = _text()
 
@@ -328,14 +338,14 @@ class ServicePatch(StrictSchema):
 
     @validates("ports")
     def _unique_port_names(self, ports: list[dict[str, Any]], **_: Any) -> None:
-        names = [p["name"] for p in ports]
+        names = [p.get("name") for p in ports if isinstance(p, dict)]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValidationError(f"port names must be unique; repeated: {', '.join(dupes)}")
 
     @validates("calls")
     def _unique_calls(self, calls: list[dict[str, Any]], **_: Any) -> None:
-        names = [c["service"] for c in calls]
+        names = [c.get("service") for c in calls if isinstance(c, dict)]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValidationError(f"each service may be called once; repeated: {', '.join(dupes)}")
@@ -351,10 +361,18 @@ class ServiceIn(ServicePatch):
         fields.String(validate=_team), validate=validate.Length(max=64), load_default=list
     )
     ports = fields.List(
-        fields.Nested(NamedPort), validate=validate.Length(max=16), load_default=list
+        fields.Nested(NamedPort),
+        validate=validate.Length(max=16),
+        load_default=list,
+        metadata={"by_name": True},
     )
     health_check = fields.Nested(HealthCheck, allow_none=True, load_default=None)
-    calls = fields.List(fields.Nested(Call), validate=validate.Length(max=256), load_default=list)
+    calls = fields.List(
+        fields.Nested(Call),
+        validate=validate.Length(max=256),
+        load_default=list,
+        metadata={"by_name": True},
+    )
     description = _text(load_default="")
 
 
@@ -396,37 +414,15 @@ def _check_constraint(value: list[Any]) -> None:
         )
     if operator in _NEEDS_VALUE and len(value) < 3:
         raise ValidationError(f"operator {operator} needs a value")
-    if operator == "MAX_PER" and not value[2].isdigit():
+    if operator == "MAX_PER" and not re.fullmatch(r"[0-9]{1,6}", value[2]):
         raise ValidationError('MAX_PER needs a whole number, like ["rack", "MAX_PER", "2"]')
 
 
-_MARATHON_SPELLING = {
-    "upgradeStrategy": "upgrade_strategy",
-    "minimumHealthCapacity": "minimum_health_capacity",
-    "maximumOverCapacity": "maximum_over_capacity",
-}
-
-
 class AllocationIn(StrictSchema):
-    @pre_load
-    def _marathon_spelling(self, data: Any, **_: Any) -> Any:
-        """Marathon users write upgradeStrategy and HOST; take those as they are meant."""
-        if not isinstance(data, dict):
-            return data
-        data = {_MARATHON_SPELLING.get(k, k): v for k, v in data.items()}
-        strategy = data.get("upgrade_strategy")
-        if isinstance(strategy, dict):
-            data["upgrade_strategy"] = {
-                _MARATHON_SPELLING.get(k, k): v for k, v in strategy.items()
-            }
-        if isinstance(data.get("network"), str):
-            data["network"] = data["network"].lower()
-        return data
-
     cpus = fields.Float(
         required=True,
         validate=validate.Range(min=0, min_inclusive=False, max=256),
-        metadata={"example": 0.5},
+        metadata={"example": 0.5, "exclusiveMinimum": True},
     )
     mem = fields.Integer(
         strict=True,
@@ -468,6 +464,14 @@ class AllocationIn(StrictSchema):
         },
     )
 
+    @validates("ports")
+    def _distinct_ports(self, ports: dict[str, int], **_: Any) -> None:
+        seen: dict[int, str] = {}
+        for name, port in ports.items():
+            if port in seen:
+                raise ValidationError(f"'{seen[port]}' and '{name}' ask for the same port {port}")
+            seen[port] = name
+
 
 class AllocationOut(Schema):
     environment = fields.String()
@@ -499,6 +503,13 @@ class WriteArgs(StrictSchema):
 # --- audit ------------------------------------------------------------------------------
 
 
+_sane_time = validate.Range(
+    min=datetime(1970, 1, 1, tzinfo=UTC),
+    max=datetime(9999, 12, 30, tzinfo=UTC),
+    error="must lie between 1970 and 9999",
+)
+
+
 class AuditArgs(StrictSchema):
     entity_type = fields.String(
         validate=validate.OneOf(["cluster", "environment", "service", "allocation", "token"])
@@ -509,8 +520,8 @@ class AuditArgs(StrictSchema):
     )
     actor = fields.String(validate=validate.Length(max=255))
     action = fields.String(validate=validate.Length(max=32))
-    since = fields.AwareDateTime(default_timezone=None)
-    until = fields.AwareDateTime(default_timezone=None)
+    since = fields.AwareDateTime(default_timezone=None, validate=_sane_time)
+    until = fields.AwareDateTime(default_timezone=None, validate=_sane_time)
     limit = fields.Integer(validate=validate.Range(min=1, max=1000), load_default=100)
     offset = fields.Integer(validate=validate.Range(min=0, max=10**9), load_default=0)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from api.auth import requires
+from api.blueprint import Blueprint
 from api.request_context import ledger_context
 from api.schemas import ServiceIn, ServiceListArgs, ServiceOut, ServicePatch
 from ledger import services

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -37,13 +38,16 @@ class AllocationResult:
 
 
 def etag(view: dict[str, Any]) -> str:
-    """A strong entity tag that changes whenever the allocation's version does."""
-    return f'"{view["environment"]}.{view["service"]}.v{view["version"]}"'
+    """A strong entity tag: the version, and the creation time so that a deleted and
+    re-created allocation's v1 differs from the old v1 (SQLite reuses row ids)."""
+    created = view["created_at"].isoformat() if view.get("created_at") else ""
+    identity = hashlib.sha256(f"{view['id']}|{created}".encode()).hexdigest()[:12]
+    return f'"{identity}.v{view["version"]}"'
 
 
 def _check_if_match(if_match: str | None, current: str | None) -> None:
     """Refuse a write based on a stale read (RFC 9110 If-Match; `*` means "exists")."""
-    if if_match is None:
+    if if_match is None or not if_match.strip():
         return
     tags = [t.strip() for t in if_match.split(",")]
     if current is not None and ("*" in tags or current in tags):
@@ -94,6 +98,8 @@ def write_allocation(
 ) -> AllocationResult:
     """Create or replace an allocation inside the caller's transaction."""
     env = find_environment(session, env_name)
+    # lock before reading the service: a concurrent change of its ports must be seen whole
+    lock_cluster(ctx, session, env.cluster_id)
     service = find_service(session, service_name)
     fields = dict(data)
     requested: dict[str, int] = fields.pop("ports", None) or {}
@@ -108,7 +114,6 @@ def write_allocation(
                 }
             }
         )
-    lock_cluster(ctx, session, env.cluster_id)
     now = utcnow()
     purge_quarantine(ctx, session, env.cluster_id, now)
     alloc = _find(session, env, service)
@@ -197,17 +202,23 @@ def list_allocations(ctx: Context, env_name: str) -> list[dict[str, Any]]:
 
 
 def delete_allocation(
-    ctx: Context, env_name: str, service_name: str, *, if_match: str | None = None
+    ctx: Context,
+    env_name: str,
+    service_name: str,
+    *,
+    if_match: str | None = None,
+    dry_run: bool = False,
 ) -> None:
     """Delete an allocation; its host ports go into quarantine, not straight back to the pool."""
 
     def work(session: Session) -> None:
+        # lock first: what If-Match is checked against must be what gets deleted
+        lock_cluster(ctx, session, find_environment(session, env_name).cluster_id)
         alloc = find_allocation(session, env_name, service_name)
-        lock_cluster(ctx, session, alloc.environment.cluster_id)
         before = allocation_view(alloc)
         _check_if_match(if_match, etag(before))
         release_ports(session, alloc.ports, utcnow())
         session.delete(alloc)
         ctx.audit(session, "delete", "allocation", f"{env_name}/{service_name}", before, None)
 
-    in_transaction(ctx, work)
+    in_transaction(ctx, work, dry_run=dry_run)

@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from allocator.ports import format_ranges, parse_ranges
+from allocator.ports import parse_ranges
 from ledger.context import Context, in_transaction
 from ledger.errors import AlreadyExistsError, InUseError, InvalidError, NotFoundError
-from ledger.host_ports import check_ranges_cover, lock_cluster, ranges_of
+from ledger.host_ports import check_ranges_cover, lock_cluster, purge_quarantine, ranges_of
 from ledger.views import cluster_view
 from models import Cluster, Environment, PortAssignment, PortBlock
 from models.base import utcnow
@@ -60,6 +60,7 @@ def update_cluster(ctx: Context, name: str, changes: dict[str, Any]) -> dict[str
         fields = dict(changes)
         cluster = find_cluster(session, name)
         lock_cluster(ctx, session, cluster.id)
+        purge_quarantine(ctx, session, cluster.id, utcnow())  # expired ones are free already
         before = cluster_view(cluster)
         if "port_ranges" in fields:
             new_ranges = _ranges(fields["port_ranges"])
@@ -124,7 +125,7 @@ def list_ports(ctx: Context, name: str) -> dict[str, Any]:
         ).all()
         return {
             "cluster": cluster.name,
-            "port_ranges": format_ranges(ranges_of(cluster)),
+            "port_ranges": [str(r) for r in ranges_of(cluster)],
             "ports": [
                 {
                     "port": r.port,

@@ -25,8 +25,8 @@ from models import Allocation, Cluster, Environment, ImportConflict, PortAssignm
 from models.base import utcnow
 from models.service import RUNTIMES
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_TEAM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+_TEAM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 _RUNTIME_HINTS = (
     ("java", ("java", "jdk", "jre", "spring", "dubbo")),
     ("node", ("node",)),

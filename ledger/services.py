@@ -16,7 +16,7 @@ from ledger.host_ports import (
     release_ports,
 )
 from ledger.views import allocation_view, service_view
-from models import Allocation, Environment, Service, ServiceDependency, ServicePort
+from models import Allocation, Cluster, Environment, Service, ServiceDependency, ServicePort
 from models.base import utcnow
 
 
@@ -84,9 +84,8 @@ def _sync_allocation_ports(
         .order_by(Environment.cluster_id, Allocation.id)
     ).all()
     now = utcnow()
-    for cluster_id in sorted({a.environment.cluster_id for a in allocs}):  # fixed lock order
-        lock_cluster(ctx, session, cluster_id)
-        purge_quarantine(ctx, session, cluster_id, now)
+    for cluster_id in sorted({a.environment.cluster_id for a in allocs}):
+        purge_quarantine(ctx, session, cluster_id, now)  # locked by the caller
 
     for alloc in allocs:
         before = allocation_view(alloc)
@@ -145,6 +144,11 @@ def get_service(ctx: Context, name: str) -> dict[str, Any]:
 
 def update_service(ctx: Context, name: str, changes: dict[str, Any]) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
+        if "ports" in changes:
+            # a port change reaches every environment: hold every cluster's lock before
+            # reading, so an allocation created meanwhile cannot miss it
+            for cluster_id in session.scalars(select(Cluster.id).order_by(Cluster.id)):
+                lock_cluster(ctx, session, cluster_id)
         service = find_service(session, name)
         before = service_view(service)
         old_names = [p.name for p in service.ports]
@@ -161,6 +165,9 @@ def update_service(ctx: Context, name: str, changes: dict[str, Any]) -> dict[str
         _sync_allocation_ports(ctx, session, service, old_names, [p["name"] for p in ports])
         after = service_view(service)
         if after != before:
+            service.updated_at = utcnow()
+            session.flush()
+            after = service_view(service)
             ctx.audit(session, "update", "service", service.name, before, after)
         return after
 

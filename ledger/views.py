@@ -59,6 +59,7 @@ def allocation_view(a: Allocation) -> dict[str, Any]:
     order = {p.name: i for i, p in enumerate(a.service.ports)}
     held = sorted(a.ports, key=lambda p: order.get(p.port_name, len(order)))
     return {
+        "id": a.id,
         "environment": a.environment.name,
         "service": a.service.name,
         "cluster": a.environment.cluster.name,

@@ -113,3 +113,28 @@ def test_every_write_is_audited_with_actor_before_and_after(
     assert future["total"] == 0
     paged = viewer.get("/api/v1/audit?limit=2&offset=1").get_json()
     assert len(paged["events"]) == 2 and paged["total"] == 7
+
+
+def test_an_etag_does_not_survive_delete_and_recreate(ops: Any, admin: Any) -> None:
+    f.world(admin)
+    f.allocate(ops)
+    tag = ops.get(f.allocation_url("production", "order-service")).headers["ETag"]
+    ops.delete(f.allocation_url("production", "order-service"))
+    f.allocate(ops, cpus=3)
+    stale = f.allocate(ops, cpus=1, headers={"If-Match": tag})
+    assert stale.status_code == 412
+    assert ops.get(f.allocation_url("production", "order-service")).get_json()["cpus"] == 3
+
+
+def test_delete_dry_run_keeps_the_allocation(ops: Any, admin: Any) -> None:
+    f.world(admin)
+    f.allocate(ops)
+    url = f.allocation_url("production", "order-service")
+    assert ops.delete(url + "?dry_run=true").status_code == 204
+    assert ops.get(url).status_code == 200
+    assert ops.get("/api/v1/audit?action=delete").get_json()["total"] == 0
+
+
+def test_an_empty_if_match_is_no_precondition(ops: Any, admin: Any) -> None:
+    f.world(admin)
+    assert f.allocate(ops, headers={"If-Match": ""}).status_code == 201

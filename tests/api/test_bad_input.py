@@ -105,8 +105,7 @@ def test_nul_characters_are_refused_not_stored(ops: Any, admin: Any) -> None:
         json={"name": "a", "runtime": "node", "team": "t", "description": "x\x00"},
     )
     assert response.status_code == 422 and "description" in response.get_json()["errors"]
-    # a NUL in the path can name nothing: SQLite finds nothing, PostgreSQL refuses the value
-    assert ops.get("/api/v1/services/a%00b").status_code in (404, 422)
+    assert ops.get("/api/v1/audit?entity=%00").status_code == 422
 
 
 def test_deeply_nested_json_is_a_4xx(ops: Any, admin: Any) -> None:
@@ -122,3 +121,50 @@ def test_out_of_range_query_numbers_are_422(viewer: Any) -> None:
     assert viewer.get("/api/v1/audit?limit=0").status_code == 422
     assert viewer.get("/api/v1/audit?since=yesterday").status_code == 422
     assert viewer.get("/api/v1/audit?since=2026-01-01T00:00:00").status_code == 422  # no zone
+
+
+@pytest.mark.parametrize("name", ["order\n", "order-service\n"])
+def test_a_trailing_newline_is_not_a_dns_label(ops: Any, name: str) -> None:
+    response = ops.post("/api/v1/services", json={"name": name, "runtime": "java", "team": "t"})
+    assert response.status_code == 422
+    assert ops.get("/api/v1/services").get_json() == []
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_refused(ops: Any, admin: Any, literal: str) -> None:
+    f.world(admin)
+    body = '{"cpus": 1, "mem": 512, "overrides": {"x": ' + literal + "}}"
+    response = ops.put(URL, data=body, content_type="application/json")
+    assert response.status_code == 422
+    assert "overrides" in response.get_json()["errors"]
+    _nothing_written(ops)
+
+
+def test_two_names_asking_for_one_port_is_422(ops: Any, admin: Any) -> None:
+    f.world(admin)
+    response = f.allocate(ops, ports={"http": 31600, "dubbo": 31600})
+    assert response.status_code == 422 and "31600" in response.get_json()["detail"]
+    _nothing_written(ops)
+
+
+def test_max_per_needs_ascii_digits(ops: Any, admin: Any) -> None:
+    f.world(admin)
+    response = f.allocate(ops, constraints=[["hostname", "MAX_PER", "²"]])
+    assert response.status_code == 422
+
+
+def test_a_nul_in_the_path_names_nothing(ops: Any) -> None:
+    assert ops.get("/api/v1/services/a%00b").status_code == 404
+    assert ops.get("/api/v1/environments/x%00/allocations/y").status_code == 404
+
+
+def test_times_far_out_are_422_not_500(viewer: Any) -> None:
+    assert viewer.get("/api/v1/audit?since=0001-01-01T00:00:00%2B05:00").status_code == 422
+    assert viewer.get("/api/v1/audit?until=9999-12-31T23:00:00-05:00").status_code == 422
+
+
+def test_unknown_query_parameters_are_refused(ops: Any, admin: Any) -> None:
+    f.world(admin)
+    response = ops.put(URL + "?dry_rnu=true", json={"cpus": 1, "mem": 512})
+    assert response.status_code == 422 and "dry_rnu" in response.get_json()["errors"]
+    _nothing_written(ops)

@@ -183,3 +183,24 @@ def test_cluster_ranges_cannot_shrink_under_held_ports(ops: Any, admin: Any) -> 
         admin.patch("/api/v1/clusters/east", json={"port_ranges": ["31000-32999"]}).status_code
         == 200
     )
+
+
+def test_ranges_may_shrink_once_the_quarantine_is_over(app: Any, ops: Any, admin: Any) -> None:
+    from dataclasses import replace
+    from datetime import timedelta
+
+    f.world(admin)
+    f.allocate(ops, ports={"http": 31900, "dubbo": 31901})
+    ops.delete(f.allocation_url("production", "order-service"))
+    assert (
+        admin.patch("/api/v1/clusters/east", json={"port_ranges": ["31000-31500"]}).status_code
+        == 409
+    )
+    berth = app.extensions["berth"]
+    original = berth.settings
+    try:
+        berth.settings = replace(original, port_quarantine=timedelta(0))
+        shrunk = admin.patch("/api/v1/clusters/east", json={"port_ranges": ["31000-31500"]})
+        assert shrunk.status_code == 200, shrunk.get_json()
+    finally:
+        berth.settings = original

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests import factories as f
 
 
@@ -154,38 +156,29 @@ def test_service_with_allocations_cannot_be_deleted(ops: Any, admin: Any) -> Non
     assert response.status_code == 409 and "production" in response.get_json()["detail"]
 
 
-def test_common_spellings_are_understood(admin: Any, ops: Any) -> None:
-    response = admin.post(
-        "/api/v1/clusters",
+def test_plain_names_are_short_for_ports_and_calls(admin: Any, ops: Any) -> None:
+    f.service(ops, "user-service", ports=["http"])
+    plain = ops.post(
+        "/api/v1/services",
         json={
-            "name": "east",
-            "mesos_masters": "http://m:5050",
-            "marathon_url": "http://m:8080",
-            "port_ranges": "[31000-31099, 32000-32099]",
+            "name": "a",
+            "runtime": "node",
+            "team": "t",
+            "ports": ["http", "metrics"],
+            "calls": ["user-service"],
         },
     )
-    assert response.status_code == 201, response.get_json()
-    assert response.get_json()["port_ranges"] == ["31000-31099", "32000-32099"]
-    assert response.get_json()["mesos_masters"] == ["http://m:5050"]
-    assert admin.patch("/api/v1/clusters/east", json={"port_ranges": [[31000, 31199]]}).get_json()[
-        "port_ranges"
-    ] == ["31000-31199"]
-    f.environment(admin)
-    svc = f.service(ops, "order-service", ports=None)
-    assert [p["name"] for p in svc["ports"]] == ["http", "dubbo"]
-    plain = ops.post(
-        "/api/v1/services", json={"name": "a", "runtime": "node", "team": "t", "ports": ["http"]}
+    assert plain.status_code == 201, plain.get_json()
+    assert [p["name"] for p in plain.get_json()["ports"]] == ["http", "metrics"]
+    assert plain.get_json()["calls"] == [{"service": "user-service", "fan_out": 1.0}]
+
+
+@pytest.mark.parametrize(
+    "ports", [[1], [True], [["http"]], [{"protocol": "tcp"}], [{"name": "http"}, "http"]]
+)
+def test_malformed_port_lists_are_422(ops: Any, ports: list) -> None:
+    response = ops.post(
+        "/api/v1/services", json={"name": "a", "runtime": "node", "team": "t", "ports": ports}
     )
-    assert plain.get_json()["ports"][0]["name"] == "http"
-    marathon_style = f.allocate(
-        ops,
-        network="HOST",
-        upgradeStrategy={"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0},
-    )
-    assert marathon_style.status_code == 201, marathon_style.get_json()
-    body = marathon_style.get_json()
-    assert body["network"] == "host"
-    assert body["upgrade_strategy"] == {
-        "minimum_health_capacity": 0.5,
-        "maximum_over_capacity": 0.0,
-    }
+    assert response.status_code == 422, response.get_json()
+    assert "ports" in response.get_json()["errors"]

@@ -134,3 +134,92 @@ def test_concurrent_allocations_never_share_a_port(shared_database: tuple[str, s
     automatic = sorted(p for p in handed_out if p != CONTESTED_PORT)
     assert automatic == list(range(31000, 31000 + len(automatic)))
     assert sum(blocks.values()) == len(rows)
+
+
+def _requests(url: str, token: str, actions: list, barrier: Any, results: Any) -> None:
+    """One process sending `actions` [(method, path, json)] right after the others start."""
+    app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "ERROR"})
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    barrier.wait()
+    out = []
+    for method, path, body in actions:
+        response = getattr(client, method)(path, json=body, headers=headers)
+        out.append((method, path, response.status_code))
+    results.put(out)
+
+
+def _run(url: str, token: str, plans: list[list]) -> list[tuple[str, str, int]]:
+    spawn = mp.get_context("spawn")
+    barrier, results = spawn.Barrier(len(plans)), spawn.Queue()
+    procs = [
+        spawn.Process(target=_requests, args=(url, token, plan, barrier, results)) for plan in plans
+    ]
+    for p in procs:
+        p.start()
+    answers = [a for _ in procs for a in results.get(timeout=240)]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    return answers
+
+
+def test_a_port_added_while_allocations_are_created_reaches_all_of_them(
+    shared_database: tuple[str, str],
+) -> None:
+    url, token = shared_database
+    rounds = 4
+    # svc-0-n already exist with http and dubbo; 7 processes allocate them in 7 new
+    # environments while one more adds the port 'admin' to each service
+    app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "ERROR"})
+    ctx = app.extensions["berth"].context()
+    envs = [f"race-{i}" for i in range(WORKERS - 1)]
+    for env in envs:
+        create_environment(ctx, {"name": env, "cluster": "east", "marathon_group": f"/{env}"})
+    app.extensions["berth"].engine.dispose()
+    ports = [{"name": "http"}, {"name": "dubbo"}, {"name": "admin"}]
+    plans = [
+        [
+            ("put", f"/api/v1/environments/{env}/allocations/svc-0-{n}", {"cpus": 0.1, "mem": 64})
+            for n in range(rounds)
+        ]
+        for env in envs
+    ]
+    plans.append(
+        [("patch", f"/api/v1/services/svc-0-{n}", {"ports": ports}) for n in range(rounds)]
+    )
+    answers = _run(url, token, plans)
+    assert {status for *_, status in answers} <= {200, 201}, answers
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT s.name, e.name, count(a.port) FROM allocations al "
+                "JOIN services s ON s.id = al.service_id "
+                "JOIN environments e ON e.id = al.environment_id "
+                "LEFT JOIN port_assignments a ON a.allocation_id = al.id "
+                "WHERE e.name LIKE 'race-%' GROUP BY s.name, e.name"
+            )
+        ).all()
+    engine.dispose()
+    assert len(rows) == rounds * len(envs)
+    assert all(count == 3 for _, _, count in rows), [r for r in rows if r[2] != 3]
+
+
+def test_concurrent_deletes_delete_once(shared_database: tuple[str, str]) -> None:
+    url, token = shared_database
+    path = "/api/v1/environments/production/allocations/svc-1-1"
+    first = _run(url, token, [[("put", path, {"cpus": 0.1, "mem": 64})]])
+    assert first[0][2] == 201
+    answers = _run(url, token, [[("delete", path, None)] for _ in range(WORKERS)])
+    statuses = sorted(status for *_, status in answers)
+    assert statuses == [204] + [404] * (WORKERS - 1), statuses
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        deletes = conn.execute(
+            text("SELECT count(*) FROM audit_events WHERE action = 'delete' AND entity = :e"),
+            {"e": "production/svc-1-1"},
+        ).scalar_one()
+    engine.dispose()
+    assert deletes == 1
