@@ -1,0 +1,13 @@
+"""A stand-in Mesos master and Marathon, served over real HTTP, for berth's tests and demo.
+
+It imports nothing of berth, so that it can disagree with berth when berth is wrong.
+
+    sim = Simulator(agents=20, seed=0)
+    with serve(sim) as leader, serve(sim, leader=leader) as follower:
+        requests.get(f"{leader.url}/v2/apps")
+"""
+
+from simulator.server import ServerHandle, serve
+from simulator.state import Simulator
+
+__all__ = ["ServerHandle", "Simulator", "serve"]

@@ -1,0 +1,88 @@
+"""python -m simulator: serve a simulated Mesos master and Marathon until SIGINT or SIGTERM.
+
+python -m simulator --bind 127.0.0.1:5050 --agents 20 --demo /test,/integration
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+from simulator.demo import populate
+from simulator.server import ServerHandle, serve
+from simulator.state import Simulator
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m simulator",
+        description="A stand-in Mesos master and Marathon over HTTP, for tests and demos.",
+    )
+    parser.add_argument("--bind", type=_address, default=("127.0.0.1", 5050), metavar="HOST:PORT")
+    parser.add_argument("--agents", type=int, default=20, help="number of Mesos agents")
+    parser.add_argument("--seed", type=int, default=0, help="seed for agents, ports and ids")
+    parser.add_argument(
+        "--deploy-seconds",
+        type=float,
+        default=0.0,
+        help="how long a deployment takes before it finishes",
+    )
+    parser.add_argument(
+        "--follower-bind",
+        type=_address,
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="also serve a non-leading master here (repeatable)",
+    )
+    parser.add_argument(
+        "--demo",
+        default="",
+        metavar="GROUPS",
+        help="comma-separated Marathon groups to fill with the demo workload, e.g. /test,/prod",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sim = Simulator(agents=args.agents, seed=args.seed, deploy_seconds=args.deploy_seconds)
+    groups = [g.strip() for g in args.demo.split(",") if g.strip()]
+    if groups:
+        populate(sim, groups, seed=args.seed)
+    host, port = args.bind
+    servers: list[ServerHandle] = [serve(sim, host, port)]
+    for follower_host, follower_port in args.follower_bind:
+        servers.append(serve(sim, follower_host, follower_port, leader=servers[0]))
+    followers = " ".join(f"follower {s.url}" for s in servers[1:])
+    print(
+        f"simulator: leader {servers[0].url} {followers}".rstrip()
+        + f" ({args.agents} agents, seed {args.seed}, {len(sim.apps)} apps)",
+        file=sys.stderr,
+        flush=True,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stop.wait()
+    for server in reversed(servers):
+        server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

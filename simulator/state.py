@@ -1,0 +1,681 @@
+"""The simulated cluster: agents, Marathon apps and their versions, tasks, deployments.
+
+One `Simulator` is the whole truth; every HTTP server started on it reads and
+changes it under one lock (werkzeug serves each request in its own thread).
+
+Time only moves when someone looks: every call first brings deployments up to
+`now()`, so tests inject a clock instead of sleeping, and nothing runs in the
+background.
+
+The task lifecycle follows Marathon's rules where they change what fits:
+
+* a config change is a rolling restart: old instances are killed down to
+  `minimumHealthCapacity`, new ones started up to `maximumOverCapacity`
+  (the defaults, 1 and 1, double an app during its deploy), and an old
+  instance is killed for each new one only once the deployment's
+  `deploy_seconds` have passed;
+* a change of `instances` alone is a scale: started or killed at once;
+* instances that cannot be placed wait in the launch queue and are retried
+  whenever something changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import random
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from simulator.agents import Agent, agent_ip, build_agents
+from simulator.apps import (
+    BRIDGE,
+    HOST,
+    AppSpec,
+    absolute_id,
+    canonical,
+    first_free,
+    service_ports_of,
+    spec_of,
+    split_id,
+)
+from simulator.errors import (
+    AppExists,
+    AppLocked,
+    AppNotFound,
+    DeploymentNotFound,
+    GroupExists,
+    InvalidJson,
+    InvalidObject,
+    UnknownAgent,
+)
+from simulator.faults import Faults
+from simulator.placement import Decision, Demand, Offer, first_fit
+from simulator.resources import Range, Resources, from_ports, milli, parse_ranges, subtract
+from simulator.validation import Problem, app_problems, group_problems
+
+LOCAL_PORT_MIN = 10000
+LOCAL_PORT_MAX = 20000
+COMPLETED_TASKS_KEPT = 200
+
+
+def iso(seconds: float) -> str:
+    """Marathon's timestamps: `2017-07-19T17:34:41.967Z`."""
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class Task:
+    id: str
+    instance_id: str
+    app_id: str
+    name: str
+    agent_id: str
+    host: str
+    ip: str
+    host_ports: tuple[int, ...]
+    service_ports: tuple[int, ...]
+    port_names: tuple[str | None, ...]
+    version: str
+    config_version: str
+    staged_at: float
+    started_at: float
+    resources: Resources
+    executor: Resources
+    container_id: str
+    labels: dict[str, str]
+    health_checks: int
+    state: str = "TASK_RUNNING"
+    finished_at: float | None = None
+
+    @property
+    def used(self) -> Resources:
+        return self.resources + self.executor
+
+
+@dataclass
+class LaunchQueue:
+    """Why instances of one app wait: Marathon's processedOffersSummary, accumulated."""
+
+    count: int
+    since: float
+    processed: int = 0
+    unused: int = 0
+    last_unused_at: float | None = None
+    last_used_at: float | None = None
+    first_reasons: Counter = field(default_factory=Counter)
+    last_offers: list[tuple[Offer, list[str]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AppSnapshot:
+    """An app as it was, so that reverting a deployment can put it back."""
+
+    definition: dict[str, Any]
+    version: str
+    last_config_change_at: str
+    last_scaling_at: str
+
+
+@dataclass
+class App:
+    definition: dict[str, Any]
+    spec: AppSpec
+    version: str
+    last_config_change_at: str
+    last_scaling_at: str
+    order: int
+    queue: LaunchQueue | None = None
+    versions: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.definition["id"]
+
+    def snapshot(self) -> AppSnapshot:
+        return AppSnapshot(
+            copy.deepcopy(self.definition),
+            self.version,
+            self.last_config_change_at,
+            self.last_scaling_at,
+        )
+
+
+@dataclass
+class Action:
+    """One app's part of a deployment: start, scale, restart or stop."""
+
+    app_id: str
+    kind: str
+    previous: AppSnapshot | None
+
+
+@dataclass
+class Deployment:
+    id: str
+    version: str
+    started_at: float
+    ready_at: float
+    actions: list[Action]
+    ready: bool = False
+
+    def affects(self, app_id: str) -> bool:
+        return any(action.app_id == app_id for action in self.actions)
+
+
+@dataclass
+class Usage:
+    cpus: int = 0
+    mem: int = 0
+    disk: int = 0
+    ports: set[int] = field(default_factory=set)
+
+
+class Simulator:
+    """A Mesos cluster with Marathon on it, deterministic for a given seed."""
+
+    def __init__(
+        self,
+        agents: int = 20,
+        seed: int = 0,
+        deploy_seconds: float = 0.0,
+        executor_cpus: float = 0.1,
+        executor_mem: int = 32,
+        role: str = "*",
+        now: Callable[[], float] | None = None,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.seed = seed
+        self.deploy_seconds = deploy_seconds
+        self.role = role
+        self.executor = Resources(milli(executor_cpus), milli(executor_mem))
+        self.faults = Faults()
+        self._clock = now or time.time
+        self._offset = 0.0
+        self._ids = random.Random(f"ids-{seed}")
+        self._ports = random.Random(f"ports-{seed}")
+        self._order = itertools.count()
+        self._last_version_ms = 0
+        self._dirty = True
+        self.master_id = self.new_uuid()
+        self.framework_id = f"{self.master_id}-0000"
+        self.started_at = self.now()
+        self.agents: dict[str, Agent] = {
+            a.id: a for a in build_agents(agents, seed, self.master_id, self.started_at)
+        }
+        self._usage: dict[str, Usage] = {agent_id: Usage() for agent_id in self.agents}
+        self.apps: dict[str, App] = {}
+        self.tasks: dict[str, Task] = {}
+        self._tasks_by_app: dict[str, dict[str, Task]] = {}
+        self.completed_tasks: deque[Task] = deque(maxlen=COMPLETED_TASKS_KEPT)
+        self.deployments: dict[str, Deployment] = {}
+
+    # --- time and ids ---------------------------------------------------------------
+
+    def now(self) -> float:
+        return self._clock() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulator's clock forward (on top of the injected one) and catch up."""
+        with self.lock:
+            self._offset += seconds
+            self._catch_up()
+
+    def tick(self) -> None:
+        """Bring deployments and the launch queue up to now."""
+        with self.lock:
+            self._catch_up()
+
+    def new_uuid(self) -> str:
+        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+
+    def _new_version(self) -> str:
+        """A new app version; strictly increasing even within one millisecond."""
+        ms = max(int(self.now() * 1000), self._last_version_ms + 1)
+        self._last_version_ms = ms
+        return iso(ms / 1000)
+
+    # --- agents ---------------------------------------------------------------------
+
+    def agent(self, key: str) -> Agent:
+        """An agent by id or hostname."""
+        with self.lock:
+            for agent in self.agents.values():
+                if key in (agent.id, agent.hostname):
+                    return agent
+            raise UnknownAgent(key)
+
+    def set_agent_active(self, key: str, active: bool) -> Agent:
+        """Deactivated agents keep their tasks but get nothing new, like a drained agent."""
+        with self.lock:
+            agent = self.agent(key)
+            agent.active = active
+            self._dirty = True
+            self._catch_up()
+            return agent
+
+    def deactivate_agent(self, key: str) -> Agent:
+        return self.set_agent_active(key, False)
+
+    def activate_agent(self, key: str) -> Agent:
+        return self.set_agent_active(key, True)
+
+    def add_agent(
+        self,
+        cpus: float = 16,
+        mem: float = 65536,
+        disk: float = 300000,
+        ports: str | Iterable[Range] = "[31000-32000]",
+        attributes: dict[str, str] | None = None,
+        hostname: str | None = None,
+    ) -> Agent:
+        with self.lock:
+            index = len(self.agents)
+            ranges = parse_ranges(ports) if isinstance(ports, str) else tuple(ports)
+            agent = Agent(
+                id=f"{self.master_id}-S{index}",
+                hostname=hostname or f"agent-{index + 1:02d}",
+                ip=agent_ip(index),
+                total=Resources(milli(cpus), milli(mem), milli(disk), ranges),
+                attributes=dict(attributes or {}),
+                registered_time=round(self.now(), 5),
+            )
+            self.agents[agent.id] = agent
+            self._usage[agent.id] = Usage()
+            self._dirty = True
+            self._catch_up()
+            return agent
+
+    def used(self, agent_id: str) -> Resources:
+        usage = self._usage[agent_id]
+        return Resources(usage.cpus, usage.mem, usage.disk, from_ports(usage.ports))
+
+    # --- Marathon: changing apps ----------------------------------------------------
+
+    def create_app(self, definition: Any, force: bool = False) -> tuple[App, Deployment]:
+        """POST /v2/apps."""
+        with self.lock:
+            self._catch_up()
+            _raise_problems(app_problems(definition))
+            app_id = absolute_id(definition["id"])
+            if app_id in self.apps:
+                raise AppExists(app_id)
+            self._check_lock(app_id, force)
+            version = self._new_version()
+            action = self._set_app(app_id, definition, version)
+            return self.apps[app_id], self._deploy([action], version)
+
+    def put_app(
+        self, app_id: str, body: Any, partial: bool = True, force: bool = False
+    ) -> tuple[Deployment, bool]:
+        """PUT /v2/apps/{id}: merge (partialUpdate, the default) or replace; create if absent."""
+        with self.lock:
+            self._catch_up()
+            if not isinstance(body, dict):
+                raise InvalidJson([Problem("", "error.expected.jsobject", syntax=True)])
+            app_id = absolute_id(app_id)
+            existing = self.apps.get(app_id)
+            merged = {**existing.definition, **body} if existing and partial else dict(body)
+            merged["id"] = app_id
+            _raise_problems(app_problems(merged))
+            self._check_lock(app_id, force)
+            version = self._new_version()
+            action = self._set_app(app_id, merged, version)
+            return self._deploy([action], version), existing is None
+
+    def delete_app(self, app_id: str, force: bool = False) -> Deployment:
+        with self.lock:
+            self._catch_up()
+            app_id = absolute_id(app_id)
+            if app_id not in self.apps:
+                raise AppNotFound(app_id)
+            self._check_lock(app_id, force)
+            version = self._new_version()
+            return self._deploy([self._set_app(app_id, None, version)], version)
+
+    def create_group(self, group: Any, force: bool = False) -> Deployment:
+        """POST /v2/groups: every app of the group and its subgroups in one deployment."""
+        with self.lock:
+            self._catch_up()
+            _raise_problems(group_problems(group))
+            group_id = absolute_id(group["id"])
+            apps = _group_apps(group, "/")
+            if any(a.startswith(group_id.rstrip("/") + "/") for a in self.apps):
+                raise GroupExists(group_id)
+            for app_id, _ in apps:
+                if app_id in self.apps:
+                    raise AppExists(app_id)
+                self._check_lock(app_id, force)
+            version = self._new_version()
+            actions = [self._set_app(app_id, d, version) for app_id, d in apps]
+            return self._deploy(actions, version)
+
+    def delete_deployment(self, deployment_id: str, force: bool = False) -> Deployment | None:
+        """Cancel a deployment; without `force`, start one that puts the apps back as they were."""
+        with self.lock:
+            self._catch_up()
+            deployment = self.deployments.pop(deployment_id, None)
+            if deployment is None:
+                raise DeploymentNotFound(deployment_id)
+            self._dirty = True
+            if force:
+                self._catch_up()
+                return None
+            version = self._new_version()
+            actions = [
+                self._restore(action.app_id, action.previous, version)
+                for action in reversed(deployment.actions)
+            ]
+            return self._deploy(actions, version)
+
+    def locks(self, app_id: str) -> list[Deployment]:
+        return [d for d in self.deployments.values() if d.affects(app_id)]
+
+    def tasks_of(self, app_id: str) -> list[Task]:
+        return list(self._tasks_by_app.get(app_id, {}).values())
+
+    # --- internals: apps and deployments --------------------------------------------
+
+    def _check_lock(self, app_id: str, force: bool) -> None:
+        locks = self.locks(app_id)
+        if locks and not force:
+            raise AppLocked([d.id for d in locks])
+        for deployment in locks:
+            del self.deployments[deployment.id]
+            self._dirty = True
+
+    def _service_port_taker(self, app_id: str) -> Callable[[], int]:
+        used: set[int] = set()
+        for other in self.apps.values():
+            if other.id != app_id:
+                used |= service_ports_of(other.definition)
+        return first_free(used, LOCAL_PORT_MIN, LOCAL_PORT_MAX)
+
+    def _set_app(self, app_id: str, definition: dict[str, Any] | None, version: str) -> Action:
+        existing = self.apps.get(app_id)
+        previous = existing.snapshot() if existing else None
+        self._dirty = True
+        if definition is None:
+            for task in self.tasks_of(app_id):
+                self._kill(task)
+            del self.apps[app_id]
+            return Action(app_id, "stop", previous)
+        stored = canonical({**definition, "id": app_id}, self._service_port_taker(app_id))
+        spec = spec_of(stored)
+        if existing is None:
+            self.apps[app_id] = App(
+                stored, spec, version, version, version, next(self._order), versions=[version]
+            )
+            return Action(app_id, "start", None)
+        restart = spec.config_key != existing.spec.config_key
+        existing.definition, existing.spec = stored, spec
+        existing.version = existing.last_scaling_at = version
+        existing.versions.append(version)
+        if restart:
+            existing.last_config_change_at = version
+            self._kill_old_down_to_minimum(existing)
+        return Action(app_id, "restart" if restart else "scale", previous)
+
+    def _restore(self, app_id: str, snapshot: AppSnapshot | None, version: str) -> Action:
+        if snapshot is None:
+            return self._set_app(app_id, None, version)
+        existing = self.apps.get(app_id)
+        previous = existing.snapshot() if existing else None
+        self._dirty = True
+        definition = copy.deepcopy(snapshot.definition)
+        spec = spec_of(definition)
+        if existing is None:
+            self.apps[app_id] = App(
+                definition,
+                spec,
+                snapshot.version,
+                snapshot.last_config_change_at,
+                snapshot.last_scaling_at,
+                next(self._order),
+                versions=[snapshot.version],
+            )
+            return Action(app_id, "start", previous)
+        restart = existing.last_config_change_at != snapshot.last_config_change_at
+        existing.definition, existing.spec = definition, spec
+        existing.version = snapshot.version
+        existing.last_config_change_at = snapshot.last_config_change_at
+        existing.last_scaling_at = snapshot.last_scaling_at
+        if restart:
+            self._kill_old_down_to_minimum(existing)
+        return Action(app_id, "restart" if restart else "scale", previous)
+
+    def _kill_old_down_to_minimum(self, app: App) -> None:
+        """The first step of Marathon's rolling restart (TaskReplaceActor)."""
+        old = [t for t in self.tasks_of(app.id) if t.config_version != app.last_config_change_at]
+        keep = min(len(old), app.spec.min_healthy())
+        if keep and app.spec.max_capacity() - keep <= 0:
+            keep -= 1
+        for task in _kill_order(old, app.spec.kill_selection)[: len(old) - keep]:
+            self._kill(task)
+
+    def _deploy(self, actions: list[Action], version: str) -> Deployment:
+        now = self.now()
+        deployment = Deployment(
+            id=self.new_uuid(),
+            version=version,
+            started_at=now,
+            ready_at=now + self.deploy_seconds,
+            actions=actions,
+        )
+        self.deployments[deployment.id] = deployment
+        self._dirty = True
+        self._catch_up()
+        return deployment
+
+    def _ready(self, app_id: str) -> bool:
+        return all(d.ready for d in self.deployments.values() if d.affects(app_id))
+
+    def _catch_up(self) -> None:
+        now = self.now()
+        for deployment in self.deployments.values():
+            if not deployment.ready and now >= deployment.ready_at:
+                deployment.ready = True
+                self._dirty = True
+        for _ in range(20):
+            if not self._dirty:
+                break
+            self._dirty = False
+            for app in sorted(self.apps.values(), key=lambda a: a.order):
+                self._converge(app)
+        for deployment in list(self.deployments.values()):
+            if deployment.ready and all(self._done(a) for a in deployment.actions):
+                del self.deployments[deployment.id]
+
+    def _done(self, action: Action) -> bool:
+        app = self.apps.get(action.app_id)
+        if action.kind == "stop" or app is None:
+            return True
+        tasks = self.tasks_of(app.id)
+        current = [t for t in tasks if t.config_version == app.last_config_change_at]
+        return len(current) == len(tasks) == app.spec.instances
+
+    def _converge(self, app: App) -> None:
+        """Start and kill instances of one app towards its definition."""
+        spec = app.spec
+        tasks = self.tasks_of(app.id)
+        current = [t for t in tasks if t.config_version == app.last_config_change_at]
+        old = [t for t in tasks if t.config_version != app.last_config_change_at]
+        surplus = len(current) - spec.instances
+        if surplus > 0:
+            for task in _kill_order(current, spec.kill_selection)[:surplus]:
+                self._kill(task)
+                current.remove(task)
+        ready = self._ready(app.id)
+        wanted = spec.instances - len(current)
+        if not ready:
+            wanted = min(wanted, max(0, spec.max_capacity() - len(old) - len(current)))
+        started = self._launch(app, wanted)
+        current += started
+        if ready and old:
+            keep = max(0, min(len(old), spec.instances - len(current)))
+            for task in _kill_order(old, spec.kill_selection)[: len(old) - keep]:
+                self._kill(task)
+
+    def _launch(self, app: App, count: int) -> list[Task]:
+        started: list[Task] = []
+        if count <= 0:
+            app.queue = None
+            return started
+        now = self.now()
+        for _ in range(count):
+            decision = self._place(app)
+            queue = app.queue
+            if decision.offer is None:
+                if queue is None:
+                    queue = app.queue = LaunchQueue(count=0, since=now)
+                queue.count = count - len(started)
+                queue.processed += len(decision.rejected)
+                queue.unused += len(decision.rejected)
+                queue.last_unused_at = now if decision.rejected else queue.last_unused_at
+                queue.first_reasons.update(r[0] for _, r in decision.rejected if r)
+                queue.last_offers = decision.rejected
+                return started
+            if queue is not None:
+                queue.last_used_at = now
+                queue.processed += len(decision.rejected) + 1
+                queue.unused += len(decision.rejected)
+            started.append(self._start_task(app, decision))
+        app.queue = None
+        return started
+
+    def _offers(self) -> list[Offer]:
+        offers = []
+        for agent in self.agents.values():
+            if not agent.active:
+                continue
+            usable = agent.usable(self.role)
+            usage = self._usage[agent.id]
+            offers.append(
+                Offer(
+                    agent_id=agent.id,
+                    hostname=agent.hostname,
+                    attributes=agent.attributes,
+                    cpus=usable.cpus - usage.cpus,
+                    mem=usable.mem - usage.mem,
+                    disk=usable.disk - usage.disk,
+                    ports=subtract(usable.ports, from_ports(usage.ports)),
+                    role=self.role,
+                )
+            )
+        return offers
+
+    def _executor_of(self, spec: AppSpec) -> Resources:
+        if spec.executor is None:
+            return self.executor
+        return Resources(*spec.executor)
+
+    def _place(self, app: App) -> Decision:
+        spec = app.spec
+        executor = self._executor_of(spec)
+        roles = spec.accepted_roles
+        demand = Demand(
+            cpus=spec.cpus + executor.cpus,
+            mem=spec.mem + executor.mem,
+            disk=spec.disk + executor.disk,
+            gpus=spec.gpus,
+            host_ports=spec.host_ports,
+            constraints=spec.constraints,
+            role_ok=roles is None or "*" in roles or self.role in roles,
+        )
+        peers = []
+        for task in self.tasks_of(app.id):
+            agent = self.agents[task.agent_id]
+            peers.append({"hostname": agent.hostname, **agent.attributes})
+        return first_fit(self._offers(), demand, peers, self._ports)
+
+    def _start_task(self, app: App, decision: Decision) -> Task:
+        assert decision.offer is not None
+        agent = self.agents[decision.offer.agent_id]
+        spec = app.spec
+        uid = self.new_uuid()
+        safe = "_".join(split_id(app.id))
+        host_ports = tuple(decision.ports)
+        if spec.mode == HOST:
+            ip = agent.ip
+        elif spec.mode == BRIDGE:
+            ip = f"172.17.0.{2 + len(self._tasks_on(agent.id)) % 250}"
+        else:
+            ip = f"9.0.{len(self.tasks) // 250 % 250}.{2 + len(self.tasks) % 250}"
+        now = self.now()
+        task = Task(
+            id=f"{safe}.{uid}",
+            instance_id=f"{safe}.marathon-{uid}",
+            app_id=app.id,
+            name=".".join(reversed(split_id(app.id))),
+            agent_id=agent.id,
+            host=agent.hostname,
+            ip=ip,
+            host_ports=host_ports,
+            service_ports=tuple(p.service_port for p in spec.ports if p.service_port),
+            port_names=tuple(p.name for p in spec.ports if p.host_port is not None),
+            version=app.version,
+            config_version=app.last_config_change_at,
+            staged_at=now,
+            started_at=now,
+            resources=Resources(spec.cpus, spec.mem, spec.disk, from_ports(host_ports)),
+            executor=self._executor_of(spec),
+            container_id=self.new_uuid(),
+            labels=dict(app.definition.get("labels") or {}),
+            health_checks=spec.health_checks,
+        )
+        self.tasks[task.id] = task
+        self._tasks_by_app.setdefault(app.id, {})[task.id] = task
+        usage = self._usage[agent.id]
+        used = task.used
+        usage.cpus += used.cpus
+        usage.mem += used.mem
+        usage.disk += used.disk
+        usage.ports.update(host_ports)
+        return task
+
+    def _tasks_on(self, agent_id: str) -> list[Task]:
+        return [t for t in self.tasks.values() if t.agent_id == agent_id]
+
+    def _kill(self, task: Task) -> None:
+        self.tasks.pop(task.id, None)
+        self._tasks_by_app.get(task.app_id, {}).pop(task.id, None)
+        usage = self._usage[task.agent_id]
+        used = task.used
+        usage.cpus -= used.cpus
+        usage.mem -= used.mem
+        usage.disk -= used.disk
+        usage.ports.difference_update(task.host_ports)
+        task.state = "TASK_KILLED"
+        task.finished_at = self.now()
+        self.completed_tasks.append(task)
+        self._dirty = True
+
+
+def _kill_order(tasks: list[Task], selection: str) -> list[Task]:
+    """Which instances go first: YOUNGEST_FIRST (Marathon's default) or OLDEST_FIRST."""
+    youngest_first = selection != "OLDEST_FIRST"
+    return sorted(tasks, key=lambda t: (t.started_at, t.id), reverse=youngest_first)
+
+
+def _raise_problems(problems: list[Problem]) -> None:
+    syntax = [p for p in problems if p.syntax]
+    if syntax:
+        raise InvalidJson(syntax)
+    if problems:
+        raise InvalidObject(problems)
+
+
+def _group_apps(group: dict[str, Any], base: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every app of a group with its absolute id (ids are relative to their group)."""
+    group_id = absolute_id(group["id"], base)
+    found = [(absolute_id(app["id"], group_id), app) for app in group.get("apps") or []]
+    for sub in group.get("groups") or []:
+        found.extend(_group_apps(sub, group_id))
+    return found
