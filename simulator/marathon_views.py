@@ -209,8 +209,8 @@ def queue_json(sim: Simulator) -> dict[str, Any]:
         }
         if queue.last_unused_at is not None:
             summary["lastUnusedOfferAt"] = iso(queue.last_unused_at)
-        if queue.last_used_at is not None:
-            summary["lastUsedOfferAt"] = iso(queue.last_used_at)
+        if app.last_used_offer_at is not None:
+            summary["lastUsedOfferAt"] = iso(app.last_used_offer_at)
         summary["rejectSummaryLastOffers"] = funnel(last, len(queue.last_offers))
         summary["rejectSummaryLaunchAttempt"] = funnel(queue.first_reasons, queue.processed)
         stamp = iso(queue.last_unused_at or queue.since)

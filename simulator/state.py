@@ -109,7 +109,6 @@ class LaunchQueue:
     processed: int = 0
     unused: int = 0
     last_unused_at: float | None = None
-    last_used_at: float | None = None
     first_reasons: Counter = field(default_factory=Counter)
     last_offers: list[tuple[Offer, list[str]]] = field(default_factory=list)
 
@@ -134,6 +133,7 @@ class App:
     order: int
     queue: LaunchQueue | None = None
     versions: list[str] = field(default_factory=list)
+    last_used_offer_at: float | None = None
 
     @property
     def id(self) -> str:
@@ -542,8 +542,8 @@ class Simulator:
                 queue.first_reasons.update(r[0] for _, r in decision.rejected if r)
                 queue.last_offers = decision.rejected
                 return started
+            app.last_used_offer_at = now
             if queue is not None:
-                queue.last_used_at = now
                 queue.processed += len(decision.rejected) + 1
                 queue.unused += len(decision.rejected)
             started.append(self._start_task(app, decision))
