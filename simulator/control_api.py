@@ -67,8 +67,9 @@ def add_agent(ctx: ServerContext, request: Request) -> Response:
     allowed = {"cpus", "mem", "disk", "ports", "attributes", "hostname"}
     if not isinstance(body, dict) or set(body) - allowed:
         raise BadControlRequest(f"an agent takes only {', '.join(sorted(allowed))}")
-    agent = ctx.sim.add_agent(**body)
-    return json_response(agent_json(ctx.sim, agent), 201)
+    with ctx.sim.lock:
+        agent = ctx.sim.add_agent(**body)
+        return json_response(agent_json(ctx.sim, agent), 201)
 
 
 def activate(ctx: ServerContext, request: Request, key: str) -> Response:
