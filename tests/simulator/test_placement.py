@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -182,7 +182,9 @@ CONSTRAINTS = [
 @pytest.mark.parametrize(
     "constraints, instances, holds", CONSTRAINTS, ids=[c[0][0][1] for c in CONSTRAINTS]
 )
-def test_constraints_are_honoured(fleet: tuple, constraints: list, instances: int, holds) -> None:
+def test_constraints_are_honoured(
+    fleet: tuple, constraints: list, instances: int, holds: Callable[[list[str]], bool]
+) -> None:
     sim, http = fleet
     app = sleeper("/c", instances=instances, constraints=constraints)
     http.post("/v2/apps", json=app)
