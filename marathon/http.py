@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -138,11 +139,17 @@ class HttpEndpoint:
         kwargs = self.credentials.apply({"timeout": self.timeout, **kwargs})
         try:
             response = self.session.request(method, url, allow_redirects=allow_redirects, **kwargs)
+        except requests.ConnectTimeout as exc:
+            raise ClusterUnreachableError(f"cannot connect to {url} in time", url=url) from exc
         except requests.Timeout as exc:
             raise ClusterTimeoutError(f"{method} {url} timed out", url=url) from exc
         except requests.exceptions.RetryError as exc:
             raise ClusterServerError(f"{method} {url} kept failing: {exc}", url=url) from exc
         except requests.ConnectionError as exc:
+            # retries end in a ConnectionError even when every try timed out
+            reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+            if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
+                raise ClusterTimeoutError(f"{method} {url} timed out", url=url) from exc
             raise ClusterUnreachableError(f"cannot reach {url}: {exc}", url=url) from exc
         except requests.RequestException as exc:
             raise ClusterError(f"{method} {url} failed: {exc}", url=url) from exc

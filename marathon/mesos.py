@@ -9,7 +9,12 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from marathon.errors import ClusterError, ClusterProtocolError, NoLeaderError
+from marathon.errors import (
+    ClusterError,
+    ClusterProtocolError,
+    ClusterUnreachableError,
+    NoLeaderError,
+)
 from marathon.http import DEFAULT_TIMEOUT, Credentials, HttpEndpoint, make_session
 
 _RANGE = re.compile(r"(\d+)\s*-\s*(\d+)")
@@ -173,11 +178,16 @@ class MesosClient:
     def leader(self) -> HttpEndpoint:
         """The leading master: ask each master's /master/redirect until one names it."""
         failures: list[str] = []
+        answered: ClusterError | None = None  # a master that answered, but with an error
         for endpoint in self.endpoints:
             try:
                 response = endpoint.request("GET", "/master/redirect", allow_redirects=False)
+            except ClusterUnreachableError as exc:
+                failures.append(str(exc))
+                continue
             except ClusterError as exc:
                 failures.append(str(exc))
+                answered = answered or exc
                 continue
             location = response.headers.get("Location")
             if response.status_code in (301, 302, 303, 307, 308) and location:
@@ -190,6 +200,8 @@ class MesosClient:
                     credentials=endpoint.credentials,
                 )
             return endpoint  # answered without redirecting: it leads
+        if answered is not None:
+            raise answered
         raise NoLeaderError(
             "no Mesos master named a leader: " + "; ".join(failures or ["no answer"])
         )

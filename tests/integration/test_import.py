@@ -1,0 +1,149 @@
+"""Import from a running Marathon: every app lands in the ledger as it runs; twice is once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from sqlalchemy import func, select
+
+from models import AuditEvent, ImportConflict
+from simulator import Simulator, serve
+from simulator.demo import populate
+from tests.integration.conftest import sim_cluster
+
+
+def _import(app: Flask, *args: str) -> Any:
+    return app.test_cli_runner().invoke(args=["import-marathon", *args])
+
+
+def _count(app: Flask, model: type) -> int:
+    with app.extensions["berth"].sessions() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+@pytest.fixture(scope="module")
+def demo_cluster() -> Any:
+    sim = Simulator(agents=12, seed=1)
+    populate(sim, ["/prod"], seed=1)
+    with serve(sim) as server:
+        yield server
+
+
+def test_every_running_app_is_imported_with_its_resources_and_ports(
+    app: Flask, admin: Any, viewer: Any, demo_cluster: Any
+) -> None:
+    sim_cluster(admin, "prod", [demo_cluster.url], demo_cluster.url)
+    admin.post(
+        "/api/v1/environments",
+        json={"name": "production", "cluster": "prod", "marathon_group": "/prod"},
+    )
+    result = _import(app, "--cluster", "prod", "--environment", "production")
+    assert result.exit_code == 0, result.output
+    apps = requests.get(f"{demo_cluster.url}/v2/apps", timeout=10).json()["apps"]
+    assert len(apps) >= 100
+    ledger = {
+        a["service"]: a
+        for a in viewer.get("/api/v1/environments/production/allocations").get_json()
+    }
+    assert len(ledger) == len(apps)
+    for marathon_app in apps:
+        name = marathon_app["id"].rsplit("/", 1)[-1]
+        allocation = ledger[name]
+        assert allocation["cpus"] == marathon_app["cpus"]
+        assert allocation["mem"] == marathon_app["mem"]
+        assert allocation["instances"] == marathon_app["instances"]
+        host = marathon_app.get("networks", [{"mode": "host"}])[0]["mode"] == "host"
+        assert allocation["network"] == ("host" if host else "bridge")
+        if host:
+            expected = {p["name"]: p["port"] for p in marathon_app.get("portDefinitions", [])}
+            if not marathon_app.get("requirePorts"):
+                expected = {k: allocation["ports"][k] for k in expected}
+        else:
+            expected = {m["name"]: m["hostPort"] for m in marathon_app["container"]["portMappings"]}
+        assert allocation["ports"] == expected, name
+        service = viewer.get(f"/api/v1/services/{name}").get_json()
+        assert service["team"] == marathon_app["labels"]["team"]
+        deps = sorted(d.rsplit("/", 1)[-1] for d in marathon_app.get("dependencies", []))
+        assert sorted(c["service"] for c in service["calls"]) == deps
+
+
+def test_a_second_import_is_a_no_op(app: Flask, admin: Any, demo_cluster: Any) -> None:
+    sim_cluster(admin, "prod", [demo_cluster.url], demo_cluster.url)
+    admin.post(
+        "/api/v1/environments",
+        json={"name": "production", "cluster": "prod", "marathon_group": "/prod"},
+    )
+    assert _import(app, "--cluster", "prod", "--environment", "production").exit_code == 0
+    events = _count(app, AuditEvent)
+    again = _import(app, "--cluster", "prod", "--environment", "production")
+    assert again.exit_code == 0, again.output
+    assert "0 services and 0 allocations created" in again.output
+    assert _count(app, AuditEvent) == events
+
+
+def test_conflicts_are_recorded_and_the_import_goes_on(app: Flask, admin: Any, viewer: Any) -> None:
+    sim = Simulator(agents=4, seed=2)
+    with serve(sim) as server:
+        host_app = {
+            "cmd": "sleep 1000",
+            "cpus": 0.1,
+            "mem": 64,
+            "networks": [{"mode": "host"}],
+            "requirePorts": True,
+            "portDefinitions": [{"port": 31500, "name": "http"}],
+        }
+        for app_id in ("/prod/alpha", "/prod/beta"):  # two apps on one host port
+            requests.post(f"{server.url}/v2/apps", json={**host_app, "id": app_id}, timeout=5)
+        requests.post(
+            f"{server.url}/v2/apps",
+            json={
+                "id": "/prod/gamma",
+                "cmd": "sleep 1000",
+                "cpus": 0.1,
+                "mem": 64,
+                "networks": [{"mode": "container/bridge"}],
+                "container": {
+                    "type": "DOCKER",
+                    "docker": {"image": "nginx"},
+                    "portMappings": [{"containerPort": 80, "hostPort": 40000, "name": "web"}],
+                },
+            },
+            timeout=5,
+        )
+        sim_cluster(admin, "prod", [server.url], server.url)
+        admin.post(
+            "/api/v1/environments",
+            json={"name": "production", "cluster": "prod", "marathon_group": "/prod"},
+        )
+        first = _import(app, "--cluster", "prod", "--environment", "production")
+        assert first.exit_code == 0, first.output
+        assert "port-taken" in first.output and "port-outside-ranges" in first.output
+        ports = {
+            a["service"]: a["ports"]
+            for a in viewer.get("/api/v1/environments/production/allocations").get_json()
+        }
+        assert ports["alpha"] == {"http": 31500}
+        assert ports["beta"]["http"] != 31500 and ports["gamma"]["web"] != 40000
+        conflicts = _count(app, ImportConflict)
+        events = _count(app, AuditEvent)
+        assert conflicts == 2
+        again = _import(app, "--cluster", "prod", "--environment", "production")
+        assert again.exit_code == 0
+        assert (_count(app, ImportConflict), _count(app, AuditEvent)) == (conflicts, events)
+
+
+def test_marathon_down_fails_the_import_cleanly(
+    dead_url: str, app: Flask, admin: Any, quick_timeouts: None
+) -> None:
+    sim_cluster(admin, "prod", [dead_url], dead_url)
+    admin.post(
+        "/api/v1/environments",
+        json={"name": "production", "cluster": "prod", "marathon_group": "/prod"},
+    )
+    events = _count(app, AuditEvent)
+    result = _import(app, "--cluster", "prod", "--environment", "production")
+    assert result.exit_code == 1 and "cannot reach" in result.output
+    assert _count(app, AuditEvent) == events
