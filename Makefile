@@ -14,9 +14,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/flask --app app demo
-	@echo "berth on http://$(HOST):$(PORT)/api/v1  (token: var/demo-admin.token; Ctrl-C stops)"
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - 'app:create_app()'
+	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) scripts/run-demo
 
 test: $(VENV)/.installed
 	scripts/ensure-postgres

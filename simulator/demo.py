@@ -107,9 +107,15 @@ def definition(
     name: str,
     ports: PortBook,
     earlier: list[str],
-    rng: random.Random,
+    placement_rng: random.Random,
 ) -> dict[str, Any]:
-    """One app definition; `earlier` are the ids it may depend on."""
+    """One app definition; `earlier` are the ids it may depend on.
+
+    Everything but the instance count and placement rules comes from the service's name
+    alone, so a service looks the same in every group and on every simulator, as one
+    service deployed to several environments does.
+    """
+    rng = random.Random(f"demo-catalogue-{name}")
     domain, kind = name.rsplit("-", 1)
     runtime = _runtime(kind, rng)
     java = runtime == "java"
@@ -141,7 +147,7 @@ def definition(
         "cpus": cpus,
         "mem": mem,
         "disk": 512 if java else 256,
-        "instances": rng.randint(2, 4) if production else 1,
+        "instances": placement_rng.randint(2, 4) if production else 1,
         "labels": labels,
         "env": env,
         "container": {
@@ -184,7 +190,7 @@ def definition(
         app["upgradeStrategy"] = {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0}
     if earlier:
         count = min(len(earlier), rng.choice((0, 1, 1, 2, 2, 3)))
-        app["dependencies"] = sorted(rng.sample(earlier, count))
+        app["dependencies"] = sorted(rng.sample(sorted(earlier), count))
         if not app["dependencies"]:
             del app["dependencies"]
     return app
