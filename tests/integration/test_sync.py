@@ -132,3 +132,35 @@ def test_a_stale_snapshot_with_mesos_down_is_503_with_its_age(
     finally:
         berth.settings = settings
     assert "s old" in refused.value.detail and refused.value.extra["age_seconds"] >= 0
+
+
+def test_sync_every_runs_as_its_own_process_and_keeps_others_off(
+    app: Flask, database_url: str, admin: Any, ops: Any, sim_server: Any
+) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    sim_cluster(admin, "east", [sim_server.url], sim_server.url)
+    env = {**os.environ, "BERTH_DATABASE_URL": database_url, "BERTH_LOG_LEVEL": "WARNING"}
+    syncer = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "sync", "--every", "0.5"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _count_snapshots(app) == 0:
+            time.sleep(0.2)
+        assert _count_snapshots(app) == 1
+        busy = ops.post("/api/v1/clusters/east/sync")
+        assert busy.status_code == 409  # the long-running syncer holds the lease
+        first = ops.get("/api/v1/clusters/east/snapshot").get_json()["confirmed_at"]
+        time.sleep(1.5)
+        assert ops.get("/api/v1/clusters/east/snapshot").get_json()["confirmed_at"] > first
+    finally:
+        syncer.terminate()
+        syncer.wait(timeout=10)
