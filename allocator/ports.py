@@ -97,3 +97,22 @@ def lowest_free_in_block(
             if port not in taken:
                 return port
     return None
+
+
+def subtract_ports(
+    ranges: Iterable[tuple[int, int]], taken: Collection[int]
+) -> tuple[tuple[int, int], ...]:
+    """Ranges with the taken ports cut out, e.g. [31000-31999] less {31005} → two ranges."""
+    out: list[tuple[int, int]] = []
+    cuts = sorted(set(taken))
+    for lo, hi in sorted(ranges):
+        start = lo
+        for port in cuts:
+            if port < start or port > hi:
+                continue
+            if port > start:
+                out.append((start, port - 1))
+            start = port + 1
+        if start <= hi:
+            out.append((start, hi))
+    return tuple(out)

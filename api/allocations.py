@@ -7,10 +7,10 @@ from typing import Any
 from flask import request
 from flask.views import MethodView
 
-from api.auth import requires
+from api.auth import require_admin_to_force, requires
 from api.blueprint import Blueprint
 from api.request_context import ledger_context
-from api.schemas import AllocationIn, AllocationOut, WriteArgs
+from api.schemas import AllocationIn, AllocationOut, CheckedWriteArgs, WriteArgs
 from ledger import allocations
 
 blp = Blueprint(
@@ -38,7 +38,7 @@ class AllocationByService(MethodView):
         return view, 200, {"ETag": allocations.etag(view)}
 
     @requires("ops")
-    @blp.arguments(WriteArgs, location="query")
+    @blp.arguments(CheckedWriteArgs, location="query")
     @blp.arguments(AllocationIn)
     @blp.response(200, AllocationOut)
     @blp.alt_response(201, schema=AllocationOut, description="created")
@@ -48,6 +48,7 @@ class AllocationByService(MethodView):
         Send `If-Match` with the ETag of a GET to refuse the write (412) when someone else
         changed the allocation in between. `?dry_run=true` answers without saving.
         """
+        require_admin_to_force(args["force"])
         result = allocations.put_allocation(
             ledger_context(),
             env,
@@ -55,8 +56,11 @@ class AllocationByService(MethodView):
             data,
             if_match=request.headers.get("If-Match"),
             dry_run=args["dry_run"],
+            force=args["force"],
         )
         headers = {"ETag": allocations.etag(result.allocation)}
+        if result.fit is not None:
+            result.allocation["fit"] = result.fit
         if result.dry_run:
             headers["X-Berth-Dry-Run"] = "true"
             return result.allocation, 200, headers

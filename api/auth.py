@@ -65,3 +65,11 @@ def check_token() -> None:
 
 def caller() -> Caller:
     return g.caller  # type: ignore[no-any-return]
+
+
+def require_admin_to_force(force: bool) -> None:
+    """Saving an over-commit is an admin's decision."""
+    if force and not caller().may("admin"):
+        raise Forbidden(
+            f"force=true needs the role 'admin'; token '{caller().name}' has '{caller().role}'"
+        )

@@ -10,6 +10,7 @@ from api.auth import requires
 from api.blueprint import Blueprint
 from api.request_context import ledger_context
 from api.schemas import (
+    CapacityOut,
     ClusterIn,
     ClusterOut,
     ClusterPatch,
@@ -17,7 +18,7 @@ from api.schemas import (
     SnapshotArgs,
     SnapshotOut,
 )
-from ledger import clusters, sync
+from ledger import capacity_report, clusters, sync
 
 blp = Blueprint("clusters", __name__, url_prefix="/api/v1/clusters", description="Mesos clusters")
 
@@ -86,3 +87,12 @@ class ClusterSnapshot(MethodView):
     def get(self, args: dict[str, Any], name: str) -> Any:
         """The latest snapshot and its age; `?full=true` adds the agents and apps."""
         return sync.latest_snapshot(ledger_context(), name, full=args["full"])
+
+
+@blp.route("/<string:name>/capacity")
+class ClusterCapacity(MethodView):
+    @requires("viewer")
+    @blp.response(200, CapacityOut)
+    def get(self, name: str) -> Any:
+        """Totals, allocated, reserved, used, free, per-agent placement, what cannot be placed."""
+        return capacity_report.cluster_capacity(ledger_context(), name)

@@ -9,8 +9,14 @@ from flask.views import MethodView
 from api.auth import requires
 from api.blueprint import Blueprint
 from api.request_context import ledger_context
-from api.schemas import EnvironmentIn, EnvironmentListArgs, EnvironmentOut, EnvironmentPatch
-from ledger import environments
+from api.schemas import (
+    CapacityOut,
+    EnvironmentIn,
+    EnvironmentListArgs,
+    EnvironmentOut,
+    EnvironmentPatch,
+)
+from ledger import capacity_report, environments
 
 blp = Blueprint(
     "environments", __name__, url_prefix="/api/v1/environments", description="Environments"
@@ -52,3 +58,12 @@ class EnvironmentByName(MethodView):
     @blp.response(204)
     def delete(self, name: str) -> None:
         environments.delete_environment(ledger_context(), name)
+
+
+@blp.route("/<string:name>/capacity")
+class EnvironmentCapacity(MethodView):
+    @requires("viewer")
+    @blp.response(200, CapacityOut)
+    def get(self, name: str) -> Any:
+        """The cluster placed as a whole, reported for this environment's allocations."""
+        return capacity_report.environment_capacity(ledger_context(), name)

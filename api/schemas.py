@@ -89,6 +89,12 @@ def _text(**kwargs: Any) -> fields.String:
     return fields.String(validate=validate.Length(max=1024), **kwargs)
 
 
+_sane_time = validate.Range(
+    min=datetime(1970, 1, 1, tzinfo=UTC),
+    max=datetime(9999, 12, 30, tzinfo=UTC),
+    error="must lie between 1970 and 9999",
+)
+
 # --- problems ---------------------------------------------------------------------------
 
 
@@ -473,6 +479,23 @@ class AllocationIn(StrictSchema):
             seen[port] = name
 
 
+class FitOut(Schema):
+    """The verdict on the cluster after the change."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    checked = fields.Boolean(metadata={"description": "false: the cluster has no snapshot yet"})
+    fits = fields.Boolean()
+    why = fields.String()
+    snapshot_age_seconds = fields.Float()
+    agents_used = fields.Integer()
+    lower_bound = fields.Integer(metadata={"description": "no placement can use fewer agents"})
+    surge = fields.Dict()
+    unplaced = fields.List(fields.Dict())
+    when = fields.Dict()
+
+
 class AllocationOut(Schema):
     environment = fields.String()
     service = fields.String()
@@ -494,20 +517,21 @@ class AllocationOut(Schema):
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     updated_by = fields.String()
+    fit = fields.Nested(FitOut, metadata={"description": "after a PUT: does the cluster fit"})
 
 
 class WriteArgs(StrictSchema):
     dry_run = fields.Boolean(load_default=False, metadata={"description": "answer without saving"})
 
 
+class CheckedWriteArgs(WriteArgs):
+    force = fields.Boolean(
+        load_default=False,
+        metadata={"description": "admin only: save even when the cluster would not fit"},
+    )
+
+
 # --- audit ------------------------------------------------------------------------------
-
-
-_sane_time = validate.Range(
-    min=datetime(1970, 1, 1, tzinfo=UTC),
-    max=datetime(9999, 12, 30, tzinfo=UTC),
-    error="must lie between 1970 and 9999",
-)
 
 
 class AuditArgs(StrictSchema):
@@ -543,3 +567,92 @@ class AuditPageOut(Schema):
     limit = fields.Integer()
     offset = fields.Integer()
     events = fields.List(fields.Nested(AuditEventOut))
+
+
+# --- reservations -----------------------------------------------------------------------
+
+
+class ReservationIn(StrictSchema):
+    cluster = _name(metadata={"description": "a cluster, or give an environment"})
+    environment = _name()
+    count = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=10000))
+    cpus = fields.Float(
+        required=True,
+        validate=validate.Range(min=0, min_inclusive=False, max=256),
+        metadata={"exclusiveMinimum": True},
+    )
+    mem = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=1048576))
+    disk = fields.Integer(strict=True, validate=validate.Range(min=0, max=10485760), load_default=0)
+    constraints = fields.List(
+        fields.List(fields.String(validate=validate.Length(max=255)), validate=_check_constraint),
+        validate=validate.Length(max=32),
+        load_default=list,
+    )
+    starts_at = fields.AwareDateTime(required=True, default_timezone=None, validate=_sane_time)
+    ends_at = fields.AwareDateTime(
+        required=True,
+        default_timezone=None,
+        validate=_sane_time,
+        metadata={"description": "exclusive: the window is [starts_at, ends_at)"},
+    )
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+    @validates_schema
+    def _window(self, data: dict[str, Any], **_: Any) -> None:
+        if "starts_at" in data and "ends_at" in data and data["ends_at"] <= data["starts_at"]:
+            raise ValidationError("must be after starts_at", "ends_at")
+        if not data.get("cluster") and not data.get("environment"):
+            raise ValidationError("give a cluster or an environment", "cluster")
+
+
+class ReservationOut(Schema):
+    id = fields.Integer()
+    cluster = fields.String()
+    environment = fields.String(allow_none=True)
+    count = fields.Integer()
+    cpus = fields.Float()
+    mem = fields.Integer()
+    disk = fields.Integer()
+    constraints = fields.List(fields.List(fields.String()))
+    starts_at = fields.DateTime()
+    ends_at = fields.DateTime()
+    reason = fields.String()
+    owner = fields.String()
+    forced = fields.Boolean()
+    state = fields.String(metadata={"enum": ["upcoming", "active", "expired"]})
+    created_at = fields.DateTime()
+    fit = fields.Nested(FitOut)
+
+
+class ReservationListArgs(StrictSchema):
+    cluster = _name()
+    environment = _name()
+    include_expired = fields.Boolean(load_default=False)
+
+
+class CapacityOut(Schema):
+    """Capacity of a cluster or an environment; resources as {cpus, mem, disk}."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    cluster = fields.String()
+    environment = fields.String(allow_none=True)
+    snapshot = fields.Dict()
+    agents_active = fields.Integer()
+    agents_inactive = fields.Integer()
+    totals = fields.Dict(metadata={"description": "what the active agents offer berth's role"})
+    allocated = fields.Dict()
+    reserved = fields.Dict(metadata={"description": "now, and the peak over the next 30 days"})
+    surge = fields.Dict(metadata={"description": "what the largest concurrent deploys add"})
+    used = fields.Dict(metadata={"description": "what Mesos reports in use (all tasks)"})
+    free = fields.Dict(metadata={"description": "totals less allocated, reserved and surge"})
+    headroom = fields.Dict()
+    fits = fields.Boolean()
+    when_it_stops_fitting = fields.Dict(allow_none=True)
+    agents_used = fields.Integer()
+    lower_bound = fields.Integer()
+    unplaceable = fields.List(fields.Dict())
+    shortfall = fields.Dict()
+    forced = fields.List(fields.String())
+    agents = fields.List(fields.Dict())

@@ -9,11 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.capacity import picture, require_fit
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError, NotFoundError, PreconditionFailedError
 from ledger.host_ports import assign_ports, lock_cluster, purge_quarantine, release_ports
 from ledger.services import find_service
+from ledger.sync import refresh_if_stale
 from ledger.views import allocation_view
 from models import Allocation, Environment, Service
 from models.base import utcnow
@@ -35,6 +37,7 @@ class AllocationResult:
     created: bool
     changed: bool
     dry_run: bool
+    fit: dict[str, Any] | None = None
 
 
 def etag(view: dict[str, Any]) -> str:
@@ -95,8 +98,14 @@ def write_allocation(
     data: dict[str, Any],
     *,
     if_match: str | None = None,
+    force: bool = False,
+    check_fit: bool = True,
 ) -> AllocationResult:
-    """Create or replace an allocation inside the caller's transaction."""
+    """Create or replace an allocation inside the caller's transaction.
+
+    The cluster must still fit afterwards, at every moment from now on; an admin's
+    `force` saves an over-commit anyway, marked on the allocation and in the audit log.
+    """
     env = find_environment(session, env_name)
     # lock before reading the service: a concurrent change of its ports must be seen whole
     lock_cluster(ctx, session, env.cluster_id)
@@ -126,9 +135,11 @@ def write_allocation(
         assign_ports(ctx, session, env.cluster, alloc, names, requested)
         session.flush()
         session.expire(alloc, ["ports"])
+        fit = _verdict(ctx, session, alloc, force, check_fit)
         view = allocation_view(alloc)
-        ctx.audit(session, "create", "allocation", f"{env.name}/{service.name}", None, view)
-        return AllocationResult(view, created=True, changed=True, dry_run=False)
+        action = "create-forced" if alloc.forced_at else "create"
+        ctx.audit(session, action, "allocation", f"{env.name}/{service.name}", None, view)
+        return AllocationResult(view, created=True, changed=True, dry_run=False, fit=fit)
 
     before = allocation_view(alloc)
     _apply(alloc, fields)
@@ -148,15 +159,31 @@ def write_allocation(
     session.flush()
     session.expire(alloc, ["ports"])
     changed = _comparable(allocation_view(alloc)) != _comparable(before)
+    fit = _verdict(ctx, session, alloc, force, check_fit) if changed or force else None
     if changed:
         alloc.version += 1
         alloc.updated_by = ctx.actor
         session.flush()
         after = allocation_view(alloc)
-        ctx.audit(session, "update", "allocation", f"{env.name}/{service.name}", before, after)
+        action = "update-forced" if alloc.forced_at else "update"
+        ctx.audit(session, action, "allocation", f"{env.name}/{service.name}", before, after)
     else:
-        after = before
-    return AllocationResult(after, created=False, changed=changed, dry_run=False)
+        after = allocation_view(alloc)
+    return AllocationResult(after, created=False, changed=changed, dry_run=False, fit=fit)
+
+
+def _verdict(
+    ctx: Context, session: Session, alloc: Allocation, force: bool, check_fit: bool
+) -> dict[str, Any] | None:
+    if not check_fit:
+        return None
+    pic = picture(session, alloc.environment.cluster)
+    verdict = require_fit(
+        pic, force=force, what=f"{alloc.service.name} in {alloc.environment.name}"
+    )
+    alloc.forced_at = utcnow() if verdict.checked and not verdict.fits else None
+    session.flush()
+    return verdict.as_dict()
 
 
 def put_allocation(
@@ -167,11 +194,15 @@ def put_allocation(
     *,
     if_match: str | None = None,
     dry_run: bool = False,
+    force: bool = False,
 ) -> AllocationResult:
     """Create or replace an allocation; its host ports never move unless asked to."""
+    refresh_if_stale(ctx, environment=env_name)
 
     def work(session: Session) -> AllocationResult:
-        result = write_allocation(ctx, session, env_name, service_name, data, if_match=if_match)
+        result = write_allocation(
+            ctx, session, env_name, service_name, data, if_match=if_match, force=force
+        )
         return replace(result, dry_run=dry_run)
 
     return in_transaction(ctx, work, dry_run=dry_run)

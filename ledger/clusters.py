@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from allocator.ports import parse_ranges
@@ -12,7 +12,7 @@ from ledger.context import Context, in_transaction
 from ledger.errors import AlreadyExistsError, InUseError, InvalidError, NotFoundError
 from ledger.host_ports import check_ranges_cover, lock_cluster, purge_quarantine, ranges_of
 from ledger.views import cluster_view
-from models import Cluster, Environment, PortAssignment, PortBlock
+from models import Cluster, Environment, PortAssignment, PortBlock, Reservation
 from models.base import utcnow
 
 
@@ -95,6 +95,13 @@ def delete_cluster(ctx: Context, name: str) -> None:
                 f"cluster '{name}' still has environments: {', '.join(sorted(envs))}; "
                 "delete or move them first"
             )
+        held = session.scalar(
+            select(func.count())
+            .select_from(Reservation)
+            .where(Reservation.cluster_id == cluster.id)
+        )
+        if held:
+            raise InUseError(f"cluster '{name}' still holds {held} reservations; delete them")
         before = cluster_view(cluster)
         # only quarantined ports can be left once no environment remains
         session.execute(delete(PortAssignment).where(PortAssignment.cluster_id == cluster.id))

@@ -11,7 +11,7 @@ from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.errors import AlreadyExistsError, InUseError, InvalidError, NotFoundError
 from ledger.views import environment_view
-from models import Allocation, Cluster, Environment
+from models import Allocation, Cluster, Environment, Reservation
 
 
 def find_environment(session: Session, name: str) -> Environment:
@@ -101,6 +101,13 @@ def delete_environment(ctx: Context, name: str) -> None:
             raise InUseError(
                 f"environment '{name}' still holds {count} allocations; delete them first"
             )
+        held = session.scalar(
+            select(func.count())
+            .select_from(Reservation)
+            .where(Reservation.environment_id == env.id)
+        )
+        if held:
+            raise InUseError(f"environment '{name}' still holds {held} reservations; delete them")
         before = environment_view(env)
         session.delete(env)
         ctx.audit(session, "delete", "environment", name, before, None)

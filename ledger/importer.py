@@ -220,7 +220,7 @@ class _Import:
             (self.report.unchanged if same else self.report.differing).append(entity)
             return
         data["ports"] = self.requested_ports(shape)
-        write_allocation(self.ctx, self.session, self.env.name, shape.name, data)
+        write_allocation(self.ctx, self.session, self.env.name, shape.name, data, check_fit=False)
         self.report.allocations_created.append(entity)
 
 

@@ -20,7 +20,7 @@ from ledger.errors import NotFoundError, SnapshotStaleError, SyncBusyError, Upst
 from ledger.upstream import Endpoints, translate
 from marathon.client import MarathonApp
 from marathon.errors import ClusterError
-from models import Cluster, Snapshot, SyncLease
+from models import Cluster, Environment, Snapshot, SyncLease
 from models.base import utcnow
 
 HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -244,3 +244,43 @@ def fresh_snapshot(ctx: Context, name: str, *, full: bool = True) -> dict[str, A
             age_seconds=None if current is None else current["age_seconds"],
         ) from exc
     return latest_snapshot(ctx, name, full=full)
+
+
+def refresh_if_stale(
+    ctx: Context, *, cluster: str | None = None, environment: str | None = None
+) -> None:
+    """Before a checked write: sync a cluster whose snapshot is too old (outside any
+    transaction); 503 with the age when it cannot be read. A cluster never synced is
+    left alone: its changes are saved unchecked, and say so."""
+
+    def age(session: Session) -> tuple[str, float] | None:
+        if environment is not None:
+            env = session.scalar(select(Environment).where(Environment.name == environment))
+            if env is None:
+                return None
+            target = env.cluster
+        else:
+            target = session.scalar(select(Cluster).where(Cluster.name == cluster))
+            if target is None:
+                return None
+        snap = _latest(session, target.id)
+        if snap is None:
+            return None
+        return target.name, (utcnow() - snap.confirmed_at).total_seconds()
+
+    found = in_transaction(ctx, age)
+    max_age = ctx.settings.snapshot_max_age.total_seconds()
+    if found is None or found[1] <= max_age:
+        return
+    name, seconds = found
+    try:
+        sync_cluster(ctx, name)
+    except SyncBusyError:
+        return  # another process is refreshing it right now
+    except UpstreamError as exc:
+        raise SnapshotStaleError(
+            f"cluster '{name}' cannot be read ({exc.detail}) and its last snapshot is "
+            f"{seconds:.0f} s old, older than the {max_age:.0f} s allowed; the change was "
+            "not checked and not saved",
+            age_seconds=round(seconds, 3),
+        ) from exc

@@ -6,6 +6,7 @@ from models.base import Base
 from models.cluster import Cluster
 from models.environment import Environment
 from models.port import PortAssignment, PortBlock
+from models.reservation import Reservation
 from models.service import Service, ServiceDependency, ServicePort
 from models.snapshot import ImportConflict, Snapshot, SyncLease
 from models.token import ApiToken
@@ -20,6 +21,7 @@ __all__ = [
     "ImportConflict",
     "PortAssignment",
     "PortBlock",
+    "Reservation",
     "Service",
     "ServiceDependency",
     "ServicePort",

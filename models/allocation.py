@@ -44,6 +44,8 @@ class Allocation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     updated_by: Mapped[str] = mapped_column(String(255), default="")
+    # set when an admin saved it although the cluster did not fit; cleared by a fitting save
+    forced_at: Mapped[datetime | None]
 
     environment: Mapped[Environment] = relationship(lazy="joined")
     service: Mapped[Service] = relationship(lazy="joined")

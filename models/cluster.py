@@ -24,5 +24,12 @@ class Cluster(Base):
     # name of an environment variable holding "user:password" or a token header value;
     # the secret itself never enters the database
     credentials_env: Mapped[str | None] = mapped_column(String(255))
+    # the Mesos role berth's tasks run as; resources reserved for other roles are not ours
+    mesos_role: Mapped[str] = mapped_column(String(255), default="*")
+    # what the command and Docker executors add to every task (Mesos: 0.1 cpus, 32 MiB)
+    executor_cpus: Mapped[float] = mapped_column(default=0.1)
+    executor_mem: Mapped[int] = mapped_column(default=32)
+    # how many rolling upgrades may run at once; the largest ones' surge is kept free
+    concurrent_deploys: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

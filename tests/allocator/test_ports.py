@@ -52,3 +52,14 @@ def test_lowest_free_respects_ranges_inside_a_block() -> None:
     assert lowest_free_in_block(ranges, block, {31000, 31001}) == 31002
     assert lowest_free_in_block(ranges, block, {31000, 31001, 31002}) == 31010
     assert lowest_free_in_block(ranges, block, {31000, 31001, 31002, 31010}) is None
+
+
+def test_subtract_ports_splits_ranges() -> None:
+    from allocator.ports import subtract_ports
+
+    assert subtract_ports([(31000, 31010)], {31000, 31005, 31010, 40000}) == (
+        (31001, 31004),
+        (31006, 31009),
+    )
+    assert subtract_ports([(1, 1)], {1}) == ()
+    assert subtract_ports([(5, 9), (1, 3)], set()) == ((1, 3), (5, 9))

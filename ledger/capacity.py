@@ -1,0 +1,327 @@
+"""Does the cluster fit? The ledger's allocations, reservations and deploy surge, placed on
+the agents of the latest snapshot; and the capacity answers built from that placement."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from allocator.placement import Agent, Demand, Placement, place
+from allocator.ports import subtract_ports
+from allocator.surge import surge_instances
+from allocator.windows import Interval, Window, distinct_sets, intervals_from
+from ledger.errors import ConflictError
+from models import Allocation, Cluster, Environment, Reservation, Snapshot
+from models.base import utcnow
+
+RESOURCES = ("cpus", "mem", "disk")
+
+
+class DoesNotFitError(ConflictError):
+    title = "Does not fit"
+
+
+@dataclass(frozen=True)
+class Picture:
+    """Everything a verdict on one cluster needs, read inside one transaction."""
+
+    cluster: Cluster
+    snapshot: Snapshot | None
+    agents: tuple[Agent, ...]
+    inactive_agents: tuple[dict[str, Any], ...]
+    allocations: tuple[tuple[Allocation, Demand], ...]
+    surge: tuple[Demand, ...]
+    reservations: tuple[tuple[Reservation, Demand], ...]
+    intervals: tuple[Interval, ...]
+    now: datetime
+    used: dict[str, dict[str, float]] = field(default_factory=dict)  # agent id → Mesos used
+
+
+@dataclass(frozen=True)
+class Verdict:
+    checked: bool
+    fits: bool
+    placement: Placement | None  # now
+    failing: Placement | None  # the first interval that does not fit, if any
+    failing_interval: Interval | None
+    picture: Picture
+
+    def as_dict(self) -> dict[str, Any]:
+        snap = self.picture.snapshot
+        out: dict[str, Any] = {"checked": self.checked, "fits": self.fits}
+        if not self.checked:
+            out["why"] = (
+                f"cluster '{self.picture.cluster.name}' has no snapshot yet: sync it "
+                "(POST /api/v1/clusters/{name}/sync) to have every change checked"
+            )
+            return out
+        worst = self.failing or self.placement
+        assert snap is not None and worst is not None
+        out.update(
+            {
+                "snapshot_age_seconds": round(
+                    (self.picture.now - snap.confirmed_at).total_seconds(), 3
+                ),
+                "agents_used": worst.agents_used,
+                "lower_bound": worst.lower_bound,
+                "surge": surge_summary(self.picture),
+                "unplaced": [unplaced_view(u) for u in worst.unplaced],
+            }
+        )
+        if self.failing_interval is not None:
+            out["when"] = interval_view(self.failing_interval)
+        return out
+
+
+def unplaced_view(u: Any) -> dict[str, Any]:
+    return {
+        "demand": u.key,
+        "instance": u.index,
+        "reason": u.reason,
+        "shortfall": dict(u.shortfall),
+    }
+
+
+def interval_view(i: Interval) -> dict[str, Any]:
+    return {"from": i.start, "until": i.end, "reservations": sorted(i.active)}
+
+
+def latest_snapshot_row(session: Session, cluster_id: int) -> Snapshot | None:
+    return session.scalar(
+        select(Snapshot)
+        .where(Snapshot.cluster_id == cluster_id)
+        .order_by(Snapshot.confirmed_at.desc(), Snapshot.id.desc())
+        .limit(1)
+    )
+
+
+def app_id(env: Environment, service: str) -> str:
+    return env.marathon_group.rstrip("/") + "/" + service
+
+
+def _agents(
+    cluster: Cluster, snapshot: Snapshot, managed: dict[str, Allocation]
+) -> tuple[list[Agent], list[dict[str, Any]], dict[str, dict[str, float]]]:
+    """Agents as berth may use them: less other roles' reservations and unmanaged tasks."""
+    overhead = (cluster.executor_cpus, float(cluster.executor_mem), 0.0)
+    managed_use: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    managed_ports: dict[str, set[int]] = defaultdict(set)
+    for app in snapshot.apps:
+        alloc = managed.get(app["id"])
+        if alloc is None:
+            continue
+        definition = app["definition"]
+        size = (
+            float(definition.get("cpus", 0)) + overhead[0],
+            float(definition.get("mem", 0)) + overhead[1],
+            float(definition.get("disk", 0)),
+        )
+        for task in app["tasks"]:
+            use = managed_use[task["agent_id"]]
+            for r in range(3):
+                use[r] += size[r]
+            managed_ports[task["agent_id"]].update(task["ports"])
+    agents, inactive, used = [], [], {}
+    for a in snapshot.agents:
+        used[a["id"]] = {r: float(a["used"][r]) for r in RESOURCES}
+        if not a["active"]:
+            inactive.append(a)
+            continue
+        other = [
+            res for role, res in a["reserved"].items() if role not in ("*", cluster.mesos_role)
+        ]
+        capacity = []
+        for k, r in enumerate(RESOURCES):
+            reserved = sum(float(res[r]) for res in other)
+            unmanaged = max(0.0, float(a["used"][r]) - managed_use[a["id"]][k])
+            # tasks of other roles run inside their reservations first
+            outside = max(0.0, unmanaged - reserved)
+            capacity.append(max(0.0, float(a["resources"][r]) - reserved - outside))
+        taken = {p for lo, hi in a["used"]["ports"] for p in range(lo, hi + 1)} - managed_ports[
+            a["id"]
+        ]
+        for res in other:
+            taken.update(p for lo, hi in res["ports"] for p in range(lo, hi + 1))
+        agents.append(
+            Agent(
+                id=a["id"],
+                hostname=a["hostname"],
+                cpus=capacity[0],
+                mem=capacity[1],
+                disk=capacity[2],
+                ports=subtract_ports([tuple(r) for r in a["resources"]["ports"]], taken),
+                attributes={k: str(v) for k, v in a["attributes"].items()},
+                total_cpus=float(a["resources"]["cpus"]),
+                total_mem=float(a["resources"]["mem"]),
+                total_disk=float(a["resources"]["disk"]),
+            )
+        )
+    return agents, inactive, used
+
+
+def _allocation_demand(cluster: Cluster, alloc: Allocation) -> Demand:
+    env, service = alloc.environment.name, alloc.service.name
+    return Demand(
+        key=f"{env}/{service}",
+        count=alloc.instances,
+        cpus=alloc.cpus + cluster.executor_cpus,
+        mem=alloc.mem + cluster.executor_mem,
+        disk=alloc.disk,
+        ports=tuple(p.port for p in alloc.ports),
+        constraints=tuple(tuple(str(x) for x in c) for c in alloc.constraints),
+        headroom=alloc.environment.headroom,
+        label=f"{service} ({env})",
+    )
+
+
+def _surge(
+    cluster: Cluster, allocations: Sequence[tuple[Allocation, Demand]], agents: Sequence[Agent]
+) -> list[Demand]:
+    """The extra instances of the N most expensive rolling upgrades running at once."""
+    if not agents:
+        return []
+    mean = [sum(getattr(a, r) for a in agents) / len(agents) or 1.0 for r in RESOURCES]
+    costed = []
+    for alloc, demand in allocations:
+        extra = surge_instances(
+            alloc.instances, alloc.minimum_health_capacity, alloc.maximum_over_capacity
+        )
+        if extra:
+            share = max(getattr(demand, r) / m for r, m in zip(RESOURCES, mean, strict=True))
+            costed.append((-extra * share, demand.key, extra, demand))
+    costed.sort()
+    return [
+        Demand(
+            key=f"surge:{demand.key}",
+            count=extra,
+            cpus=demand.cpus,
+            mem=demand.mem,
+            disk=demand.disk,
+            ports=demand.ports,
+            constraints=demand.constraints,
+            headroom=demand.headroom,
+            group=demand.key,
+            label=f"{demand.name} during a deploy",
+        )
+        for _, _, extra, demand in costed[: max(0, cluster.concurrent_deploys)]
+    ]
+
+
+def _reservation_demand(cluster: Cluster, r: Reservation) -> Demand:
+    return Demand(
+        key=f"reservation:{r.id}",
+        count=r.count,
+        cpus=r.cpus + cluster.executor_cpus,
+        mem=r.mem + cluster.executor_mem,
+        disk=r.disk,
+        constraints=tuple(tuple(str(x) for x in c) for c in r.constraints),
+        headroom=r.environment.headroom if r.environment else 0.0,
+        label=f"reservation {r.id} ({r.reason[:60]})",
+    )
+
+
+def picture(session: Session, cluster: Cluster, now: datetime | None = None) -> Picture:
+    now = now or utcnow()
+    snapshot = latest_snapshot_row(session, cluster.id)
+    allocs = session.scalars(
+        select(Allocation)
+        .join(Environment)
+        .where(Environment.cluster_id == cluster.id)
+        .order_by(Allocation.id)
+    ).all()
+    session.flush()
+    allocations = tuple((a, _allocation_demand(cluster, a)) for a in allocs)
+    reservations = tuple(
+        (r, _reservation_demand(cluster, r))
+        for r in session.scalars(
+            select(Reservation)
+            .where(Reservation.cluster_id == cluster.id, Reservation.ends_at > now)
+            .order_by(Reservation.id)
+        )
+    )
+    intervals = tuple(
+        intervals_from(now, [Window(r.id, r.starts_at, r.ends_at) for r, _ in reservations])
+    )
+    if snapshot is None:
+        return Picture(cluster, None, (), (), allocations, (), reservations, intervals, now)
+    managed = {app_id(a.environment, a.service.name): a for a in allocs}
+    agents, inactive, used = _agents(cluster, snapshot, managed)
+    surge = tuple(_surge(cluster, allocations, agents))
+    return Picture(
+        cluster,
+        snapshot,
+        tuple(agents),
+        tuple(inactive),
+        allocations,
+        surge,
+        reservations,
+        intervals,
+        now,
+        used,
+    )
+
+
+def _demands(pic: Picture, active: Iterable[int]) -> list[Demand]:
+    wanted = set(active)
+    return [
+        *(d for _, d in pic.allocations),
+        *pic.surge,
+        *(d for r, d in pic.reservations if r.id in wanted),
+    ]
+
+
+def judge(pic: Picture) -> Verdict:
+    """Place everything for now and for every distinct set of reservations to come."""
+    if pic.snapshot is None:
+        return Verdict(False, True, None, None, None, pic)
+    now_active = pic.intervals[0].active if pic.intervals else frozenset()
+    current = place(pic.agents, _demands(pic, now_active))
+    if not current.fits:
+        return Verdict(
+            True, False, current, current, pic.intervals[0] if pic.intervals else None, pic
+        )
+    for active in distinct_sets(pic.intervals):
+        if active <= now_active:
+            continue
+        later = place(pic.agents, _demands(pic, active))
+        if not later.fits:
+            when = next(i for i in pic.intervals if i.active == active)
+            return Verdict(True, False, current, later, when, pic)
+    return Verdict(True, True, current, None, None, pic)
+
+
+def require_fit(pic: Picture, *, force: bool, what: str) -> Verdict:
+    """409 unless everything fits at every moment from now on (an admin may force it)."""
+    verdict = judge(pic)
+    if verdict.fits or force:
+        return verdict
+    failing = verdict.failing
+    assert failing is not None
+    reasons = [u.reason for u in failing.unplaced]
+    when = ""
+    if verdict.failing_interval is not None and verdict.failing_interval.start > pic.now:
+        when = f" from {verdict.failing_interval.start.isoformat(timespec='minutes')}"
+    shown = "; ".join(reasons[:5]) + (f"; and {len(reasons) - 5} more" if len(reasons) > 5 else "")
+    raise DoesNotFitError(
+        f"{what} would not fit on cluster '{pic.cluster.name}'{when}: {shown}",
+        fit=verdict.as_dict(),
+    )
+
+
+def surge_summary(pic: Picture) -> dict[str, Any]:
+    return {
+        "concurrent_deploys": pic.cluster.concurrent_deploys,
+        "deploys": [d.key.removeprefix("surge:") for d in pic.surge],
+        "instances": sum(d.count for d in pic.surge),
+        **{r: round(sum(getattr(d, r) * d.count for d in pic.surge), 3) for r in RESOURCES},
+    }
+
+
+def stale_after(pic: Picture, max_age: timedelta) -> bool:
+    return pic.snapshot is not None and pic.now - pic.snapshot.confirmed_at > max_age

@@ -1,0 +1,183 @@
+"""The capacity answers: totals, allocated, reserved, used, free, per agent, unplaceable."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from allocator.placement import Demand, Placement
+from ledger.capacity import (
+    RESOURCES,
+    Picture,
+    Verdict,
+    interval_view,
+    judge,
+    picture,
+    surge_summary,
+    unplaced_view,
+)
+from ledger.clusters import find_cluster
+from ledger.context import Context, in_transaction
+from ledger.environments import find_environment
+from ledger.sync import fresh_snapshot
+
+HORIZON = timedelta(days=30)
+
+
+def _sum(demands: list[Demand]) -> dict[str, float]:
+    return {r: round(sum(getattr(d, r) * d.count for d in demands), 3) for r in RESOURCES}
+
+
+def _minus(a: dict[str, float], *others: dict[str, float]) -> dict[str, float]:
+    return {r: round(a[r] - sum(o[r] for o in others), 3) for r in RESOURCES}
+
+
+def _reserved(pic: Picture, keep: set[str]) -> dict[str, Any]:
+    by_id = {r.id: d for r, d in pic.reservations if d.key in keep}
+    now = set(pic.intervals[0].active) if pic.intervals else set()
+    horizon = pic.now + HORIZON
+    peak = {r: 0.0 for r in RESOURCES}
+    for interval in pic.intervals:
+        if interval.start >= horizon:
+            break
+        load = _sum([by_id[i] for i in interval.active if i in by_id])
+        peak = {r: max(peak[r], load[r]) for r in RESOURCES}
+    return {
+        "now": _sum([by_id[i] for i in now if i in by_id]),
+        "peak": peak,
+        "window": {"from": pic.now, "until": horizon},
+    }
+
+
+def _agents_view(pic: Picture, placement: Placement | None, keep: set[str]) -> list[dict]:
+    sizes = {d.key: d for _, d in pic.allocations}
+    sizes.update({d.key: d for d in pic.surge})
+    sizes.update({d.key: d for _, d in pic.reservations})
+    placed: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    if placement is not None:
+        for key, agent_ids in placement.assignments.items():
+            for agent_id in agent_ids:
+                placed[agent_id][key] += 1
+    out = []
+    for agent in pic.agents:
+        here = placed[agent.id]
+        allocated = {
+            r: round(sum(getattr(sizes[k], r) * n for k, n in here.items()), 3) for r in RESOURCES
+        }
+        capacity = {"cpus": agent.cpus, "mem": agent.mem, "disk": agent.disk}
+        out.append(
+            {
+                "id": agent.id,
+                "hostname": agent.hostname,
+                "active": True,
+                "attributes": dict(agent.attributes),
+                "capacity": capacity,
+                "placed": allocated,
+                "used": pic.used.get(agent.id, {}),
+                "free": _minus(capacity, allocated),
+                "instances": {k: n for k, n in sorted(here.items()) if k in keep},
+            }
+        )
+    for a in pic.inactive_agents:
+        out.append(
+            {
+                "id": a["id"],
+                "hostname": a["hostname"],
+                "active": False,
+                "attributes": a["attributes"],
+                "instances": {},
+            }
+        )
+    return out
+
+
+def _report(pic: Picture, verdict: Verdict, env: str | None) -> dict[str, Any]:
+    def mine(key: str) -> bool:
+        if env is None:
+            return True
+        return key.removeprefix("surge:").startswith(f"{env}/")
+
+    keep_alloc = [d for _, d in pic.allocations if mine(d.key)]
+    keep_res = {
+        d.key
+        for r, d in pic.reservations
+        if env is None or (r.environment is not None and r.environment.name == env)
+    }
+    keep = {d.key for d in keep_alloc} | keep_res | {d.key for d in pic.surge if mine(d.key)}
+    totals = {r: round(sum(getattr(a, r) for a in pic.agents), 3) for r in RESOURCES}
+    allocated = _sum(keep_alloc)
+    reserved = _reserved(pic, keep_res)
+    surge = surge_summary(pic)
+    surge_cost = {r: surge[r] for r in RESOURCES}
+    used = {r: round(sum(u[r] for u in pic.used.values()), 3) for r in RESOURCES}
+    placement = verdict.placement
+    worst = verdict.failing or placement
+    unplaceable = [unplaced_view(u) for u in (worst.unplaced if worst else ()) if u.key in keep]
+    snap = pic.snapshot
+    assert snap is not None
+    headroom: dict[str, Any] = {
+        e: h
+        for e, h in sorted(
+            {a.environment.name: a.environment.headroom for a, _ in pic.allocations}.items()
+        )
+    }
+    return {
+        "cluster": pic.cluster.name,
+        "environment": env,
+        "snapshot": {
+            "id": snap.id,
+            "taken_at": snap.taken_at,
+            "confirmed_at": snap.confirmed_at,
+            "age_seconds": round((pic.now - snap.confirmed_at).total_seconds(), 3),
+        },
+        "agents_active": len(pic.agents),
+        "agents_inactive": len(pic.inactive_agents),
+        "totals": totals,
+        "allocated": allocated,
+        "reserved": reserved,
+        "surge": surge,
+        "used": used,
+        "free": _minus(totals, allocated, reserved["now"], surge_cost),
+        "headroom": headroom,
+        "fits": verdict.fits,
+        "when_it_stops_fitting": interval_view(verdict.failing_interval)
+        if verdict.failing_interval is not None and not verdict.fits
+        else None,
+        "agents_used": worst.agents_used if worst else 0,
+        "lower_bound": worst.lower_bound if worst else 0,
+        "unplaceable": unplaceable,
+        "shortfall": {
+            r: round(sum(u["shortfall"].get(r, 0.0) for u in unplaceable), 3) for r in RESOURCES
+        },
+        "forced": sorted(
+            f"{a.environment.name}/{a.service.name}"
+            for a, d in pic.allocations
+            if a.forced_at is not None and d.key in keep
+        ),
+        "agents": _agents_view(pic, placement, keep),
+    }
+
+
+def cluster_capacity(ctx: Context, name: str) -> dict[str, Any]:
+    fresh_snapshot(ctx, name, full=False)
+
+    def work(session: Session) -> dict[str, Any]:
+        pic = picture(session, find_cluster(session, name))
+        return _report(pic, judge(pic), None)
+
+    return in_transaction(ctx, work)
+
+
+def environment_capacity(ctx: Context, env_name: str) -> dict[str, Any]:
+    cluster = in_transaction(ctx, lambda s: find_environment(s, env_name).cluster.name)
+    fresh_snapshot(ctx, cluster, full=False)
+
+    def work(session: Session) -> dict[str, Any]:
+        env = find_environment(session, env_name)
+        pic = picture(session, env.cluster)
+        return _report(pic, judge(pic), env.name)
+
+    return in_transaction(ctx, work)

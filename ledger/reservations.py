@@ -1,0 +1,148 @@
+"""Use cases for reservations: capacity held for a window, refused when it does not fit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.capacity import picture, require_fit
+from ledger.clusters import find_cluster
+from ledger.context import Context, in_transaction
+from ledger.environments import find_environment
+from ledger.errors import InvalidError, NotFoundError
+from ledger.host_ports import lock_cluster
+from ledger.sync import refresh_if_stale
+from models import Cluster, Environment, Reservation
+from models.base import utcnow
+
+
+def reservation_view(r: Reservation, now: datetime) -> dict[str, Any]:
+    state = "expired" if r.ends_at <= now else ("active" if r.starts_at <= now else "upcoming")
+    return {
+        "id": r.id,
+        "cluster": r.cluster.name,
+        "environment": r.environment.name if r.environment else None,
+        "count": r.count,
+        "cpus": r.cpus,
+        "mem": r.mem,
+        "disk": r.disk,
+        "constraints": r.constraints,
+        "starts_at": r.starts_at,
+        "ends_at": r.ends_at,
+        "reason": r.reason,
+        "owner": r.owner,
+        "forced": r.forced,
+        "state": state,
+        "created_at": r.created_at,
+    }
+
+
+def _scope(session: Session, data: dict[str, Any]) -> tuple[Cluster, Environment | None]:
+    env_name, cluster_name = data.get("environment"), data.get("cluster")
+    if not env_name and not cluster_name:
+        raise InvalidError({"cluster": ["give a cluster or an environment"]})
+    env = None
+    if env_name:
+        try:
+            env = find_environment(session, env_name)
+        except NotFoundError as exc:
+            raise InvalidError({"environment": [exc.detail]}) from exc
+    if cluster_name:
+        try:
+            cluster = find_cluster(session, cluster_name)
+        except NotFoundError as exc:
+            raise InvalidError({"cluster": [exc.detail]}) from exc
+        if env is not None and env.cluster_id != cluster.id:
+            raise InvalidError(
+                {"environment": [f"'{env.name}' is on cluster '{env.cluster.name}'"]}
+            )
+        return cluster, env
+    assert env is not None
+    return env.cluster, env
+
+
+def create_reservation(
+    ctx: Context, data: dict[str, Any], *, force: bool = False, dry_run: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Hold capacity for a window; 409 with the reasons when it would not fit at some moment."""
+    refresh_if_stale(ctx, cluster=data.get("cluster"), environment=data.get("environment"))
+
+    def work(session: Session) -> tuple[dict[str, Any], dict[str, Any]]:
+        cluster, env = _scope(session, data)
+        now = utcnow()
+        if data["ends_at"] <= now:
+            raise InvalidError({"ends_at": ["the window is over already"]})
+        lock_cluster(ctx, session, cluster.id)
+        r = Reservation(
+            cluster=cluster,
+            environment=env,
+            count=data["count"],
+            cpus=data["cpus"],
+            mem=data["mem"],
+            disk=data.get("disk", 0),
+            constraints=data.get("constraints", []),
+            starts_at=data["starts_at"],
+            ends_at=data["ends_at"],
+            reason=data["reason"],
+            owner=ctx.actor,
+        )
+        session.add(r)
+        session.flush()
+        verdict = require_fit(
+            picture(session, cluster, now), force=force, what=f"reservation '{r.reason}'"
+        )
+        r.forced = verdict.checked and not verdict.fits
+        session.flush()
+        view = reservation_view(r, now)
+        action = "create-forced" if r.forced else "create"
+        ctx.audit(session, action, "reservation", str(r.id), None, view)
+        return view, verdict.as_dict()
+
+    return in_transaction(ctx, work, dry_run=dry_run)
+
+
+def list_reservations(
+    ctx: Context,
+    *,
+    cluster: str | None = None,
+    environment: str | None = None,
+    include_expired: bool = False,
+) -> list[dict[str, Any]]:
+    def work(session: Session) -> list[dict[str, Any]]:
+        now = utcnow()
+        query = select(Reservation).order_by(Reservation.starts_at, Reservation.id)
+        if cluster is not None:
+            query = query.where(Reservation.cluster_id == find_cluster(session, cluster).id)
+        if environment is not None:
+            env = find_environment(session, environment)
+            query = query.where(Reservation.environment_id == env.id)
+        if not include_expired:
+            query = query.where(Reservation.ends_at > now)
+        return [reservation_view(r, now) for r in session.scalars(query)]
+
+    return in_transaction(ctx, work)
+
+
+def _find(session: Session, reservation_id: int) -> Reservation:
+    r = session.get(Reservation, reservation_id)
+    if r is None:
+        raise NotFoundError(f"there is no reservation {reservation_id}")
+    return r
+
+
+def get_reservation(ctx: Context, reservation_id: int) -> dict[str, Any]:
+    return in_transaction(ctx, lambda s: reservation_view(_find(s, reservation_id), utcnow()))
+
+
+def delete_reservation(ctx: Context, reservation_id: int) -> None:
+    def work(session: Session) -> None:
+        r = _find(session, reservation_id)
+        lock_cluster(ctx, session, r.cluster_id)
+        before = reservation_view(r, utcnow())
+        session.delete(r)
+        ctx.audit(session, "delete", "reservation", str(reservation_id), before, None)
+
+    in_transaction(ctx, work)

@@ -1,0 +1,43 @@
+"""Capacity held for a time window, in a cluster or one environment, as slots."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, utcnow
+from models.cluster import Cluster
+from models.environment import Environment
+
+
+class Reservation(Base):
+    """`count` slots of cpus/mem/disk held over the half-open window [starts_at, ends_at)."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="window_not_empty"),
+        CheckConstraint("count >= 1", name="count_positive"),
+        CheckConstraint("cpus > 0 AND mem >= 0 AND disk >= 0", name="sizes_valid"),
+        Index("ix_reservations_cluster_id_ends_at", "cluster_id", "ends_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    environment_id: Mapped[int | None] = mapped_column(ForeignKey("environments.id"))
+    count: Mapped[int]
+    cpus: Mapped[float]
+    mem: Mapped[int]
+    disk: Mapped[int] = mapped_column(default=0)
+    constraints: Mapped[list[Any]]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(1024))
+    owner: Mapped[str] = mapped_column(String(255))
+    forced: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    cluster: Mapped[Cluster] = relationship(lazy="joined")
+    environment: Mapped[Environment | None] = relationship(lazy="joined")

@@ -1,0 +1,201 @@
+"""Every change is checked against the real agents: the classic traps, surge, reservations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from simulator import Simulator, serve
+from tests import factories as f
+from tests.integration.conftest import sim_cluster
+
+
+@pytest.fixture
+def small() -> Iterator[tuple[Simulator, Any]]:
+    """Three agents of 4 cpus and 8192 MiB, one rack each."""
+    sim = Simulator(agents=0, seed=3)
+    for rack in ("r1", "r2", "r3"):
+        sim.add_agent(
+            cpus=4, mem=8192, disk=20000, ports="[31000-32000]", attributes={"rack": rack}
+        )
+    with serve(sim) as server:
+        yield sim, server
+
+
+@pytest.fixture
+def synced(admin: Any, ops: Any, small: tuple[Simulator, Any]) -> Any:
+    _, server = small
+    sim_cluster(admin, "east", [server.url], server.url)
+    f.environment(admin, "production", "east")
+    f.environment(admin, "test", "east")
+    for name in ("order-service", "user-service", "cart-service"):
+        f.service(admin, name, ["http"])
+    assert ops.post("/api/v1/clusters/east/sync").status_code == 200
+    return server
+
+
+def put(api: Any, svc: str, env: str = "production", query: str = "", **fields: Any) -> Any:
+    body = {
+        "cpus": 0.5,
+        "mem": 1024,
+        "upgrade_strategy": {"minimum_health_capacity": 0.5, "maximum_over_capacity": 0},
+        **fields,
+    }
+    return api.put(f.allocation_url(env, svc) + query, json=body)
+
+
+def test_unsynced_clusters_save_unchecked_and_say_so(ops: Any, admin: Any) -> None:
+    f.world(admin)
+    response = f.allocate(ops)
+    assert response.status_code == 201
+    assert response.get_json()["fit"]["checked"] is False
+    assert "sync" in response.get_json()["fit"]["why"]
+
+
+def test_totals_fit_but_no_agent_can_take_the_instance(ops: Any, synced: Any) -> None:
+    assert put(ops, "order-service", instances=3, mem=5000).status_code == 201
+    # 3 × 3160 MiB are left in all, but no single agent has 4032 MiB (4000 + the executor's 32)
+    refused = put(ops, "user-service", mem=4000)
+    assert refused.status_code == 409, refused.get_json()
+    problem = refused.get_json()
+    assert problem["type"] == "urn:berth:problem:does-not-fit"
+    assert "user-service (production) #1: needs 4032 MiB" in problem["detail"]
+    assert "the most free on an agent with port 31001 free is 3160 MiB" in problem["detail"]
+    assert problem["fit"]["unplaced"][0]["shortfall"]["mem"] == pytest.approx(872)
+    assert ops.get(f.allocation_url("production", "user-service")).status_code == 404
+    dry = put(ops, "user-service", "production", "?dry_run=true", mem=4000)
+    assert dry.status_code == 409  # a dry run answers the same, without saving
+
+
+def test_the_executor_overhead_is_counted(ops: Any, synced: Any) -> None:
+    assert put(ops, "order-service", mem=8192).status_code == 409  # 8192 + 32 > 8192
+    assert put(ops, "order-service", mem=8160).status_code == 201
+
+
+def test_the_surge_of_a_rolling_upgrade_must_fit(ops: Any, synced: Any) -> None:
+    unique = [["hostname", "UNIQUE"]]
+    # Marathon's defaults (1, 1) double the app while it deploys: 4 instances, 3 agents
+    doubled = put(
+        ops,
+        "order-service",
+        instances=2,
+        constraints=unique,
+        upgrade_strategy={"minimum_health_capacity": 1, "maximum_over_capacity": 1},
+    )
+    assert doubled.status_code == 409, doubled.get_json()
+    assert "during a deploy" in doubled.get_json()["detail"]
+    fine = put(ops, "order-service", instances=2, constraints=unique)
+    assert fine.status_code == 201
+    assert fine.get_json()["fit"]["surge"]["instances"] == 0
+
+
+def test_admin_may_force_an_overcommit_and_capacity_shows_it(
+    ops: Any, admin: Any, viewer: Any, synced: Any
+) -> None:
+    assert put(ops, "order-service", "production", "?force=true", mem=9000).status_code == 403
+    forced = put(admin, "order-service", "production", "?force=true", mem=9000)
+    assert forced.status_code == 201
+    assert forced.get_json()["fit"]["fits"] is False
+    events = viewer.get("/api/v1/audit?entity=production/order-service").get_json()["events"]
+    assert events[0]["action"] == "create-forced"
+    capacity = viewer.get("/api/v1/clusters/east/capacity").get_json()
+    assert capacity["fits"] is False and capacity["forced"] == ["production/order-service"]
+    assert "order-service (production) #1" in capacity["unplaceable"][0]["reason"]
+
+
+def test_capacity_of_a_cluster_and_an_environment(ops: Any, viewer: Any, synced: Any) -> None:
+    put(ops, "order-service", instances=3, mem=2048)
+    put(ops, "cart-service", "test", cpus=1, mem=1024)
+    cluster = viewer.get("/api/v1/clusters/east/capacity").get_json()
+    assert cluster["fits"] is True and cluster["agents_active"] == 3
+    assert cluster["totals"] == {"cpus": 12.0, "mem": 24576.0, "disk": 60000.0}
+    assert cluster["allocated"]["mem"] == 3 * (2048 + 32) + (1024 + 32)
+    # the largest deploy's surge is kept free too: cart-service's one extra instance
+    assert cluster["surge"]["deploys"] == ["test/cart-service"]
+    assert cluster["free"]["mem"] == 24576 - cluster["allocated"]["mem"] - (1024 + 32)
+    assert cluster["lower_bound"] >= 3 and cluster["agents_used"] >= cluster["lower_bound"]
+    assert cluster["snapshot"]["age_seconds"] >= 0
+    placed = sum(a["instances"].get("production/order-service", 0) for a in cluster["agents"])
+    assert placed == 3
+    env = viewer.get("/api/v1/environments/test/capacity").get_json()
+    assert env["environment"] == "test" and env["allocated"]["mem"] == 1024 + 32
+    assert all("production/order-service" not in a["instances"] for a in env["agents"])
+
+
+def test_a_change_that_collides_with_next_weeks_reservation_is_refused(
+    ops: Any, viewer: Any, synced: Any
+) -> None:
+    start = datetime.now(UTC) + timedelta(days=7)
+    reservation = ops.post(
+        "/api/v1/reservations",
+        json={
+            "cluster": "east",
+            "count": 3,
+            "cpus": 3,
+            "mem": 6000,
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(days=2)).isoformat(),
+            "reason": "singles day promotion",
+        },
+    )
+    assert reservation.status_code == 201, reservation.get_json()
+    assert reservation.get_json()["state"] == "upcoming"
+    # fits today, but not during the promotion
+    refused = put(ops, "order-service", instances=3, mem=3000)
+    assert refused.status_code == 409, refused.get_json()
+    assert "from " + start.isoformat(timespec="minutes")[:10] in refused.get_json()["detail"]
+    assert put(ops, "order-service", instances=3, mem=1024).status_code == 201
+    capacity = viewer.get("/api/v1/clusters/east/capacity").get_json()
+    assert capacity["reserved"]["now"]["mem"] == 0
+    assert capacity["reserved"]["peak"]["mem"] == 3 * (6000 + 32)
+
+
+def test_a_reservation_that_does_not_fit_is_refused(ops: Any, viewer: Any, synced: Any) -> None:
+    now = datetime.now(UTC)
+    body = {
+        "environment": "production",
+        "count": 4,
+        "cpus": 3,
+        "mem": 1024,
+        "starts_at": now.isoformat(),
+        "ends_at": (now + timedelta(hours=1)).isoformat(),
+        "reason": "load test",
+    }
+    refused = ops.post("/api/v1/reservations", json=body)
+    assert refused.status_code == 409 and "reservation" in refused.get_json()["detail"]
+    assert viewer.get("/api/v1/reservations").get_json() == []
+    ok = ops.post("/api/v1/reservations", json={**body, "count": 3})
+    assert ok.status_code == 201
+    assert ok.get_json()["state"] == "active" and ok.get_json()["cluster"] == "east"
+    over = ops.post(
+        "/api/v1/reservations",
+        json={
+            **body,
+            "starts_at": (now - timedelta(days=2)).isoformat(),
+            "ends_at": (now - timedelta(days=1)).isoformat(),
+        },
+    )
+    assert over.status_code == 422
+    assert ops.delete(f"/api/v1/reservations/{ok.get_json()['id']}").status_code == 204
+
+
+def test_a_write_with_a_stale_snapshot_and_mesos_down_is_503(
+    app: Any, ops: Any, synced: Any, small: tuple[Simulator, Any]
+) -> None:
+    from dataclasses import replace
+
+    sim, _ = small
+    sim.faults.add("drop")
+    berth = app.extensions["berth"]
+    settings = berth.settings
+    berth.settings = replace(settings, snapshot_max_age=timedelta(0), cluster_timeout=(0.5, 0.5))
+    try:
+        response = put(ops, "order-service")
+    finally:
+        berth.settings = settings
+    assert response.status_code == 503
+    assert "s old" in response.get_json()["detail"]
+    assert ops.get(f.allocation_url("production", "order-service")).status_code == 404
