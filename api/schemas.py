@@ -144,6 +144,31 @@ class ClusterPatch(StrictSchema):
         },
     )
 
+    mesos_role = fields.String(
+        validate=validate.Length(min=1, max=255),
+        metadata={
+            "description": "the role berth's tasks run as; other roles' reservations "
+            "are not counted as capacity (default *)"
+        },
+    )
+    executor_cpus = fields.Float(
+        validate=validate.Range(min=0, max=4),
+        metadata={"description": "cpus the executor adds to every task (Mesos: 0.1)"},
+    )
+    executor_mem = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0, max=4096),
+        metadata={"description": "MiB the executor adds to every task (Mesos: 32)"},
+    )
+    concurrent_deploys = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0, max=1000),
+        metadata={
+            "description": "rolling upgrades that may run at once; the surge of the "
+            "largest ones is kept free (default 1)"
+        },
+    )
+
 
 class ClusterIn(ClusterPatch):
     name = _name(required=True)
@@ -163,6 +188,10 @@ class ClusterIn(ClusterPatch):
 class ClusterOut(Schema):
     name = fields.String()
     credentials_env = fields.String(allow_none=True)
+    mesos_role = fields.String()
+    executor_cpus = fields.Float()
+    executor_mem = fields.Integer()
+    concurrent_deploys = fields.Integer()
     mesos_masters = fields.List(fields.String())
     marathon_url = fields.String()
     port_ranges = fields.List(fields.String())

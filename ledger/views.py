@@ -16,6 +16,10 @@ def cluster_view(c: Cluster) -> dict[str, Any]:
         "port_ranges": [str(PortRange(lo, hi)) for lo, hi in c.port_ranges],
         "description": c.description,
         "credentials_env": c.credentials_env,
+        "mesos_role": c.mesos_role,
+        "executor_cpus": c.executor_cpus,
+        "executor_mem": c.executor_mem,
+        "concurrent_deploys": c.concurrent_deploys,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     }

@@ -199,3 +199,12 @@ def test_a_write_with_a_stale_snapshot_and_mesos_down_is_503(
     assert response.status_code == 503
     assert "s old" in response.get_json()["detail"]
     assert ops.get(f.allocation_url("production", "order-service")).status_code == 404
+
+
+def test_cluster_settings_change_the_verdict(ops: Any, admin: Any, synced: Any) -> None:
+    # 8160 + 32 fills an agent; with a bigger executor overhead it no longer fits
+    assert put(ops, "order-service", mem=8160).status_code == 201
+    assert admin.patch("/api/v1/clusters/east", json={"executor_mem": 64}).status_code == 200
+    assert put(ops, "order-service", mem=8160, cpus=1).status_code == 409
+    assert admin.patch("/api/v1/clusters/east", json={"executor_mem": 0}).status_code == 200
+    assert put(ops, "order-service", mem=8192, cpus=1).status_code == 200
