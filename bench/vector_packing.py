@@ -1,0 +1,179 @@
+"""Quality of the placement core on the public vector bin packing sets.
+
+Runs `allocator.packing.pack` (the core that `placement.place()` uses, here with d
+dimensions and no rules) in thorough mode on every instance with a proven optimum and
+prints, per set: instances, mean bins used ÷ OPT, share solved optimally, the same for the
+best of all heuristics of Mommessin et al. (`best_overall`), and the time.
+
+    .venv/bin/python -m bench.vector_packing [--set Panigrahy] [--limit N] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import multiprocessing
+import os
+import statistics
+import tarfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from allocator.bounds import vector_lower_bound
+from allocator.packing import Kind, Problem, pack
+
+DATA = os.environ.get("BERTH_VBP_DATA", "/work/shared/benchmarks/vector-packing")
+SETS = ("Panigrahy", "New", "Triplet")
+
+
+@dataclass(frozen=True)
+class Instance:
+    set: str
+    name: str
+    dims: int
+    capacity: tuple[int, ...]
+    sizes: tuple[tuple[int, ...], ...]
+    counts: tuple[int, ...]
+    lb: int
+    opt: int
+    best_overall: int
+
+
+def parse_vbp(text: str) -> tuple[int, tuple[int, ...], list[tuple[int, ...]], list[int]]:
+    """A VPSolver `.vbp` file: dims, capacities, then item types with their quantity."""
+    numbers = [line.split() for line in text.splitlines() if line.strip()]
+    dims = int(numbers[0][0])
+    capacity = tuple(int(v) for v in numbers[1])
+    m = int(numbers[2][0])
+    sizes, counts = [], []
+    for row in numbers[3 : 3 + m]:
+        sizes.append(tuple(int(v) for v in row[:dims]))
+        counts.append(int(row[dims]))
+    return dims, capacity, sizes, counts
+
+
+def load(set_name: str) -> list[Instance]:
+    """The set's instances that have a proven optimum, in the summary's order."""
+    with open(os.path.join(DATA, f"{set_name}_summary_known.csv")) as f:
+        rows = {r["instance_name"]: r for r in csv.DictReader(f, delimiter="\t")}
+    out = []
+    with tarfile.open(os.path.join(DATA, f"{set_name}_instances.tar.gz")) as tar:
+        for member in tar.getmembers():
+            if not member.name.endswith(".vbp"):
+                continue
+            name = os.path.basename(member.name)[: -len(".vbp")]
+            row = rows.get(name)
+            if row is None or int(row["OPT"]) < 0:
+                continue
+            handle = tar.extractfile(member)
+            assert handle is not None
+            dims, capacity, sizes, counts = parse_vbp(io.TextIOWrapper(handle).read())
+            out.append(
+                Instance(
+                    set_name,
+                    name,
+                    dims,
+                    capacity,
+                    tuple(sizes),
+                    tuple(counts),
+                    int(row["LB"]),
+                    int(row["OPT"]),
+                    int(row["best_overall"]),
+                )
+            )
+    order = {name: i for i, name in enumerate(rows)}
+    out.sort(key=lambda inst: order[inst.name])
+    return out
+
+
+def solve(inst: Instance, budget: int | None = None) -> dict[str, object]:
+    """Pack one instance; enough bins are offered for every item to have its own."""
+    start = time.perf_counter()
+    kinds = [Kind(size=s, count=n) for s, n in zip(inst.sizes, inst.counts, strict=True)]
+    nbins = sum(inst.counts)
+    problem = Problem(free=[inst.capacity] * nbins, kinds=kinds)
+    lb = vector_lower_bound(inst.sizes, inst.counts, [inst.capacity])
+    packing = pack(problem, effort="thorough", budget=budget, lower=lb)
+    if packing.unplaced:
+        raise AssertionError(f"{inst.name}: {packing.unplaced} items left over")
+    return {
+        "set": inst.set,
+        "name": inst.name,
+        "used": packing.bins_used,
+        "lb": lb,
+        "paper_lb": inst.lb,
+        "opt": inst.opt,
+        "best_overall": inst.best_overall,
+        "strategy": packing.strategy,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _solve(args: tuple[Instance, int | None]) -> dict[str, object]:
+    return solve(*args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--set", choices=SETS, action="append", help="default: all three")
+    parser.add_argument("--limit", type=int, default=0, help="first N instances of each set")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--budget", type=int, default=None, help="work units per instance")
+    parser.add_argument("--class", dest="klass", default="", help="only names starting so")
+    parser.add_argument("--verbose", action="store_true", help="one line per instance")
+    args = parser.parse_args()
+    sets = args.set or list(SETS)
+    print(
+        f"{'set':<10} {'with OPT':>8} {'used/OPT':>9} {'optimal':>8} "
+        f"{'best_overall/OPT':>16} {'b_o optimal':>11} {'LB=OPT':>7} {'time':>8}"
+    )
+    for set_name in sets:
+        instances = [i for i in load(set_name) if i.name.startswith(args.klass)]
+        if args.limit:
+            instances = instances[: args.limit]
+        start = time.perf_counter()
+        jobs = [(i, args.budget) for i in instances]
+        if args.jobs > 1:
+            with multiprocessing.Pool(args.jobs) as pool:
+                results = pool.map(_solve, jobs, chunksize=1)
+        else:
+            results = [_solve(j) for j in jobs]
+        elapsed = time.perf_counter() - start
+        by_class: dict[str, list[dict[str, object]]] = defaultdict(list)
+        for r in results:
+            by_class[str(r["name"]).split("_")[0]].append(r)
+            if args.verbose:
+                print(
+                    f"  {r['name']:<22} used {r['used']:>4} opt {r['opt']:>4} "
+                    f"bo {r['best_overall']:>4} lb {r['lb']:>4} paper-lb {r['paper_lb']:>4} "
+                    f"{r['strategy']:<24} {float(r['seconds']):.2f}s"  # type: ignore[arg-type]
+                )
+        for label, rows in [*sorted(by_class.items()), (set_name, results)]:
+            print(
+                _line(
+                    label if label != set_name else f"{set_name} all",
+                    rows,
+                    elapsed if label == set_name else None,
+                )
+            )
+
+
+def _line(label: str, rows: list[dict[str, object]], elapsed: float | None) -> str:
+    n = len(rows)
+    ratio = statistics.fmean(int(r["used"]) / int(r["opt"]) for r in rows)  # type: ignore[call-overload]
+    optimal = sum(r["used"] == r["opt"] for r in rows) / n
+    bo = statistics.fmean(int(r["best_overall"]) / int(r["opt"]) for r in rows)  # type: ignore[call-overload]
+    bo_opt = sum(r["best_overall"] == r["opt"] for r in rows) / n
+    lb_opt = sum(r["lb"] == r["opt"] for r in rows) / n
+    cpu = sum(float(r["seconds"]) for r in rows)  # type: ignore[arg-type]
+    when = f"{elapsed:7.1f}s" if elapsed is not None else f"{cpu:6.1f}cs"
+    return (
+        f"{label:<10} {n:>8} {ratio:>9.4f} {optimal:>8.1%} {bo:>16.4f} {bo_opt:>11.1%} "
+        f"{lb_opt:>7.1%} {when:>8}"
+    )
+
+
+if __name__ == "__main__":
+    main()
