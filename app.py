@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 import sys
@@ -38,7 +39,8 @@ class Config:
         self.WRITE_RETRIES = _env_int("BERTH_WRITE_RETRIES", 8)
         self.LOG_LEVEL = os.environ.get("BERTH_LOG_LEVEL", "INFO")
         # seconds to wait for Marathon or Mesos to answer (connecting takes at most 3 s)
-        self.CLUSTER_TIMEOUT_SECONDS = float(os.environ.get("BERTH_CLUSTER_TIMEOUT_SECONDS", "15"))
+        self.CLUSTER_TIMEOUT_SECONDS = float(os.environ.get("BERTH_CLUSTER_TIMEOUT_SECONDS", "10"))
+        self.SNAPSHOT_RETENTION_DAYS = float(os.environ.get("BERTH_SNAPSHOT_RETENTION_DAYS", "7"))
         self.SNAPSHOT_MAX_AGE_SECONDS = _env_int("BERTH_SNAPSHOT_MAX_AGE_SECONDS", 300)
 
     def as_dict(self) -> dict[str, Any]:
@@ -71,7 +73,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         retries=int(app.config["WRITE_RETRIES"]),
         cluster_timeout=(3.05, float(app.config["CLUSTER_TIMEOUT_SECONDS"])),
         snapshot_max_age=timedelta(seconds=app.config["SNAPSHOT_MAX_AGE_SECONDS"]),
+        snapshot_retention=timedelta(days=app.config["SNAPSHOT_RETENTION_DAYS"]),
     )
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry chatter is ours to report
     app.json.sort_keys = False  # keep ports in the service's order: {"http": …, "dubbo": …}
     app.extensions["berth"] = Berth(make_engine(app.config["DATABASE_URL"]), settings)
     init_api(app)
@@ -100,7 +104,7 @@ def _register_cli(app: Flask) -> None:
 
     def ctx() -> Context:
         berth: Berth = app.extensions["berth"]
-        return berth.context(actor=f"cli:{os.environ.get('USER', 'unknown')}")
+        return berth.context(actor=f"cli:{getpass.getuser()}")
 
     @app.cli.group("token")
     def token() -> None:
@@ -140,22 +144,32 @@ def _register_cli(app: Flask) -> None:
     @click.option("--every", type=float, default=None, help="keep syncing every N seconds")
     def sync_command(names: tuple[str, ...], every: float | None) -> None:
         """Read Mesos and Marathon into snapshots, once or as a long-running process."""
-        from datetime import timedelta as _td
+        import time
 
         from ledger import clusters as cluster_cases
-        from ledger.sync import HOLDER, sync_cluster
+        from ledger.errors import NotFoundError
+        from ledger.sync import latest_snapshot, sync_cluster
+
+        def _age(name: str) -> float:
+            try:
+                return float(latest_snapshot(ctx(), name)["age_seconds"])
+            except NotFoundError:
+                return float("inf")
 
         def run_once() -> bool:
             ok = True
             targets = names or tuple(c["name"] for c in cluster_cases.list_clusters(ctx()))
             for name in targets:
                 try:
-                    ttl = _td(seconds=max(60.0, 3 * (every or 20)))
-                    result = sync_cluster(
-                        ctx(), name, holder=HOLDER, ttl=ttl, keep_lease=every is not None
-                    )
+                    if every is not None and _age(name) < every / 2:
+                        continue  # another syncer (or an API call) has just read it
+                    result = sync_cluster(ctx(), name)
                 except LedgerError as exc:
                     click.echo(f"{name}: {exc.detail}", err=True)
+                    ok = False
+                    continue
+                except Exception:  # noqa: BLE001 - a long-running syncer must survive a round
+                    logging.getLogger("berth.sync").exception("syncing %s failed", name)
                     ok = False
                     continue
                 click.echo(
@@ -167,11 +181,12 @@ def _register_cli(app: Flask) -> None:
 
         if every is None:
             sys.exit(0 if run_once() else 1)
-        import time
-
         while True:  # runs until stopped; a failed round is retried at the next tick
             started = time.monotonic()
-            run_once()
+            try:
+                run_once()
+            except LedgerError as exc:  # the database itself is away: try again later
+                click.echo(f"sync round failed: {exc.detail}", err=True)
             time.sleep(max(1.0, every - (time.monotonic() - started)))
 
     @app.cli.command("import-marathon")

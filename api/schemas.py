@@ -135,12 +135,14 @@ class ClusterPatch(StrictSchema):
     credentials_env = fields.String(
         allow_none=True,
         validate=FullMatch(
-            r"^[A-Za-z_][A-Za-z0-9_]{0,254}$", error="must be an environment variable name"
+            r"^BERTH_CREDENTIALS_[A-Z0-9_]{1,200}$",
+            error="must be the name of a variable starting with BERTH_CREDENTIALS_",
         ),
         metadata={
-            "description": "name of an environment variable of berth's processes holding "
-            "'user:password' (HTTP basic) or a header value like 'token=…'; the secret itself "
-            "is never stored"
+            "description": "name of an environment variable of berth's processes, starting "
+            "with BERTH_CREDENTIALS_, holding 'user:password' (HTTP basic) or a header value "
+            "like 'token=…'; the secret itself is never stored, and no other variable of "
+            "berth's can be sent to a cluster"
         },
     )
 

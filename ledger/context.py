@@ -53,9 +53,11 @@ class Settings:
     cluster_lock: bool = True
     retries: int = 8
     # (connect, read) seconds for every call to Marathon or Mesos
-    cluster_timeout: tuple[float, float] = (3.05, 15.0)
+    cluster_timeout: tuple[float, float] = (3.05, 10.0)
     # capacity reads refuse a snapshot older than this when the cluster cannot be read
     snapshot_max_age: timedelta = timedelta(minutes=5)
+    # older snapshots than this are dropped (the newest of a cluster always stays)
+    snapshot_retention: timedelta = timedelta(days=7)
 
 
 @dataclass(frozen=True)

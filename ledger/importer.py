@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from allocator.ports import in_ranges
@@ -15,7 +17,7 @@ from ledger.allocations import write_allocation
 from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
-from ledger.errors import InvalidError
+from ledger.errors import InvalidError, LedgerError
 from ledger.host_ports import lock_cluster, purge_quarantine, ranges_of
 from ledger.services import add_service
 from ledger.upstream import Endpoints, translate
@@ -63,7 +65,7 @@ def _service_data(shape: AppShape, calls: list[str]) -> dict[str, Any]:
     team = shape.labels.get("team") or shape.labels.get("owner") or "unassigned"
     tags = [t.strip() for t in shape.labels.get("tags", "").split(",") if _TEAM.match(t.strip())]
     health = None
-    if shape.health is not None:
+    if shape.health is not None and (shape.health.port_name or shape.health.command):
         h = shape.health
         health = {
             "protocol": h.protocol,
@@ -92,6 +94,38 @@ def _service_data(shape: AppShape, calls: list[str]) -> dict[str, Any]:
     }
 
 
+# the API's bounds: what the import stores must be what a PUT could store
+_BOUNDS = {
+    "cpus": (0.0, 256.0),
+    "mem": (0.0, 1048576.0),
+    "disk": (0.0, 10485760.0),
+    "instances": (0, 10000),
+}
+
+
+def _out_of_bounds(shape: AppShape) -> list[str]:
+    problems = [
+        f"{name} {getattr(shape, name):g} is outside {lo:g}-{hi:g}"
+        for name, (lo, hi) in _BOUNDS.items()
+        if not lo <= getattr(shape, name) <= hi
+    ]
+    if len(shape.ports) > 16:
+        problems.append(f"{len(shape.ports)} ports, more than 16")
+    h = shape.health
+    if h is not None:
+        if h.path and not re.fullmatch(r"/\S*", h.path):
+            problems.append(f"health check path '{h.path}' must start with / and hold no spaces")
+        for what, value, hi in (
+            ("grace period", h.grace_period_seconds, 3600),
+            ("interval", h.interval_seconds, 3600),
+            ("timeout", h.timeout_seconds, 3600),
+            ("max consecutive failures", h.max_consecutive_failures, 1000),
+        ):
+            if not 0 <= value <= hi:
+                problems.append(f"health check {what} {value} is outside 0-{hi}")
+    return problems
+
+
 def _allocation_data(shape: AppShape) -> dict[str, Any]:
     return {
         "cpus": shape.cpus,
@@ -115,6 +149,21 @@ class _Import:
         self.ctx, self.session, self.report = ctx, session, report
         self.cluster: Cluster = find_cluster(session, report.cluster)
         self.env: Environment = find_environment(session, report.environment)
+        self.names: dict[str, str] = {}  # service name → the app id it came from
+        self.failed: set[str] = set()
+
+    def guarded(self, shape: AppShape, step: Callable[[], None]) -> None:
+        """Run one app's step in a savepoint: an app berth cannot take is a conflict, not
+        the end of the import."""
+        if shape.app_id in self.failed:
+            return
+        try:
+            with self.session.begin_nested():
+                step()
+        except (LedgerError, DBAPIError) as exc:
+            self.failed.add(shape.app_id)
+            detail = exc.detail if isinstance(exc, LedgerError) else str(exc.orig).splitlines()[0]
+            self.conflict(shape, "invalid", f"{detail}; not imported")
 
     def conflict(self, shape: AppShape, kind: str, detail: str) -> None:
         self.report.conflicts.append({"app": shape.app_id, "kind": kind, "detail": detail})
@@ -142,6 +191,17 @@ class _Import:
         if not _DNS_LABEL.match(shape.name):
             self.conflict(shape, "name", f"'{shape.name}' is not a DNS label; not imported")
             return False
+        other = self.names.get(shape.name)
+        if other is not None and other != shape.app_id:
+            self.conflict(
+                shape, "name", f"'{shape.name}' is also the name of {other}; not imported"
+            )
+            return False
+        self.names[shape.name] = shape.app_id
+        problems = _out_of_bounds(shape)
+        if problems:
+            self.conflict(shape, "invalid", "; ".join(problems) + "; not imported")
+            return False
         if shape.network == "container":
             self.conflict(shape, "network", "user (container) networks are not supported")
             return False
@@ -157,6 +217,10 @@ class _Import:
         return True
 
     def ensure_service(self, shape: AppShape, calls: list[str]) -> None:
+        if shape.health is not None and not (shape.health.port_name or shape.health.command):
+            self.conflict(
+                shape, "health-check", "its health check names no port of the app; left out"
+            )
         service = self.session.scalar(select(Service).where(Service.name == shape.name))
         if service is None:
             add_service(self.ctx, self.session, _service_data(shape, calls))
@@ -266,9 +330,9 @@ def import_marathon(
         importable = [s for s in shapes if run.importable(s)]
         ordered = _order(importable)
         for shape, calls in ordered:
-            run.ensure_service(shape, calls)
+            run.guarded(shape, lambda shape=shape, calls=calls: run.ensure_service(shape, calls))
         for shape, _ in ordered:
-            run.ensure_allocation(shape)
+            run.guarded(shape, lambda shape=shape: run.ensure_allocation(shape))
         return report
 
     return in_transaction(ctx, work)

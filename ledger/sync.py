@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ledger.clusters import find_cluster
@@ -28,6 +28,7 @@ HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 @dataclass(frozen=True)
 class Reading:
+    read_at: datetime
     mesos_version: str
     marathon_version: str
     agents: list[dict[str, Any]]
@@ -63,6 +64,7 @@ def _app_record(app: MarathonApp) -> dict[str, Any]:
 
 def read_cluster(ctx: Context, endpoints: Endpoints) -> Reading:
     """Ask the leading Mesos master and Marathon; no database transaction is open meanwhile."""
+    read_at = utcnow()
     try:
         state = endpoints.mesos(ctx).state()
     except ClusterError as exc:
@@ -74,6 +76,7 @@ def read_cluster(ctx: Context, endpoints: Endpoints) -> Reading:
     except ClusterError as exc:
         raise translate(exc, f"reading Marathon of cluster '{endpoints.cluster}'") from exc
     return Reading(
+        read_at=read_at,
         mesos_version=state.version,
         marathon_version=str(info.get("version", "")),
         agents=sorted((a.as_dict() for a in state.agents), key=lambda a: a["id"]),
@@ -159,8 +162,8 @@ def store_snapshot(ctx: Context, name: str, reading: Reading) -> dict[str, Any]:
         if changed:
             latest = Snapshot(
                 cluster_id=cluster.id,
-                taken_at=now,
-                confirmed_at=now,
+                taken_at=reading.read_at,
+                confirmed_at=reading.read_at,
                 content_hash=digest,
                 mesos_version=reading.mesos_version,
                 marathon_version=reading.marathon_version,
@@ -170,11 +173,24 @@ def store_snapshot(ctx: Context, name: str, reading: Reading) -> dict[str, Any]:
             session.add(latest)
         else:
             assert latest is not None
-            latest.confirmed_at = now
+            latest.confirmed_at = max(latest.confirmed_at, reading.read_at)
         session.flush()
+        if changed:
+            _prune(ctx, session, cluster.id, latest.id, now)
         return {**snapshot_view(latest, name, now), "changed": changed}
 
     return in_transaction(ctx, work)
+
+
+def _prune(ctx: Context, session: Session, cluster_id: int, keep: int, now: datetime) -> None:
+    """Drop snapshots older than the retention; the newest always stays."""
+    session.execute(
+        delete(Snapshot).where(
+            Snapshot.cluster_id == cluster_id,
+            Snapshot.id != keep,
+            Snapshot.confirmed_at < now - ctx.settings.snapshot_retention,
+        )
+    )
 
 
 def sync_cluster(
@@ -185,7 +201,13 @@ def sync_cluster(
     ttl: timedelta = timedelta(minutes=2),
     keep_lease: bool = False,
 ) -> dict[str, Any]:
-    """Read a cluster and store a snapshot; never two syncers on one cluster at once."""
+    """Read a cluster and store a snapshot; never two syncers on one cluster at once.
+
+    The lease outlives the slowest possible reading (every call timing out), so that it
+    cannot run out while its holder is still reading.
+    """
+    read = ctx.settings.cluster_timeout
+    ttl = ttl or timedelta(seconds=max(60.0, 12 * (read[0] + read[1])))
     endpoints = acquire_lease(ctx, name, holder, ttl)
     try:
         reading = read_cluster(ctx, endpoints)

@@ -63,7 +63,25 @@ def _protocol(value: Any) -> str:
     return str(value or "tcp").split(",")[0].strip().lower() or "tcp"
 
 
+def _unique_names(specs: list[PortSpec]) -> tuple[PortSpec, ...]:
+    """Unnamed ports are called port0, port1…; never twice the same name."""
+    seen: set[str] = set()
+    out = []
+    for i, spec in enumerate(specs):
+        name, n = spec.name, 0
+        while name in seen:
+            n += 1
+            name = f"port{i}-{n}"
+        seen.add(name)
+        out.append(PortSpec(name, spec.host_port, spec.container_port, spec.protocol))
+    return tuple(out)
+
+
 def _ports(app: dict[str, Any], network: str) -> tuple[PortSpec, ...]:
+    return _unique_names(_port_list(app, network))
+
+
+def _port_list(app: dict[str, Any], network: str) -> list[PortSpec]:
     specs: list[PortSpec] = []
     if network == "host":
         definitions = app.get("portDefinitions")
@@ -80,7 +98,7 @@ def _ports(app: dict[str, Any], network: str) -> tuple[PortSpec, ...]:
                     protocol=_protocol(d.get("protocol")),
                 )
             )
-        return tuple(specs)
+        return specs
     container = app.get("container") or {}
     mappings = container.get("portMappings")
     if mappings is None:
@@ -95,7 +113,7 @@ def _ports(app: dict[str, Any], network: str) -> tuple[PortSpec, ...]:
                 protocol=_protocol(m.get("protocol")),
             )
         )
-    return tuple(specs)
+    return specs
 
 
 def _constraints(app: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
@@ -115,7 +133,9 @@ def _health(app: dict[str, Any], ports: tuple[PortSpec, ...]) -> HealthSpec | No
     if "portIndex" in check and int(check["portIndex"]) < len(ports):
         port_name = ports[int(check["portIndex"])].name
     elif check.get("port"):
-        port_name = next((p.name for p in ports if p.host_port == check["port"]), None)
+        port_name = next(
+            (p.name for p in ports if check["port"] in (p.host_port, p.container_port)), None
+        )
     elif ports and check.get("protocol", "HTTP") != "COMMAND":
         port_name = ports[0].name  # Marathon's default portIndex is 0
     command = check.get("command")

@@ -125,7 +125,12 @@ class MarathonClient:
         body = self.endpoint.json("GET", "/v2/apps", params=params)
         if not isinstance(body, dict) or not isinstance(body.get("apps"), list):
             raise ClusterProtocolError("Marathon's /v2/apps has no 'apps' list")
-        apps = [parse_app(a) for a in body["apps"]]
+        try:
+            apps = [parse_app(a) for a in body["apps"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ClusterProtocolError(
+                f"an app in Marathon's answer cannot be read: {exc}"
+            ) from exc
         if group:
             prefix = "/" + group.strip("/") + "/"
             apps = [a for a in apps if a.id.startswith(prefix) or prefix == "//"]
@@ -133,7 +138,10 @@ class MarathonClient:
 
     def app(self, app_id: str) -> MarathonApp:
         body = self.endpoint.json("GET", app_path(app_id), params={"embed": "app.tasks"})
-        return parse_app(body.get("app") if isinstance(body, dict) else None)
+        try:
+            return parse_app(body.get("app") if isinstance(body, dict) else None)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ClusterProtocolError(f"Marathon's app cannot be read: {exc}") from exc
 
     def put_app(
         self,

@@ -25,7 +25,7 @@ from marathon.errors import (
 )
 
 # (connect, read) seconds; Marathon can be slow to answer a large /v2/apps
-DEFAULT_TIMEOUT = (3.05, 15.0)
+DEFAULT_TIMEOUT = (3.05, 10.0)
 IDEMPOTENT = frozenset({"GET", "HEAD"})
 
 
@@ -33,11 +33,13 @@ def make_session(retries: int = 3, backoff: float = 0.2) -> requests.Session:
     """A session that retries only idempotent reads, with backoff, on connection errors and 5xx.
 
     PUT and DELETE on Marathon start deployments; retrying one blindly could start two.
+    A read that timed out is not retried: a slow server stays slow, and every retry would
+    add a whole timeout to a request that someone (a web worker) is waiting for.
     """
     retry = Retry(
         total=retries,
         connect=retries,
-        read=retries,
+        read=0,
         status=retries,
         backoff_factor=backoff,
         status_forcelist=(502, 503, 504),
@@ -64,8 +66,8 @@ class Credentials:
         cls, variable: str | None, environ: Mapping[str, str] | None = None
     ) -> Credentials:
         """Read credentials from the environment variable a cluster names; never from the DB."""
-        if not variable:
-            return cls()
+        if not variable or not variable.startswith("BERTH_CREDENTIALS_"):
+            return cls()  # only variables meant for it: never leak another secret
         value = (environ if environ is not None else os.environ).get(variable, "")
         if not value:
             return cls()
@@ -110,7 +112,7 @@ def raise_for(response: requests.Response) -> None:
         details = body.get("details") if isinstance(body, dict) else None
         raise MarathonInvalidError(message, url=url, status=status, details=list(details or []))
     if status == 404:
-        raise ClusterNotFoundError(message, url=url, status=status)
+        raise ClusterNotFoundError(f"404 from {url}: {message}", url=url, status=status)
     if status >= 500:
         raise ClusterServerError(f"{status} from {url}: {message}", url=url, status=status)
     raise ClusterClientError(f"{status} from {url}: {message}", url=url, status=status)

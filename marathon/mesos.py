@@ -207,10 +207,17 @@ class MesosClient:
         )
 
     def state(self) -> MesosState:
-        return parse_state(self.leader().json("GET", "/master/state"))
+        body = self.leader().json("GET", "/master/state")
+        try:
+            return parse_state(body)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ClusterProtocolError(f"the Mesos master's state cannot be read: {exc}") from exc
 
     def agents(self) -> list[Agent]:
         body = self.leader().json("GET", "/master/slaves")
         if not isinstance(body, dict) or not isinstance(body.get("slaves"), list):
             raise ClusterProtocolError("the Mesos master's /master/slaves has no 'slaves' list")
-        return [parse_agent(s) for s in body["slaves"]]
+        try:
+            return [parse_agent(s) for s in body["slaves"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ClusterProtocolError(f"an agent cannot be read: {exc}") from exc

@@ -147,3 +147,39 @@ def test_marathon_down_fails_the_import_cleanly(
     result = _import(app, "--cluster", "prod", "--environment", "production")
     assert result.exit_code == 1 and "cannot reach" in result.output
     assert _count(app, AuditEvent) == events
+
+
+def test_odd_apps_are_conflicts_and_the_rest_is_imported(
+    app: Flask, admin: Any, viewer: Any
+) -> None:
+    sim = Simulator(agents=3, seed=4)
+    base = {"cmd": "sleep 1000", "cpus": 0.1, "mem": 64, "networks": [{"mode": "host"}]}
+    odd = [
+        # a health check by port number, and an unnamed port beside one called port0
+        {
+            **base,
+            "id": "/qa/a/web",
+            "portDefinitions": [{"port": 0}, {"port": 0, "name": "port0"}],
+            "healthChecks": [{"protocol": "MESOS_HTTP", "port": 8080, "path": "/"}],
+        },
+        {**base, "id": "/qa/b/web"},  # the same name in another subgroup
+        {**base, "id": "/qa/huge", "cpus": 1000},  # beyond what the API would take
+        {**base, "id": "/qa/fine", "portDefinitions": [{"port": 0, "name": "http"}]},
+    ]
+    with serve(sim) as server:
+        for definition in odd:
+            requests.post(f"{server.url}/v2/apps", json=definition, timeout=5).raise_for_status()
+        sim_cluster(admin, "qa", [server.url], server.url)
+        admin.post(
+            "/api/v1/environments", json={"name": "qa", "cluster": "qa", "marathon_group": "/qa"}
+        )
+        result = _import(app, "--cluster", "qa", "--environment", "qa")
+    assert result.exit_code == 0, result.output
+    services = {a["service"] for a in viewer.get("/api/v1/environments/qa/allocations").get_json()}
+    assert services == {"web", "fine"}
+    web = viewer.get("/api/v1/services/web").get_json()
+    assert [p["name"] for p in web["ports"]] == ["port0-1", "port0"] or len(
+        {p["name"] for p in web["ports"]}
+    ) == 2
+    assert "/qa/huge" in result.output and "cpus 1000" in result.output
+    assert "also the name of" in result.output

@@ -119,6 +119,10 @@ def test_describe_fixed_host_ports_constraints_health_and_dependencies() -> None
     ],
 )
 def test_credentials_come_from_the_named_variable(value: str, basic: Any, header: Any) -> None:
-    creds = Credentials.from_env("MARATHON_AUTH", {"MARATHON_AUTH": value})
+    creds = Credentials.from_env("BERTH_CREDENTIALS_EAST", {"BERTH_CREDENTIALS_EAST": value})
     assert creds.basic == basic and creds.header == header
     assert Credentials.from_env(None) == Credentials()
+    # any other variable of berth's (the database URL, say) is never sent anywhere
+    assert (
+        Credentials.from_env("BERTH_DATABASE_URL", {"BERTH_DATABASE_URL": "a:b"}) == Credentials()
+    )
