@@ -23,14 +23,35 @@ def _address(text: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m simulator",
         description="A stand-in Mesos master and Marathon over HTTP, for tests and demos.",
     )
     parser.add_argument("--bind", type=_address, default=("127.0.0.1", 5050), metavar="HOST:PORT")
-    parser.add_argument("--agents", type=int, default=20, help="number of Mesos agents")
-    parser.add_argument("--seed", type=int, default=0, help="seed for agents, ports and ids")
+    parser.add_argument(
+        "--agents",
+        type=_count,
+        default=20,
+        help="number of Mesos agents (0 is fine: add some later with POST /_sim/agents)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for agents, ports and ids; two simulators with one seed hand out the same "
+        "ids, so give clusters that run side by side seeds of their own",
+    )
     parser.add_argument(
         "--deploy-seconds",
         type=float,

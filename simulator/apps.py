@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +87,29 @@ def absolute_id(raw: str, base: str = "/") -> str:
 
 def parent_of(app_id: str) -> str:
     return "/" + "/".join(split_id(app_id)[:-1])
+
+
+def ancestors(path_id: str) -> list[str]:
+    """The groups an id lies in, root first: `/a/b/c` → `/`, `/a`, `/a/b`."""
+    segments = split_id(path_id)
+    return ["/" + "/".join(segments[:i]) for i in range(len(segments))]
+
+
+def is_under(path_id: str, group_id: str) -> bool:
+    """Whether `path_id` is `group_id` itself or lies somewhere below it."""
+    return group_id == "/" or path_id == group_id or path_id.startswith(group_id + "/")
+
+
+def task_app_id(task_id: str) -> str | None:
+    """The app of a task id, as Marathon's `Task.Id.runSpecId` reads it; None if it cannot.
+
+    A task id is the app id with `_` for `/`, then `.` or `_` and a unique part:
+    `lib_sleeper.3e6f…`.
+    """
+    match = re.fullmatch(r"(.+)[._]([^_.]+)", task_id)
+    if match is None:
+        return None
+    return absolute_id(match.group(1).replace("_", "/"))
 
 
 def network_mode(definition: dict[str, Any]) -> str:

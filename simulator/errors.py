@@ -41,8 +41,30 @@ class GroupExists(SimulatorError):
 
 
 class AppNotFound(SimulatorError):
-    def __init__(self, app_id: str) -> None:
-        super().__init__(f"App '{app_id}' does not exist")
+    def __init__(self, app_id: str, version: str | None = None) -> None:
+        suffix = f" in version {version}" if version is not None else ""
+        super().__init__(f"App '{app_id}' does not exist{suffix}")
+
+
+class AppPathExists(SimulatorError):
+    """POST /v2/groups with the id of an app."""
+
+    def __init__(self, path_id: str) -> None:
+        super().__init__(f"An app with the path {path_id} already exists.")
+
+
+class GroupNotFound(SimulatorError):
+    def __init__(self, group_id: str) -> None:
+        super().__init__(f"Group '{group_id}' does not exist")
+
+
+class TaskNotFound(SimulatorError):
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"Task '{task_id}' does not exist")
+
+
+class BadRequest(SimulatorError):
+    """Marathon's BadRequestException: 400 with only a message."""
 
 
 class AppLocked(SimulatorError):

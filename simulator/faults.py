@@ -37,7 +37,8 @@ class Fault:
         if self.port is not None and port != self.port:
             return False
         if self.kind == "lock":
-            return method in ("PUT", "DELETE") and path.startswith("/v2/apps/")
+            # changes of one app: PUT, DELETE, POST …/restart (reads are never locked)
+            return method in ("PUT", "DELETE", "POST") and path.startswith("/v2/apps/")
         return True
 
     def to_json(self) -> dict[str, Any]:

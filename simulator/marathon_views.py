@@ -8,9 +8,18 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from simulator.apps import KEY_ORDER
+from simulator.apps import KEY_ORDER, parent_of
 from simulator.placement import Offer, funnel
-from simulator.state import LOCAL_PORT_MAX, LOCAL_PORT_MIN, App, Deployment, Simulator, Task, iso
+from simulator.state import (
+    LOCAL_PORT_MAX,
+    LOCAL_PORT_MIN,
+    App,
+    AppSnapshot,
+    Deployment,
+    Simulator,
+    Task,
+    iso,
+)
 
 MARATHON_VERSION = "1.5.6"
 ACTION_NAMES = {
@@ -20,10 +29,12 @@ ACTION_NAMES = {
     "stop": "StopApplication",
 }
 APP_EMBEDS = {"tasks", "counts", "deployments", "readiness", "lastTaskFailure", "failures"}
+GROUP_EMBEDS = {"apps", "groups", "pods"}
 
 
-def definition_json(app: App) -> dict[str, Any]:
-    """The app definition with its version, as stored (the `app` of a queue entry)."""
+def definition_json(app: App | AppSnapshot) -> dict[str, Any]:
+    """The app definition with its version, as stored (the `app` of a queue entry, or the
+    answer of /v2/apps/{id}/versions/{version})."""
     out = dict(app.definition)
     out["version"] = app.version
     out["versionInfo"] = {
@@ -61,6 +72,50 @@ def app_json(sim: Simulator, app: App, embed: set[str]) -> dict[str, Any]:
     if "tasks" in embed:
         out["tasks"] = [task_json(sim, t) for t in tasks]
     return out
+
+
+def group_embeds(values: list[str]) -> tuple[set[str], set[str]]:
+    """`group.apps`, `group.groups`, `group.apps.tasks`… → (group embeds, app embeds).
+
+    Without any, Marathon embeds apps, groups and pods (and no app status).
+    """
+    if not values:
+        return set(GROUP_EMBEDS), set()
+    group, app = set(), []
+    for value in values:
+        parts = value.split(".")
+        if parts[0] == "group" and len(parts) == 2 and parts[1] in GROUP_EMBEDS:
+            group.add(parts[1])
+        elif parts[:2] == ["group", "apps"] and len(parts) == 3:
+            group.add("apps")
+            app.append(parts[2])
+    return group, embeds(app)
+
+
+def group_json(sim: Simulator, group_id: str, group_embed: set[str], app_embed: set[str]) -> dict:
+    """A GroupInfo: the group and, recursively, the groups below it."""
+    apps: dict[str, list[App]] = {}
+    for app in sorted(sim.apps.values(), key=lambda a: a.id):
+        apps.setdefault(parent_of(app.id), []).append(app)
+    groups: dict[str, list[str]] = {}
+    for path_id in sorted(sim.groups):
+        if path_id != "/":
+            groups.setdefault(parent_of(path_id), []).append(path_id)
+
+    def one(path_id: str) -> dict[str, Any]:
+        meta = sim.groups[path_id]
+        out: dict[str, Any] = {"id": path_id}
+        if "apps" in group_embed:
+            out["apps"] = [app_json(sim, app, app_embed) for app in apps.get(path_id, [])]
+        if "groups" in group_embed:
+            out["groups"] = [one(child) for child in groups.get(path_id, [])]
+        if "pods" in group_embed:
+            out["pods"] = []
+        out["dependencies"] = list(meta.dependencies)
+        out["version"] = meta.version
+        return out
+
+    return one(group_id)
 
 
 def task_json(sim: Simulator, task: Task) -> dict[str, Any]:

@@ -10,6 +10,7 @@ leader would (`/v2/info` says `elected: false` there).
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import time
@@ -27,11 +28,15 @@ from simulator.errors import (
     AppExists,
     AppLocked,
     AppNotFound,
+    AppPathExists,
+    BadRequest,
     DeploymentNotFound,
     GroupExists,
+    GroupNotFound,
     InvalidJson,
     InvalidObject,
     SimulatorError,
+    TaskNotFound,
     UnknownAgent,
 )
 from simulator.faults import Fault
@@ -43,10 +48,14 @@ log = logging.getLogger(__name__)
 STATUS = {
     InvalidJson: 400,
     InvalidObject: 422,
+    BadRequest: 400,
     AppExists: 409,
+    AppPathExists: 409,
     GroupExists: 409,
     AppLocked: 409,
     AppNotFound: 404,
+    GroupNotFound: 404,
+    TaskNotFound: 404,
     DeploymentNotFound: 404,
     UnknownAgent: 404,
 }
@@ -100,7 +109,7 @@ class SimulatorApp:
 
     def _locked(self, request: Request) -> Response:
         sim = self.context.sim
-        app_id = "/" + request.path.removeprefix("/v2/apps/").strip("/")
+        _, app_id, _ = marathon_api.app_route(routed_path(request.path).removeprefix("/v2/apps/"))
         with sim.lock:
             ids = [d.id for d in sim.locks(app_id)] or [str(uuid.uuid4())]
         return json_response(AppLocked(ids).body, 409)
@@ -108,7 +117,7 @@ class SimulatorApp:
     def _dispatch(self, request: Request) -> Response:
         adapter = self.urls.bind_to_environ(request.environ)
         try:
-            endpoint, args = adapter.match()
+            endpoint, args = adapter.match(routed_path(request.path))
             return endpoint(self.context, request, **args)
         except SimulatorError as exc:
             return json_response(exc.body, STATUS.get(type(exc), 400))
@@ -121,6 +130,16 @@ class SimulatorApp:
         except Exception:
             log.exception("simulator failed on %s %s", request.method, request.path)
             return json_response({"message": "An unexpected server error occurred."}, 500)
+
+
+def routed_path(path: str) -> str:
+    """The path to route: Marathon's (/v2/…) with repeated slashes merged.
+
+    Marathon ids drop empty segments, and clients that append an absolute id to
+    `/v2/apps/` send `/v2/apps//lib/x`. Other paths are routed as they came.
+    """
+    merged = re.sub(r"/{2,}", "/", path)
+    return merged if merged.startswith("/v2/") else path
 
 
 def _status_response(fault: Fault) -> Response:

@@ -16,13 +16,19 @@ The task lifecycle follows Marathon's rules where they change what fits:
   `deploy_seconds` have passed;
 * a change of `instances` alone is a scale: started or killed at once;
 * instances that cannot be placed wait in the launch queue and are retried
-  whenever something changes.
+  whenever something changes;
+* a task killed through the API is replaced by a new one, unless the kill
+  scales the app down (`scale=true`, which is a deployment);
+* groups are made by the group API and by every app's id, and outlive their
+  apps until they are deleted; no id is both an app and a group.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
+import math
 import random
 import threading
 import time
@@ -39,30 +45,41 @@ from simulator.apps import (
     HOST,
     AppSpec,
     absolute_id,
+    ancestors,
     canonical,
     first_free,
+    is_under,
+    parent_of,
     service_ports_of,
     spec_of,
     split_id,
+    task_app_id,
 )
 from simulator.errors import (
     AppExists,
     AppLocked,
     AppNotFound,
+    AppPathExists,
+    BadRequest,
     DeploymentNotFound,
     GroupExists,
+    GroupNotFound,
     InvalidJson,
     InvalidObject,
+    TaskNotFound,
     UnknownAgent,
 )
 from simulator.faults import Faults
 from simulator.placement import Decision, Demand, Offer, first_fit
 from simulator.resources import Range, Resources, from_ports, milli, parse_ranges, subtract
-from simulator.validation import Problem, app_problems, group_problems
+from simulator.validation import Problem, app_problems, group_problems, marathon_path
 
 LOCAL_PORT_MIN = 10000
 LOCAL_PORT_MAX = 20000
 COMPLETED_TASKS_KEPT = 200
+# Marathon keeps this many versions of an app or group (`zk_max_versions`)
+VERSIONS_KEPT = 50
+SAME_ID = "Groups and Applications may not have the same identifier."
 
 
 def iso(seconds: float) -> str:
@@ -132,12 +149,23 @@ class App:
     last_scaling_at: str
     order: int
     queue: LaunchQueue | None = None
-    versions: list[str] = field(default_factory=list)
+    history: dict[str, AppSnapshot] = field(default_factory=dict)
     last_used_offer_at: float | None = None
 
     @property
     def id(self) -> str:
         return self.definition["id"]
+
+    @property
+    def versions(self) -> list[str]:
+        """Every version kept, oldest first."""
+        return list(self.history)
+
+    def remember(self) -> None:
+        """Keep the current definition under its version, for /versions/{version}."""
+        self.history[self.version] = self.snapshot()
+        while len(self.history) > VERSIONS_KEPT:
+            del self.history[next(iter(self.history))]
 
     def snapshot(self) -> AppSnapshot:
         return AppSnapshot(
@@ -146,6 +174,29 @@ class App:
             self.last_config_change_at,
             self.last_scaling_at,
         )
+
+
+@dataclass
+class GroupMeta:
+    """What Marathon keeps of a group besides its apps and subgroups."""
+
+    versions: list[str]
+    dependencies: list[str] = field(default_factory=list)
+
+    @property
+    def version(self) -> str:
+        return self.versions[-1]
+
+
+@dataclass
+class GroupPlan:
+    """A group change worked out before anything is touched."""
+
+    upserts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    removals: set[str] = field(default_factory=set)
+    groups: dict[str, list[str] | None] = field(default_factory=dict)
+    removed_groups: set[str] = field(default_factory=set)
+    problems: list[Problem] = field(default_factory=list)
 
 
 @dataclass
@@ -179,7 +230,14 @@ class Usage:
 
 
 class Simulator:
-    """A Mesos cluster with Marathon on it, deterministic for a given seed."""
+    """A Mesos cluster with Marathon on it, deterministic for a given seed.
+
+    Everything random comes from `seed`: the master id (and with it the agent and
+    framework ids), task, container and deployment ids, dynamic host ports. Two
+    simulators built with the same seed and driven by the same requests therefore
+    hand out the same ids: give each a seed of its own when they stand for two
+    different clusters side by side.
+    """
 
     def __init__(
         self,
@@ -191,6 +249,8 @@ class Simulator:
         role: str = "*",
         now: Callable[[], float] | None = None,
     ) -> None:
+        if agents < 0:
+            raise ValueError(f"agents must not be negative, got {agents}")
         self.lock = threading.RLock()
         self.seed = seed
         self.deploy_seconds = deploy_seconds
@@ -216,6 +276,8 @@ class Simulator:
         self._tasks_by_app: dict[str, dict[str, Task]] = {}
         self.completed_tasks: deque[Task] = deque(maxlen=COMPLETED_TASKS_KEPT)
         self.deployments: dict[str, Deployment] = {}
+        # Marathon's groups outlive their apps: made by the group API or by an app's id
+        self.groups: dict[str, GroupMeta] = {"/": GroupMeta([iso(self.started_at)])}
 
     # --- time and ids ---------------------------------------------------------------
 
@@ -307,6 +369,7 @@ class Simulator:
             app_id = absolute_id(definition["id"])
             if app_id in self.apps:
                 raise AppExists(app_id)
+            self._check_ids([app_id])
             self._check_lock(app_id, force)
             version = self._new_version()
             action = self._set_app(app_id, definition, version)
@@ -325,6 +388,8 @@ class Simulator:
             merged = {**existing.definition, **body} if existing and partial else dict(body)
             merged["id"] = app_id
             _raise_problems(app_problems(merged))
+            if existing is None:
+                self._check_ids([app_id])
             self._check_lock(app_id, force)
             version = self._new_version()
             action = self._set_app(app_id, merged, version)
@@ -340,22 +405,111 @@ class Simulator:
             version = self._new_version()
             return self._deploy([self._set_app(app_id, None, version)], version)
 
+    def restart_app(self, app_id: str, force: bool = False) -> Deployment:
+        """POST /v2/apps/{id}/restart: a new version that replaces every task, rolling."""
+        with self.lock:
+            self._catch_up()
+            app_id = absolute_id(app_id)
+            app = self.apps.get(app_id)
+            if app is None:
+                raise AppNotFound(app_id)
+            self._check_lock(app_id, force)
+            version = self._new_version()
+            action = self._set_app(app_id, app.definition, version, restart=True)
+            return self._deploy([action], version)
+
+    def kill_app_tasks(
+        self,
+        app_id: str,
+        host: str | None = None,
+        task_id: str | None = None,
+        scale: bool = False,
+        force: bool = False,
+    ) -> tuple[list[Task], Deployment | None]:
+        """DELETE /v2/apps/{id}/tasks[/{taskId}]: the tasks as they were, and with
+        `scale` the deployment that lowers `instances` by as many.
+
+        Without `scale` Marathon starts a new task for each one killed.
+        """
+        with self.lock:
+            self._catch_up()
+            app_id = absolute_id(app_id)
+            if app_id not in self.apps:
+                raise AppNotFound(app_id)
+            tasks = self.tasks_of(app_id)
+            if task_id is not None:
+                tasks = [t for t in tasks if t.id == task_id]
+                if not tasks and not scale:
+                    raise TaskNotFound(task_id)
+            elif host is not None:
+                tasks = [t for t in tasks if host in (t.host, "*")]
+            return self._kill_tasks({app_id: tasks}, scale, force)
+
+    def kill_tasks(
+        self, task_ids: list[str], scale: bool = False, force: bool = False
+    ) -> tuple[list[Task], Deployment | None]:
+        """POST /v2/tasks/delete: ids of tasks that are gone already are passed over."""
+        with self.lock:
+            self._catch_up()
+            for task_id in task_ids:
+                if task_app_id(task_id) is None:
+                    raise BadRequest(f"Invalid task id '{task_id}'.")
+            by_app: dict[str, list[Task]] = {}
+            for task_id in dict.fromkeys(task_ids):
+                task = self.tasks.get(task_id)
+                if task is not None:
+                    by_app.setdefault(task.app_id, []).append(task)
+            return self._kill_tasks(by_app, scale, force)
+
     def create_group(self, group: Any, force: bool = False) -> Deployment:
         """POST /v2/groups: every app of the group and its subgroups in one deployment."""
         with self.lock:
             self._catch_up()
+            group = _without_empty_pods(group)
             _raise_problems(group_problems(group))
             group_id = absolute_id(group["id"])
-            apps = _group_apps(group, "/")
-            if any(a.startswith(group_id.rstrip("/") + "/") for a in self.apps):
+            if group_id in self.groups:
                 raise GroupExists(group_id)
-            for app_id, _ in apps:
+            if group_id in self.apps:
+                raise AppPathExists(group_id)
+            plan = self._plan_group(group, group_id)
+            for app_id in plan.upserts:
                 if app_id in self.apps:
                     raise AppExists(app_id)
-                self._check_lock(app_id, force)
-            version = self._new_version()
-            actions = [self._set_app(app_id, d, version) for app_id, d in apps]
-            return self._deploy(actions, version)
+            return self._apply(plan, force)
+
+    def put_group(self, group_id: str, update: Any, force: bool = False) -> Deployment:
+        """PUT /v2/groups/{id}: create or change a group, or scale every app below it.
+
+        What the update names replaces what the group had: its `apps` (apps left
+        out are stopped), its `groups` (recursively; groups left out are removed)
+        and its `dependencies`; what it leaves out stays. `scaleBy` alone
+        multiplies `instances` of every app below the group, rounding up.
+        """
+        with self.lock:
+            self._catch_up()
+            if not isinstance(update, dict):
+                raise InvalidJson([Problem("", "error.expected.jsobject", syntax=True)])
+            base = absolute_id(group_id)
+            body = {k: v for k, v in _without_empty_pods(update).items() if k != "scaleBy"}
+            target = absolute_id(body.get("id") or base, base)
+            body["id"] = target
+            _raise_problems(group_problems(body))
+            if "scaleBy" in update and "version" not in update:
+                return self._apply(self._plan_scale(target, update["scaleBy"]), force)
+            return self._apply(self._plan_group(body, target), force)
+
+    def delete_group(self, group_id: str, force: bool = False) -> Deployment:
+        """DELETE /v2/groups/{id}: stop every app below the group and forget the group."""
+        with self.lock:
+            self._catch_up()
+            group_id = absolute_id(group_id)
+            if group_id not in self.groups:
+                raise GroupNotFound(group_id)
+            plan = GroupPlan(removals={a for a in self.apps if is_under(a, group_id)})
+            plan.removed_groups = {g for g in self.groups if g != "/" and is_under(g, group_id)}
+            plan.groups[parent_of(group_id)] = None
+            return self._apply(plan, force)
 
     def delete_deployment(self, deployment_id: str, force: bool = False) -> Deployment | None:
         """Cancel a deployment; without `force`, start one that puts the apps back as they were."""
@@ -381,7 +535,138 @@ class Simulator:
     def tasks_of(self, app_id: str) -> list[Task]:
         return list(self._tasks_by_app.get(app_id, {}).values())
 
+    # --- internals: groups -----------------------------------------------------------
+
+    def _check_ids(
+        self,
+        upserts: Iterable[str],
+        removed_apps: Iterable[str] = (),
+        new_groups: Iterable[str] = (),
+        removed_groups: Iterable[str] = (),
+    ) -> None:
+        """Marathon's root-group rule, on the tree as the change would leave it: no id
+        is both an app and a group, so no app lies below another app."""
+        upserts, new_groups = list(upserts), list(new_groups)
+        apps = (set(self.apps) - set(removed_apps)) | set(upserts)
+        groups = (set(self.groups) - set(removed_groups)) | set(new_groups)
+        for path_id in [*upserts, *new_groups]:
+            groups.update(ancestors(path_id))
+        if apps & groups:
+            raise InvalidObject([Problem("/", SAME_ID)])
+
+    def _plan_group(
+        self,
+        update: dict[str, Any],
+        group_id: str,
+        plan: GroupPlan | None = None,
+        path: tuple[str | int, ...] = (),
+    ) -> GroupPlan:
+        """What a group update changes below `group_id` (ids in it are relative to it)."""
+        plan = plan or GroupPlan()
+        plan.groups[group_id] = None
+        if update.get("dependencies") is not None:
+            base = parent_of(group_id)
+            plan.groups[group_id] = [absolute_id(d, base) for d in update["dependencies"]]
+        if update.get("apps") is not None:
+            given = set()
+            for index, app in enumerate(update["apps"]):
+                app_id = absolute_id(app["id"], group_id)
+                if app_id == group_id or not is_under(app_id, group_id):
+                    where = marathon_path([*path, "apps", index, "id"])
+                    plan.problems.append(Problem(where, _not_child(app_id, group_id)))
+                given.add(app_id)
+                plan.upserts[app_id] = {**app, "id": app_id}
+            plan.removals |= {a for a in self.apps if parent_of(a) == group_id} - given
+        if update.get("groups") is not None:
+            given = set()
+            for index, sub in enumerate(update["groups"]):
+                sub_id = absolute_id(sub["id"], group_id)
+                if sub_id == group_id or not is_under(sub_id, group_id):
+                    where = marathon_path([*path, "groups", index, "id"])
+                    plan.problems.append(Problem(where, _not_child(sub_id, group_id)))
+                    continue
+                given.add(sub_id)
+                self._plan_group(sub, sub_id, plan, (*path, "groups", index))
+            for gone in [g for g in self.groups if g != "/" and parent_of(g) == group_id]:
+                if gone not in given:
+                    plan.removed_groups |= {g for g in self.groups if is_under(g, gone)}
+                    plan.removals |= {a for a in self.apps if is_under(a, gone)}
+        return plan
+
+    def _plan_scale(self, group_id: str, factor: Any) -> GroupPlan:
+        if isinstance(factor, bool) or not isinstance(factor, int | float):
+            raise InvalidJson([Problem("/scaleBy", "error.expected.jsnumber", syntax=True)])
+        if factor < 0:
+            raise InvalidObject([Problem("/scaleBy", "must be greater than or equal to 0")])
+        plan = GroupPlan()
+        for app in self.apps.values():
+            if is_under(app.id, group_id):
+                instances = math.ceil(app.spec.instances * factor)
+                plan.upserts[app.id] = {**app.definition, "instances": instances}
+        return plan
+
+    def _changed(self, app_id: str, definition: dict[str, Any]) -> bool:
+        existing = self.apps.get(app_id)
+        if existing is None:
+            return True
+        stored = canonical({**definition, "id": app_id}, self._service_port_taker(app_id))
+        return stored != existing.definition
+
+    def _apply(self, plan: GroupPlan, force: bool) -> Deployment:
+        """Carry out a group change as one deployment; apps it leaves as they were stay out."""
+        if plan.problems:
+            raise InvalidObject(plan.problems)
+        removals = sorted(plan.removals - set(plan.upserts))
+        changed = [a for a, d in plan.upserts.items() if self._changed(a, d)]
+        self._check_ids(plan.upserts, removals, plan.groups, plan.removed_groups)
+        for app_id in [*removals, *changed]:
+            self._check_lock(app_id, force)
+        version = self._new_version()
+        actions = [self._set_app(app_id, None, version) for app_id in removals]
+        for group_id in plan.removed_groups:
+            self.groups.pop(group_id, None)
+        for group_id, dependencies in plan.groups.items():
+            self._touch(group_id, version)
+            if dependencies is not None:
+                self.groups[group_id].dependencies = dependencies
+        actions += [self._set_app(a, plan.upserts[a], version) for a in changed]
+        return self._deploy(actions, version)
+
+    def _touch(self, group_id: str, version: str) -> None:
+        """A change below a group is a new version of it and of every group above it."""
+        for path_id in [*ancestors(group_id), group_id]:
+            meta = self.groups.get(path_id)
+            if meta is None:
+                self.groups[path_id] = GroupMeta([version])
+            elif meta.versions[-1] != version:
+                meta.versions.append(version)
+                del meta.versions[:-VERSIONS_KEPT]
+
     # --- internals: apps and deployments --------------------------------------------
+
+    def _kill_tasks(
+        self, by_app: dict[str, list[Task]], scale: bool, force: bool
+    ) -> tuple[list[Task], Deployment | None]:
+        killed = [dataclasses.replace(t) for tasks in by_app.values() for t in tasks]
+        if not scale:
+            for tasks in by_app.values():
+                for task in tasks:
+                    self._kill(task)
+            self._catch_up()
+            return killed, None
+        for app_id in by_app:
+            self._check_lock(app_id, force)
+        version = self._new_version()
+        actions = []
+        for app_id, tasks in by_app.items():
+            for task in tasks:
+                self._kill(task)
+            app = self.apps[app_id]
+            instances = max(0, app.spec.instances - len(tasks))
+            actions.append(
+                self._set_app(app_id, {**app.definition, "instances": instances}, version)
+            )
+        return killed, self._deploy(actions, version)
 
     def _check_lock(self, app_id: str, force: bool) -> None:
         locks = self.locks(app_id)
@@ -398,10 +683,19 @@ class Simulator:
                 used |= service_ports_of(other.definition)
         return first_free(used, LOCAL_PORT_MIN, LOCAL_PORT_MAX)
 
-    def _set_app(self, app_id: str, definition: dict[str, Any] | None, version: str) -> Action:
+    def _set_app(
+        self,
+        app_id: str,
+        definition: dict[str, Any] | None,
+        version: str,
+        restart: bool = False,
+    ) -> Action:
+        """Store, change or (definition None) remove an app; `restart` replaces its
+        tasks even if nothing but the version changed."""
         existing = self.apps.get(app_id)
         previous = existing.snapshot() if existing else None
         self._dirty = True
+        self._touch(parent_of(app_id), version)
         if definition is None:
             for task in self.tasks_of(app_id):
                 self._kill(task)
@@ -410,17 +704,18 @@ class Simulator:
         stored = canonical({**definition, "id": app_id}, self._service_port_taker(app_id))
         spec = spec_of(stored)
         if existing is None:
-            self.apps[app_id] = App(
-                stored, spec, version, version, version, next(self._order), versions=[version]
+            app = self.apps[app_id] = App(
+                stored, spec, version, version, version, next(self._order)
             )
+            app.remember()
             return Action(app_id, "start", None)
-        restart = spec.config_key != existing.spec.config_key
+        restart = restart or spec.config_key != existing.spec.config_key
         existing.definition, existing.spec = stored, spec
         existing.version = existing.last_scaling_at = version
-        existing.versions.append(version)
         if restart:
             existing.last_config_change_at = version
             self._kill_old_down_to_minimum(existing)
+        existing.remember()
         return Action(app_id, "restart" if restart else "scale", previous)
 
     def _restore(self, app_id: str, snapshot: AppSnapshot | None, version: str) -> Action:
@@ -429,18 +724,19 @@ class Simulator:
         existing = self.apps.get(app_id)
         previous = existing.snapshot() if existing else None
         self._dirty = True
+        self._touch(parent_of(app_id), version)
         definition = copy.deepcopy(snapshot.definition)
         spec = spec_of(definition)
         if existing is None:
-            self.apps[app_id] = App(
+            app = self.apps[app_id] = App(
                 definition,
                 spec,
                 snapshot.version,
                 snapshot.last_config_change_at,
                 snapshot.last_scaling_at,
                 next(self._order),
-                versions=[snapshot.version],
             )
+            app.remember()
             return Action(app_id, "start", previous)
         restart = existing.last_config_change_at != snapshot.last_config_change_at
         existing.definition, existing.spec = definition, spec
@@ -466,7 +762,7 @@ class Simulator:
             id=self.new_uuid(),
             version=version,
             started_at=now,
-            ready_at=now + self.deploy_seconds,
+            ready_at=now + self.deploy_seconds if actions else now,
             actions=actions,
         )
         self.deployments[deployment.id] = deployment
@@ -664,18 +960,24 @@ def _kill_order(tasks: list[Task], selection: str) -> list[Task]:
     return sorted(tasks, key=lambda t: (t.started_at, t.id), reverse=youngest_first)
 
 
+def _without_empty_pods(group: Any) -> Any:
+    """The group with `"pods": []` dropped at every level: a group read back from
+    GET /v2/groups has it, and Marathon's group reader passes over it."""
+    if not isinstance(group, dict):
+        return group
+    out = {k: v for k, v in group.items() if not (k == "pods" and v == [])}
+    if isinstance(out.get("groups"), list):
+        out["groups"] = [_without_empty_pods(sub) for sub in out["groups"]]
+    return out
+
+
+def _not_child(path_id: str, group_id: str) -> str:
+    return f"identifier {path_id} is not child of {group_id}. Hint: use relative paths."
+
+
 def _raise_problems(problems: list[Problem]) -> None:
     syntax = [p for p in problems if p.syntax]
     if syntax:
         raise InvalidJson(syntax)
     if problems:
         raise InvalidObject(problems)
-
-
-def _group_apps(group: dict[str, Any], base: str) -> list[tuple[str, dict[str, Any]]]:
-    """Every app of a group with its absolute id (ids are relative to their group)."""
-    group_id = absolute_id(group["id"], base)
-    found = [(absolute_id(app["id"], group_id), app) for app in group.get("apps") or []]
-    for sub in group.get("groups") or []:
-        found.extend(_group_apps(sub, group_id))
-    return found
