@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from simulator.validation import SCHEMA_DIR, app_problems
-from tests.simulator.conftest import REFERENCE, Http, reference, sleeper
+from tests.simulator.conftest import REFERENCE, Http, missing_reference, reference, sleeper
 
 VALID_APPS = [
     "marathon/system-test-apps/http-server.json",
@@ -36,7 +36,7 @@ INVALID_APPS = {
 def test_the_schema_copies_are_the_reference_files_byte_for_byte() -> None:
     original = REFERENCE / "marathon/schema"
     if not original.exists():
-        pytest.skip(f"reference material not found at {REFERENCE}")
+        missing_reference()
     for name in ("AppDefinition.json", "Group.json"):
         assert (SCHEMA_DIR / name).read_bytes() == (original / name).read_bytes(), name
     assert "Apache" in (SCHEMA_DIR / "NOTICE").read_text(encoding="utf-8")
