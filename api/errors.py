@@ -10,6 +10,7 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from ledger import errors as le
+from ledger.errors import in_words
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +61,8 @@ def _flatten(messages: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _words(value: Any) -> str:
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {_words(v)}" for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return "; ".join(_words(v) for v in value)
-    return str(value)
-
-
 def _summary(errors: dict[str, Any]) -> str:
-    parts = [f"{field}: {_words(msg)}" for field, msg in list(errors.items())[:5]]
+    parts = [f"{field}: {in_words(msg)}" for field, msg in list(errors.items())[:5]]
     more = len(errors) - 5
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 

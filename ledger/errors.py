@@ -26,16 +26,16 @@ class InvalidError(LedgerError):
     title = "Invalid fields"
 
     def __init__(self, errors: dict[str, Any]) -> None:
-        super().__init__("; ".join(f"{k}: {_words(v)}" for k, v in errors.items()), errors=errors)
+        super().__init__("; ".join(f"{k}: {in_words(v)}" for k, v in errors.items()), errors=errors)
         self.errors = errors
 
 
-def _words(messages: Any) -> str:
+def inin_words(messages: Any) -> str:
     """Field messages (lists, nested dicts) as one readable sentence, not a Python repr."""
     if isinstance(messages, dict):
-        return "; ".join(f"{k}: {_words(v)}" for k, v in messages.items())
+        return "; ".join(f"{k}: {in_words(v)}" for k, v in messages.items())
     if isinstance(messages, list | tuple):
-        return "; ".join(_words(m) for m in messages)
+        return "; ".join(in_words(m) for m in messages)
     return str(messages)
 
 
