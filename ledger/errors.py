@@ -30,7 +30,7 @@ class InvalidError(LedgerError):
         self.errors = errors
 
 
-def inin_words(messages: Any) -> str:
+def in_words(messages: Any) -> str:
     """Field messages (lists, nested dicts) as one readable sentence, not a Python repr."""
     if isinstance(messages, dict):
         return "; ".join(f"{k}: {in_words(v)}" for k, v in messages.items())
