@@ -208,3 +208,26 @@ def test_cluster_settings_change_the_verdict(ops: Any, admin: Any, synced: Any) 
     assert put(ops, "order-service", mem=8160, cpus=1).status_code == 409
     assert admin.patch("/api/v1/clusters/east", json={"executor_mem": 0}).status_code == 200
     assert put(ops, "order-service", mem=8192, cpus=1).status_code == 200
+
+
+def test_concurrent_changes_never_overcommit_together(
+    app: Any, database_url: str, admin: Any, ops: Any, tokens: dict, synced: Any
+) -> None:
+    """Eight processes each ask for 3000 MiB: each would fit alone, six fit together."""
+    from tests.integration.test_concurrent_ports import _run
+
+    names = [f"svc-{i}" for i in range(8)]
+    for name in names:
+        f.service(admin, name, ["http"])
+    body = {
+        "cpus": 0.1,
+        "mem": 3000,
+        "upgrade_strategy": {"minimum_health_capacity": 0, "maximum_over_capacity": 0},
+    }
+    plans = [[("put", f.allocation_url("production", n), body)] for n in names]
+    answers = _run(database_url, tokens["ops"], plans)
+    statuses = sorted(status for *_, status in answers)
+    # 3 agents × 2 instances of 3032 MiB; the rest must be refused, not squeezed in
+    assert statuses == [201] * 6 + [409] * 2, statuses
+    capacity = ops.get("/api/v1/clusters/east/capacity").get_json()
+    assert capacity["fits"] is True and capacity["allocated"]["mem"] == 6 * 3032
