@@ -10,8 +10,14 @@ from flask.views import MethodView
 from api.auth import require_admin_to_force, requires
 from api.blueprint import Blueprint
 from api.request_context import ledger_context
-from api.schemas import AllocationIn, AllocationOut, CheckedWriteArgs, WriteArgs
-from ledger import allocations
+from api.schemas import (
+    AllocationIn,
+    AllocationOut,
+    CheckedWriteArgs,
+    MarathonArgs,
+    WriteArgs,
+)
+from ledger import allocations, app_definitions
 
 blp = Blueprint(
     "allocations",
@@ -81,3 +87,25 @@ class AllocationByService(MethodView):
             if_match=request.headers.get("If-Match"),
             dry_run=args["dry_run"],
         )
+
+
+@blp.route("/<string:env>/allocations/<string:service>/marathon")
+class AllocationMarathonApp(MethodView):
+    @requires("pipeline")
+    @blp.arguments(MarathonArgs, location="query")
+    @blp.response(200, description="a Marathon app definition, as Marathon's schema says")
+    def get(self, args: dict[str, Any], env: str, service: str) -> Any:
+        """The Marathon app definition to deploy for this build (the pipeline's call).
+
+        404 without an allocation, 409 when it does not fit now, 422 for a malformed image;
+        the ETag is the config hash, so an unchanged config can be told at a glance.
+        """
+        definition, digest = app_definitions.marathon_definition(
+            ledger_context(),
+            env,
+            service,
+            args["image"],
+            build_url=args.get("build_url"),
+            git_sha=args.get("git_sha"),
+        )
+        return definition, 200, {"ETag": f'"{digest}"'}

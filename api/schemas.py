@@ -687,3 +687,13 @@ class CapacityOut(Schema):
     shortfall = fields.Dict()
     forced = fields.List(fields.String())
     agents = fields.List(fields.Dict())
+
+
+class MarathonArgs(StrictSchema):
+    image = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=512),
+        metadata={"description": "the build's image, REPO:TAG", "example": "registry/shop/a:1.2"},
+    )
+    build_url = fields.String(validate=validate.Length(max=2048))
+    git_sha = fields.String(validate=FullMatch(r"^[0-9a-fA-F]{4,64}$", error="a git commit id"))

@@ -1,0 +1,104 @@
+"""The pipeline's question: what exactly do we send to Marathon for this build?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.allocations import find_allocation
+from ledger.capacity import DoesNotFitError, judge, picture
+from ledger.context import Context, in_transaction
+from ledger.errors import InvalidError
+from marathon.render import Port, RenderInput, config_hash, render, valid_image
+from models import Allocation, Service, ServiceDependency
+
+
+def render_input(
+    session: Session,
+    alloc: Allocation,
+    image: str,
+    build_url: str | None = None,
+    git_sha: str | None = None,
+) -> RenderInput:
+    env, service = alloc.environment, alloc.service
+    held = {p.port_name: p.port for p in alloc.ports}
+    ports = tuple(
+        Port(p.name, held[p.name], p.protocol, p.container_port)
+        for p in service.ports
+        if p.name in held
+    )
+    callees = session.scalars(
+        select(Service.name)
+        .join(ServiceDependency, ServiceDependency.callee_id == Service.id)
+        .join(Allocation, Allocation.service_id == Service.id)
+        .where(ServiceDependency.caller_id == service.id, Allocation.environment_id == env.id)
+    ).all()
+    return RenderInput(
+        group=env.marathon_group,
+        service=service.name,
+        runtime=service.runtime,
+        team=service.team,
+        cpus=alloc.cpus,
+        mem=alloc.mem,
+        disk=alloc.disk,
+        instances=alloc.instances,
+        network=alloc.network,
+        ports=ports,
+        image=image,
+        allocation_version=alloc.version,
+        health_check=service.health_check,
+        constraints=tuple(tuple(c) for c in alloc.constraints),
+        minimum_health_capacity=alloc.minimum_health_capacity,
+        maximum_over_capacity=alloc.maximum_over_capacity,
+        dependencies=tuple(sorted(callees)),
+        defaults=env.defaults or {},
+        overrides=alloc.overrides or {},
+        build_url=build_url,
+        git_sha=git_sha,
+    )
+
+
+def check_image(image: str) -> None:
+    if not valid_image(image):
+        raise InvalidError(
+            {"image": [f"'{image}' is not a Docker image reference like registry/repo:tag"]}
+        )
+
+
+def require_placed(session: Session, alloc: Allocation) -> None:
+    """409 when instances of this allocation cannot be placed now."""
+    verdict = judge(picture(session, alloc.environment.cluster))
+    if not verdict.checked or verdict.placement is None:
+        return
+    key = f"{alloc.environment.name}/{alloc.service.name}"
+    mine = [u for u in verdict.placement.unplaced if u.key in (key, f"surge:{key}")]
+    if mine:
+        raise DoesNotFitError(
+            f"{alloc.service.name} does not fit in {alloc.environment.name} now: "
+            + "; ".join(u.reason for u in mine[:5]),
+            fit=verdict.as_dict(),
+        )
+
+
+def marathon_definition(
+    ctx: Context,
+    env_name: str,
+    service_name: str,
+    image: str,
+    *,
+    build_url: str | None = None,
+    git_sha: str | None = None,
+) -> tuple[dict[str, Any], str]:
+    """The app definition and its config hash, for one allocation and one image."""
+    check_image(image)
+
+    def work(session: Session) -> tuple[dict[str, Any], str]:
+        alloc = find_allocation(session, env_name, service_name)
+        require_placed(session, alloc)
+        definition = render(render_input(session, alloc, image, build_url, git_sha))
+        return definition, config_hash(definition)
+
+    return in_transaction(ctx, work)
+
