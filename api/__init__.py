@@ -9,7 +9,16 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import NotFound, UnsupportedMediaType
 
-from api import allocations, audit, clusters, environments, errors, reservations, services
+from api import (
+    allocations,
+    audit,
+    clusters,
+    deployments,
+    environments,
+    errors,
+    reservations,
+    services,
+)
 from api.auth import check_token
 from api.openapi import ProblemResponses, plain_name_items
 from api.request_context import assign_request_id
@@ -72,7 +81,15 @@ def init_api(app: Flask) -> None:
     )
     api.ma_plugin.converter.add_attribute_function(plain_name_items)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    for module in (clusters, environments, services, allocations, reservations, audit):
+    for module in (
+        clusters,
+        environments,
+        services,
+        allocations,
+        reservations,
+        deployments,
+        audit,
+    ):
         api.register_blueprint(module.blp)
     errors.register(app)
 

@@ -567,7 +567,17 @@ class CheckedWriteArgs(WriteArgs):
 
 class AuditArgs(StrictSchema):
     entity_type = fields.String(
-        validate=validate.OneOf(["cluster", "environment", "service", "allocation", "token"])
+        validate=validate.OneOf(
+            [
+                "cluster",
+                "environment",
+                "service",
+                "allocation",
+                "token",
+                "reservation",
+                "deployment",
+            ]
+        )
     )
     entity = fields.String(
         validate=validate.Length(max=160),
@@ -697,3 +707,54 @@ class MarathonArgs(StrictSchema):
     )
     build_url = fields.String(validate=validate.Length(max=2048))
     git_sha = fields.String(validate=FullMatch(r"^[0-9a-fA-F]{4,64}$", error="a git commit id"))
+
+
+# --- deployments ------------------------------------------------------------------------
+
+
+class DeploymentIn(StrictSchema):
+    service = _name(required=True)
+    environment = _name(required=True)
+    image = fields.String(required=True, validate=validate.Length(min=1, max=512))
+    build_url = fields.String(validate=validate.Length(max=2048))
+    git_sha = fields.String(validate=FullMatch(r"^[0-9a-fA-F]{4,64}$", error="a git commit id"))
+
+
+class ForceArgs(StrictSchema):
+    force = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "admin only: deploy past a Marathon deployment that locks the app"
+        },
+    )
+
+
+class DeploymentListArgs(StrictSchema):
+    service = _name()
+    environment = _name()
+    limit = fields.Integer(validate=validate.Range(min=1, max=1000), load_default=50)
+
+
+class DeploymentOut(Schema):
+    id = fields.Integer()
+    environment = fields.String()
+    service = fields.String()
+    app_id = fields.String()
+    image = fields.String()
+    build_url = fields.String(allow_none=True)
+    git_sha = fields.String(allow_none=True)
+    allocation_version = fields.Integer()
+    config_hash = fields.String()
+    config = fields.Dict(metadata={"description": "exactly what was sent to Marathon"})
+    actor = fields.String()
+    status = fields.String(metadata={"enum": ["pending", "deploying", "succeeded", "failed"]})
+    error = fields.String(allow_none=True)
+    marathon_deployment_id = fields.String(allow_none=True)
+    marathon_version = fields.String(allow_none=True)
+    forced = fields.Boolean()
+    rollback_of = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    progress = fields.Dict(metadata={"description": "Marathon's step while it deploys"})
+    observed = fields.Boolean(metadata={"description": "false: Marathon could not be asked"})
+    observation_error = fields.String()

@@ -4,6 +4,7 @@ from models.allocation import Allocation
 from models.audit import AuditEvent
 from models.base import Base
 from models.cluster import Cluster
+from models.deployment import Deployment
 from models.environment import Environment
 from models.port import PortAssignment, PortBlock
 from models.reservation import Reservation
@@ -17,6 +18,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Cluster",
+    "Deployment",
     "Environment",
     "ImportConflict",
     "PortAssignment",
