@@ -215,6 +215,64 @@ def _register_cli(app: Flask) -> None:
         for entity in report.differing:
             click.echo(f"  differs from the ledger (left as it is): {entity}", err=True)
 
+    @app.cli.command("export")
+    @click.option("--environment", required=True)
+    @click.argument("directory", type=click.Path(file_okay=False))
+    def export_command(environment: str, directory: str) -> None:
+        """Write one Marathon app definition per service of an environment (git-friendly)."""
+        from ledger.app_definitions import export_environment
+
+        try:
+            files = export_environment(ctx(), environment)
+        except LedgerError as exc:
+            click.echo(f"error: {exc.detail}", err=True)
+            sys.exit(1)
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (target / name).write_text(text, encoding="utf-8")
+        click.echo(f"{len(files)} definitions written to {target}", err=True)
+
+    @app.cli.command("import-templates")
+    @click.option("--environment", required=True)
+    @click.argument("directory", type=click.Path(exists=True, file_okay=False))
+    def import_templates_command(environment: str, directory: str) -> None:
+        """Read a tree of Marathon app JSON files (image placeholders allowed) into the ledger."""
+        import json
+
+        from ledger.importer import import_definitions
+
+        definitions, unreadable = [], []
+        for path in sorted(Path(directory).rglob("*.json")):
+            try:
+                body = json.loads(path.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                unreadable.append(f"{path}: {exc}")
+                continue
+            if isinstance(body, dict) and isinstance(body.get("id"), str):
+                definitions.append(body)
+            else:
+                unreadable.append(f"{path}: not a Marathon app definition with an id")
+        try:
+            report = import_definitions(ctx(), environment, definitions, directory)
+        except LedgerError as exc:
+            click.echo(f"error: {exc.detail}", err=True)
+            sys.exit(1)
+        click.echo(
+            f"{directory} -> {environment}: {report.apps} apps, "
+            f"{len(report.services_created)} services and "
+            f"{len(report.allocations_created)} allocations created, "
+            f"{len(report.unchanged)} unchanged, {len(report.differing)} differing, "
+            f"{len(report.conflicts) + len(unreadable)} conflicts",
+            err=True,
+        )
+        for line in unreadable:
+            click.echo(f"  unreadable {line}", err=True)
+        for c in report.conflicts:
+            click.echo(f"  conflict {c['app']} [{c['kind']}]: {c['detail']}", err=True)
+        for entity in report.differing:
+            click.echo(f"  differs from the ledger (left as it is): {entity}", err=True)
+
     @app.cli.command("migrate")
     def migrate() -> None:
         """Bring the database schema to the newest migration."""

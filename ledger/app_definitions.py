@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 from ledger.allocations import find_allocation
 from ledger.capacity import DoesNotFitError, judge, picture
 from ledger.context import Context, in_transaction
+from ledger.environments import find_environment
 from ledger.errors import InvalidError
 from marathon.render import Port, RenderInput, config_hash, render, valid_image
 from models import Allocation, Service, ServiceDependency
@@ -102,3 +104,30 @@ def marathon_definition(
 
     return in_transaction(ctx, work)
 
+
+IMAGE_PLACEHOLDER = "registry.invalid/replace-me:IMAGE"
+
+
+def export_environment(ctx: Context, env_name: str) -> dict[str, str]:
+    """File name → JSON text, one rendered definition per allocation, stable key order.
+
+    The image is a placeholder the pipeline replaces; everything else is what berth would
+    send, so the tree diffs cleanly in git from one export to the next.
+    """
+
+    def work(session: Session) -> dict[str, str]:
+        env = find_environment(session, env_name)
+        allocs = session.scalars(
+            select(Allocation)
+            .join(Service)
+            .where(Allocation.environment_id == env.id)
+            .order_by(Service.name)
+        ).all()
+        files = {}
+        for alloc in allocs:
+            definition = render(render_input(session, alloc, IMAGE_PLACEHOLDER))
+            text = json.dumps(definition, sort_keys=True, indent=2, ensure_ascii=False)
+            files[f"{alloc.service.name}.json"] = text + "\n"
+        return files
+
+    return in_transaction(ctx, work)

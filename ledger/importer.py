@@ -320,7 +320,37 @@ def import_marathon(
         apps = endpoints.marathon(ctx).apps(group)
     except ClusterError as exc:
         raise translate(exc, f"reading Marathon of cluster '{cluster}'") from exc
-    shapes = sorted((describe(a.definition) for a in apps), key=lambda s: s.app_id)
+    return _take(ctx, cluster, environment, group, [a.definition for a in apps])
+
+
+def import_definitions(
+    ctx: Context, environment: str, definitions: list[dict[str, Any]], source: str
+) -> ImportReport:
+    """Take a tree of Marathon app definitions (the templates teams keep) into the ledger.
+
+    The apps are taken as if they ran in the environment's group, whatever their ids say.
+    """
+    env_cluster, group = in_transaction(
+        ctx,
+        lambda s: (
+            find_environment(s, environment).cluster.name,
+            find_environment(s, environment).marathon_group,
+        ),
+    )
+    prefix = group.rstrip("/")
+    moved = [
+        {**d, "id": f"{prefix}/{str(d.get('id', '')).rstrip('/').rsplit('/', 1)[-1]}"}
+        for d in definitions
+    ]
+    report = _take(ctx, env_cluster, environment, group, moved)
+    report.group = source
+    return report
+
+
+def _take(
+    ctx: Context, cluster: str, environment: str, group: str, definitions: list[dict[str, Any]]
+) -> ImportReport:
+    shapes = sorted((describe(d) for d in definitions), key=lambda s: s.app_id)
 
     def work(session: Session) -> ImportReport:
         report = ImportReport(cluster, environment, group, apps=len(shapes))

@@ -183,3 +183,38 @@ def test_odd_apps_are_conflicts_and_the_rest_is_imported(
     ) == 2
     assert "/qa/huge" in result.output and "cpus 1000" in result.output
     assert "also the name of" in result.output
+
+
+def test_export_then_import_templates_round_trip(
+    app: Flask, admin: Any, ops: Any, viewer: Any, tmp_path: Any
+) -> None:
+    from tests import factories as f
+
+    f.world(admin)
+    f.service(admin, "cart-api", ["http"], runtime="node")
+    f.allocate(ops, "production", instances=3, constraints=[["hostname", "UNIQUE"]])
+    f.allocate(ops, "production", "cart-api", network="bridge", mem=256)
+    runner = app.test_cli_runner()
+    out = runner.invoke(args=["export", "--environment", "production", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["cart-api.json", "order-service.json"]
+    first = (tmp_path / "order-service.json").read_text()
+    again = runner.invoke(args=["export", "--environment", "production", str(tmp_path)])
+    assert again.exit_code == 0 and (tmp_path / "order-service.json").read_text() == first
+    (tmp_path / "notes.json").write_text("[1, 2]")  # a file that is not an app: reported
+    f.cluster(admin, "west")
+    f.environment(admin, "staging", "west")
+    taken = runner.invoke(args=["import-templates", "--environment", "staging", str(tmp_path)])
+    assert taken.exit_code == 0, taken.output
+    assert "notes.json" in taken.output
+    staged = {
+        a["service"]: a for a in viewer.get("/api/v1/environments/staging/allocations").get_json()
+    }
+    source = {
+        a["service"]: a
+        for a in viewer.get("/api/v1/environments/production/allocations").get_json()
+    }
+    for name in ("order-service", "cart-api"):
+        for key in ("cpus", "mem", "instances", "network", "ports", "constraints"):
+            assert staged[name][key] == source[name][key], (name, key)
