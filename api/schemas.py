@@ -360,6 +360,14 @@ class ServicePatch(StrictSchema):
         metadata={"by_name": True, "description": "services it calls; a plain name: fan_out 1"},
     )
     description = _text()
+    dockerfile_template = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=65536),
+        metadata={
+            "description": "this service's own Dockerfile template; $heap_mib, "
+            "$java_opts, $expose, $mem_mib, $service, $environment are filled in"
+        },
+    )
 
     @pre_load
     def _by_name(self, data: Any, **_: Any) -> Any:
@@ -415,6 +423,7 @@ class ServiceIn(ServicePatch):
 
 class ServiceOut(Schema):
     name = fields.String()
+    dockerfile_template = fields.String(allow_none=True)
     runtime = fields.String()
     team = fields.String()
     tags = fields.List(fields.String())
@@ -758,3 +767,7 @@ class DeploymentOut(Schema):
     progress = fields.Dict(metadata={"description": "Marathon's step while it deploys"})
     observed = fields.Boolean(metadata={"description": "false: Marathon could not be asked"})
     observation_error = fields.String()
+
+
+class DockerfileArgs(StrictSchema):
+    environment = _name(required=True, metadata={"description": "whose allocation sizes it"})

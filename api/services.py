@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 
 from api.auth import requires
 from api.blueprint import Blueprint
 from api.request_context import ledger_context
-from api.schemas import ServiceIn, ServiceListArgs, ServiceOut, ServicePatch
-from ledger import services
+from api.schemas import DockerfileArgs, ServiceIn, ServiceListArgs, ServiceOut, ServicePatch
+from ledger import app_definitions, services
 
 blp = Blueprint("services", __name__, url_prefix="/api/v1/services", description="Services")
 
@@ -50,3 +51,14 @@ class ServiceByName(MethodView):
     @blp.response(204)
     def delete(self, name: str) -> None:
         services.delete_service(ledger_context(), name)
+
+
+@blp.route("/<string:name>/dockerfile")
+class ServiceDockerfile(MethodView):
+    @requires("viewer")
+    @blp.arguments(DockerfileArgs, location="query")
+    @blp.response(200, description="a Dockerfile (text/plain)")
+    def get(self, args: dict[str, Any], name: str) -> Any:
+        """The Dockerfile for the service's runtime, its JVM flags from the allocation."""
+        text = app_definitions.service_dockerfile(ledger_context(), name, args["environment"])
+        return Response(text, mimetype="text/plain")

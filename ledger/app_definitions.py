@@ -13,7 +13,15 @@ from ledger.capacity import DoesNotFitError, judge, picture
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError
-from marathon.render import Port, RenderInput, config_hash, render, valid_image
+from marathon.dockerfile import dockerfile
+from marathon.render import (
+    DEFAULT_HEAP_SHARE,
+    Port,
+    RenderInput,
+    config_hash,
+    render,
+    valid_image,
+)
 from models import Allocation, Service, ServiceDependency
 
 
@@ -129,5 +137,31 @@ def export_environment(ctx: Context, env_name: str) -> dict[str, str]:
             text = json.dumps(definition, sort_keys=True, indent=2, ensure_ascii=False)
             files[f"{alloc.service.name}.json"] = text + "\n"
         return files
+
+    return in_transaction(ctx, work)
+
+
+def service_dockerfile(ctx: Context, service_name: str, env_name: str) -> str:
+    """The service's Dockerfile with memory flags from its allocation in `env_name`."""
+
+    def work(session: Session) -> str:
+        alloc = find_allocation(session, env_name, service_name)
+        service, env = alloc.service, alloc.environment
+        held = {p.port_name: p.port for p in alloc.ports}
+        container_ports = [
+            (p.container_port or held[p.name]) if alloc.network == "bridge" else held[p.name]
+            for p in service.ports
+            if p.name in held
+        ]
+        share = float((env.defaults or {}).get("java_heap_share", DEFAULT_HEAP_SHARE))
+        return dockerfile(
+            service=service.name,
+            runtime=service.runtime,
+            environment=env.name,
+            mem_mib=alloc.mem,
+            container_ports=container_ports,
+            heap_share=share,
+            template=service.dockerfile_template,
+        )
 
     return in_transaction(ctx, work)

@@ -54,6 +54,7 @@ def service_view(s: Service) -> dict[str, Any]:
             key=lambda d: str(d["service"]),
         ),
         "description": s.description,
+        "dockerfile_template": s.dockerfile_template,
         "created_at": s.created_at,
         "updated_at": s.updated_at,
     }

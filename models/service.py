@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -30,6 +30,8 @@ class Service(Base):
     # {"port": "http", "path": "/health", "protocol": "HTTP", ...} or None
     health_check: Mapped[dict[str, Any] | None]
     description: Mapped[str] = mapped_column(String(1024), default="")
+    # the service's own Dockerfile template (string.Template with berth's $names)
+    dockerfile_template: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -79,3 +79,19 @@ def test_the_pipelines_call_refuses_clearly(ops: Any, admin: Any, tokens: dict, 
     bad = pipeline.get(url.replace("repo/app:1", "Not%20An%20Image"))
     assert bad.status_code == 422 and "image" in bad.get_json()["errors"]
     assert pipeline.get(url.split("?")[0]).status_code == 422  # image is required
+
+
+def test_the_dockerfile_of_a_service(ops: Any, admin: Any, viewer: Any) -> None:
+    f.world(admin)
+    f.allocate(ops, mem=4096)
+    response = viewer.get("/api/v1/services/order-service/dockerfile?environment=production")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    assert "-Xmx3072m" in response.get_data(as_text=True)
+    ops.patch(
+        "/api/v1/services/order-service", json={"dockerfile_template": "FROM x\n# $heap_mib\n"}
+    )
+    own = viewer.get("/api/v1/services/order-service/dockerfile?environment=production")
+    assert own.get_data(as_text=True) == "FROM x\n# 3072\n"
+    assert (
+        viewer.get("/api/v1/services/order-service/dockerfile?environment=test").status_code == 404
+    )

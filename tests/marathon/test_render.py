@@ -158,3 +158,35 @@ def test_the_rules_the_schema_misses_are_caught() -> None:
     app = render(JAVA)
     app["portDefinitions"][1]["name"] = "http"
     assert "port names must be unique" in server_side_problems(app)
+
+
+def test_dockerfiles_agree_with_the_allocation() -> None:
+    from marathon.dockerfile import dockerfile
+
+    java = dockerfile(
+        service="order-service",
+        runtime="java",
+        environment="prod",
+        mem_mib=2048,
+        container_ports=[31001, 31000],
+    )
+    assert 'ENV JAVA_OPTS="-Xms1536m -Xmx1536m"' in java and "EXPOSE 31000 31001" in java
+    assert "DUBBO_IP_TO_REGISTRY=${DUBBO_IP_TO_REGISTRY:-$HOST}" in java
+    node = dockerfile(
+        service="cart-api",
+        runtime="node",
+        environment="prod",
+        mem_mib=512,
+        container_ports=[3000],
+        heap_share=0.5,
+    )
+    assert "--max-old-space-size=256" in node and "EXPOSE 3000" in node
+    own = dockerfile(
+        service="x",
+        runtime="java",
+        environment="e",
+        mem_mib=1000,
+        container_ports=[],
+        template="FROM mine\nENV OPTS=$java_opts\n",
+    )
+    assert own == "FROM mine\nENV OPTS=-Xms750m -Xmx750m\n"
