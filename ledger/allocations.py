@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from ledger.capacity import picture, require_fit
 from ledger.context import Context, in_transaction
@@ -71,6 +71,21 @@ def _find(session: Session, env: Environment, service: Service) -> Allocation | 
 
 
 def find_allocation(session: Session, env_name: str, service_name: str) -> Allocation:
+    found = (
+        session.execute(
+            select(Allocation)
+            .join(Environment, Allocation.environment_id == Environment.id)
+            .join(Service, Allocation.service_id == Service.id)
+            .where(Environment.name == env_name, Service.name == service_name)
+            # one round trip: the pipeline's render path reads exactly this
+            .options(joinedload(Allocation.ports), joinedload(Allocation.service, Service.ports))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
+    if found is not None:
+        return found
+    # say which of the three is missing
     env = find_environment(session, env_name)
     service = find_service(session, service_name)
     alloc = _find(session, env, service)

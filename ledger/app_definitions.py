@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.allocations import find_allocation
-from ledger.capacity import DoesNotFitError, judge, picture
+from ledger.capacity import DoesNotFitError, judge, latest_snapshot_row, picture
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError
@@ -79,6 +79,8 @@ def check_image(image: str) -> None:
 
 def require_placed(session: Session, alloc: Allocation) -> None:
     """409 when instances of this allocation cannot be placed now."""
+    if latest_snapshot_row(session, alloc.environment.cluster_id) is None:
+        return  # never synced: nothing to check against
     verdict = judge(picture(session, alloc.environment.cluster))
     if not verdict.checked or verdict.placement is None:
         return

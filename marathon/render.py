@@ -200,7 +200,7 @@ def render(inp: RenderInput) -> dict[str, Any]:
     if inp.git_sha:
         definition["labels"]["BERTH_GIT_SHA"] = inp.git_sha
     definition["labels"]["BERTH_CONFIG_HASH"] = config_hash(definition)
-    return json.loads(canonical_json(definition))
+    return definition  # plain dicts and lists, built in a fixed order: same input, same bytes
 
 
 def server_side_problems(definition: Mapping[str, Any]) -> list[str]:

@@ -44,7 +44,7 @@ class Service(Base):
     calls: Mapped[list[ServiceDependency]] = relationship(
         foreign_keys="ServiceDependency.caller_id",
         cascade="all, delete-orphan",
-        lazy="selectin",
+        lazy="select",  # loaded when asked for: most reads of a service never look
     )
 
 
