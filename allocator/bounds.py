@@ -1,15 +1,17 @@
 """Lower bounds on the number of bins (agents) that a set of vectors needs.
 
-Two kinds of argument, combined: volume (every dimension's total must fit in the bins'
-capacity) and items that pairwise cannot share a bin (a clique of the incompatibility
-graph, found greedily), each of which needs its own bin; what cannot go with any of them
-needs further bins, and what can only fills the room they leave (Martello and Toth's L2,
-generalised to vectors).
+Three arguments, the strongest kept: volume (every dimension's total must fit in the
+bins' capacity); cardinality (when only t of the biggest items fit in one bin, p of them
+need p/t bins); and items that pairwise cannot share a bin (a clique of the
+incompatibility graph, found greedily), each of which needs its own bin, while what cannot
+go with any of them needs further bins and what can only fills the room they leave
+(Martello and Toth's L2, generalised to vectors).
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Sequence
 
 EPS = 1e-9
@@ -43,55 +45,136 @@ def volume_bound(need: Sequence[float], bins: Sequence[Sequence[float]]) -> int:
     return best
 
 
-def _apart(a: Sequence[float], b: Sequence[float], cap: Sequence[float]) -> bool:
-    """True when two items cannot share a bin of size `cap`."""
-    for x, y, c in zip(a, b, cap, strict=True):
-        if x + y > c + EPS:
-            return True
-    return False
+def cardinality_bound(
+    sizes: Sequence[Sequence[float]], counts: Sequence[int], cap: Sequence[float]
+) -> int:
+    """Bins needed when no bin can hold more than a few of the big items.
+
+    For the p biggest items (by summed share of the bin, or by one dimension), at most t of
+    them fit in a bin, where t is the most of their smallest that fit by that measure; so
+    they need ceil(p / t) bins.
+    """
+    dims = len(cap)
+    measures: list[list[tuple[float, int]]] = []
+    shares = [sum(s / c for s, c in zip(size, cap, strict=True) if c > 0) for size in sizes]
+    measures.append([(shares[k], n) for k, n in enumerate(counts) if n > 0])
+    limits = [float(sum(1 for c in cap if c > 0))]
+    for r in range(dims):
+        if cap[r] > 0:
+            measures.append([(sizes[k][r] / cap[r], n) for k, n in enumerate(counts) if n > 0])
+            limits.append(1.0)
+    best = 0
+    for items, limit in zip(measures, limits, strict=True):
+        flat: list[float] = []
+        for v, n in sorted(items, reverse=True):
+            flat.extend([v] * n)
+        # t(p): how many of the p biggest can share a bin, at most; the smallest of the p
+        # are flat[p-t .. p-1]; t only grows with p, so one pointer suffices
+        t = 0
+        window = 0.0  # sum of flat[p - t .. p - 1]
+        for p in range(1, len(flat) + 1):
+            window += flat[p - 1]
+            t += 1
+            while t > 0 and window > limit + EPS:
+                window -= flat[p - t]
+                t -= 1
+            if t == 0:
+                best = max(best, p)  # items bigger than a bin: one bin each (at least)
+                continue
+            best = max(best, math.ceil(p / t))
+    return best
 
 
-def _clique(
-    order: Sequence[int],
-    sizes: Sequence[Sequence[float]],
-    counts: Sequence[int],
-    cap: Sequence[float],
-    seed: Sequence[int],
-) -> list[int]:
-    """A clique of kinds (with repeats for kinds too big to pair with themselves), greedily."""
-    members: list[int] = []
-    for k in list(seed) + [k for k in order if k not in set(seed)]:
-        sk = sizes[k]
-        if all(_apart(sk, sizes[m], cap) for m in members):
-            copies = counts[k] if _apart(sk, sk, cap) else 1
-            members.extend([k] * copies)
-    return members
+class _Graph:
+    """Which kinds pairwise cannot share a bin, as bit sets (bit i: the i-th kind listed)."""
+
+    def __init__(
+        self, kinds: Sequence[int], sizes: Sequence[Sequence[float]], cap: Sequence[float]
+    ) -> None:
+        self.kinds = list(kinds)
+        n = len(self.kinds)
+        self.all = (1 << n) - 1
+        compat = [self.all] * n
+        for r in range(len(cap)):
+            values = [sizes[k][r] for k in self.kinds]
+            order = sorted(range(n), key=values.__getitem__)
+            ranked = [values[i] for i in order]
+            prefix = [0] * (n + 1)
+            for j, i in enumerate(order):
+                prefix[j + 1] = prefix[j] | (1 << i)
+            for i in range(n):
+                # the kinds that fit beside kind i in dimension r: a prefix of the sorted sizes
+                compat[i] &= prefix[bisect_right(ranked, cap[r] - values[i] + EPS)]
+        self.compat = compat
+        self.apart = [self.all & ~c for c in compat]
+
+    def self_apart(self, i: int) -> bool:
+        return not (self.compat[i] >> i) & 1
+
+    def by_degree(self) -> list[int]:
+        """A clique: again and again, the vertex apart from most of those still possible."""
+        chosen: list[int] = []
+        possible = self.all
+        while possible:
+            best, best_degree = -1, -1
+            p = possible
+            while p:
+                low = p & -p
+                i = low.bit_length() - 1
+                p ^= low
+                degree = (self.apart[i] & possible).bit_count()
+                if degree > best_degree:
+                    best, best_degree = i, degree
+            chosen.append(best)
+            possible &= self.apart[best] & ~(1 << best)
+        return chosen
+
+    def in_order(self, order: Sequence[int]) -> list[int]:
+        """A clique: the vertices in order, each taken if it is apart from all taken so far."""
+        chosen: list[int] = []
+        mask = 0
+        for i in order:
+            if not mask & self.compat[i] and not (mask >> i) & 1:
+                chosen.append(i)
+                mask |= 1 << i
+        return chosen
 
 
 def _clique_bound(
-    members: list[int],
+    graph: _Graph,
+    clique: list[int],
     sizes: Sequence[Sequence[float]],
     counts: Sequence[int],
     cap: Sequence[float],
 ) -> int:
-    """|K| bins for the clique K, plus what the rest needs beyond the room K's bins leave."""
-    if not members:
+    """|K| bins for the clique K, plus what the rest needs beyond the room K's bins leave.
+
+    Kinds apart from every member need new bins; any other item that is at least alpha
+    big in a dimension can only go into a member's bin with alpha of room left there.
+    """
+    if not clique:
         return 0
+    members: list[int] = []  # kinds, repeated for kinds that cannot pair with themselves
+    mask = 0
+    for i in clique:
+        k = graph.kinds[i]
+        members.extend([k] * (counts[k] if graph.self_apart(i) else 1))
+        mask |= 1 << i
     in_clique: dict[int, int] = {}
-    for m in members:
-        in_clique[m] = in_clique.get(m, 0) + 1
-    distinct = list(in_clique)
+    for k in members:
+        in_clique[k] = in_clique.get(k, 0) + 1
+    position = {k: i for i, k in enumerate(graph.kinds)}
     dims = len(cap)
-    alone = [0.0] * dims  # the kinds that go with no member: new bins only
-    rest: list[tuple[int, int]] = []  # (kind, copies) that may share with some member
+    alone = [0.0] * dims
+    rest: list[tuple[int, int]] = []
     for k, n in enumerate(counts):
         left = n - in_clique.get(k, 0)
         if left <= 0:
             continue
-        sk = sizes[k]
-        if all(_apart(sk, sizes[m], cap) for m in distinct):
+        i = position.get(k)
+        if i is not None and not graph.compat[i] & mask:
             for r in range(dims):
-                alone[r] += sk[r] * left
+                alone[r] += sizes[k][r] * left
         else:
             rest.append((k, left))
     best = len(members)
@@ -101,21 +184,15 @@ def _clique_bound(
             continue
         rooms = sorted((c - sizes[m][r] for m in members), reverse=True)
         items = sorted(((sizes[k][r], n) for k, n in rest), reverse=True)
-        # sweep alpha down over the rest's sizes: what is at least alpha big can only go
-        # into a member's bin with at least alpha of room
-        bound = alone[r]
-        acc_items = 0.0
-        acc_room = 0.0
+        acc_items = acc_room = extra = 0.0
         j = 0
-        extra = 0.0
-        for s, n in items:
-            acc_items += s * n
-            while j < len(rooms) and rooms[j] >= s - EPS:
+        for size, n in items:
+            acc_items += size * n
+            while j < len(rooms) and rooms[j] >= size - EPS:
                 acc_room += rooms[j]
                 j += 1
             extra = max(extra, acc_items - acc_room)
-        bound += max(0.0, extra)
-        best = max(best, len(members) + math.ceil(bound / c - EPS))
+        best = max(best, len(members) + math.ceil((alone[r] + extra) / c - EPS))
     return best
 
 
@@ -126,7 +203,7 @@ def vector_lower_bound(
 ) -> int:
     """Fewest bins that `counts[k]` items of size `sizes[k]` need, given the bins' capacities.
 
-    Bins may differ: the volume bound uses the biggest first, the clique bounds treat every
+    Bins may differ: the volume bound uses the biggest first, the other bounds treat every
     bin as big as the biggest in each dimension (so they stay valid).
     """
     kinds = [k for k, n in enumerate(counts) if n > 0]
@@ -138,24 +215,27 @@ def vector_lower_bound(
     if not bins:
         return best
     cap = [max(b[r] for b in bins) for r in range(dims)]
+    best = max(best, cardinality_bound(sizes, counts, cap))
     top = [max(sizes[k][r] for k in kinds) for r in range(dims)]
     # only kinds that are apart from the biggest item in some dimension can be in a clique
     candidates = [k for k in kinds if any(sizes[k][r] + top[r] > cap[r] + EPS for r in range(dims))]
     if not candidates or len(candidates) > MAX_CANDIDATES:
         return best
-    share = {k: sum(s / c for s, c in zip(sizes[k], cap, strict=True) if c > 0) for k in candidates}
-    by_sum = sorted(candidates, key=lambda k: (-share[k], k))
-    seeds: list[list[int]] = [[]]
+    graph = _Graph(candidates, sizes, cap)
+    share = [sum(s / c for s, c in zip(sizes[k], cap, strict=True) if c > 0) for k in candidates]
+    by_share = sorted(range(len(candidates)), key=lambda i: (-share[i], i))
+    cliques = [graph.by_degree(), graph.in_order(by_share)]
     for r in range(dims):
-        half = [k for k in candidates if 2 * sizes[k][r] > cap[r] + EPS]
+        # every kind more than half a bin big in dimension r (a clique), then the others
+        half = [i for i in by_share if 2 * sizes[candidates[i]][r] > cap[r] + EPS]
         if half:
-            seeds.append(sorted(half, key=lambda k: (-sizes[k][r], k)))
+            others = [i for i in by_share if 2 * sizes[candidates[i]][r] <= cap[r] + EPS]
+            cliques.append(graph.in_order(half + others))
+            cliques.append(half)
     seen: set[tuple[int, ...]] = set()
-    for seed in seeds:
-        members = _clique(by_sum, sizes, counts, cap, seed)
-        key = tuple(sorted(members))
-        if key in seen:
-            continue
-        seen.add(key)
-        best = max(best, _clique_bound(members, sizes, counts, cap))
+    for clique in cliques:
+        key = tuple(sorted(clique))
+        if key not in seen:
+            seen.add(key)
+            best = max(best, _clique_bound(graph, clique, sizes, counts, cap))
     return best

@@ -28,6 +28,14 @@ THOROUGH_BUDGET = 6_000_000
 # The exhaustive fallback only runs on problems this small, so "does not fit" is proven.
 EXACT_MAX_ITEMS = 40
 EXACT_NODES = 60_000
+# Tabu iterations without a better pool before the search gives up on emptying a bin.
+PATIENCE = 300
+# The repair search runs only when at most this many items are left over.
+REPAIR_MAX_POOL = 64
+# Pairs of pool items are tried as one move only while the pool is this small.
+PAIR_POOL = 8
+# With rules or headroom, candidate moves are checked for real, best first, up to this many.
+MOVES_TRIED = 64
 
 
 @dataclass(frozen=True)
@@ -193,7 +201,8 @@ class _Core:
         self.unit: list[Vector] = [
             tuple(s / c for s, c in zip(size, self.scale, strict=True)) for size in self.size
         ]
-        self.weight = [sum(u) for u in self.unit]
+        kind_weight = [sum(u) for u in self.unit]
+        self.weight = [kind_weight[k] for k in self.kind_of]  # per item
         self._reserve: dict[tuple[float, int], Vector] = {}
         self.eligible: list[Sequence[int] | None] = [
             rules.eligible(k) if rules is not None else None for k in range(len(self.kinds))
@@ -222,28 +231,55 @@ class _Core:
 # --- orders ---------------------------------------------------------------------------------
 
 
-def _kind_orders(core: _Core) -> dict[str, list[int]]:
-    """Orders of kinds, biggest first by several measures of "big" (all with ties by index)."""
-    unit = core.unit
-    n = len(unit)
-    demand = [0.0] * core.dims
-    for k, kind in enumerate(core.kinds):
-        for r, u in enumerate(unit[k]):
-            demand[r] += u * kind.count
-    top = max(demand, default=0.0) or 1.0
-    w = [d / top for d in demand]
+class _Orders:
+    """Orders of kinds, biggest first by several measures of "big", computed when first asked.
 
-    def order(measure: Callable[[int], float]) -> list[int]:
-        return sorted(range(n), key=lambda k: (-core.kinds[k].priority, -measure(k), k))
+    Kinds of higher priority come first, except in the "plain-" orders; ties go by index.
+    """
 
-    return {
-        "max": order(lambda k: max(unit[k], default=0.0)),
-        "sum": order(lambda k: sum(unit[k])),
-        "l2": order(lambda k: sum(u * u for u in unit[k])),
-        "weighted": order(lambda k: sum(a * b for a, b in zip(w, unit[k], strict=True))),
-        "product": order(lambda k: math.prod(u + 0.01 for u in unit[k])),
-        "maxsum": order(lambda k: max(unit[k], default=0.0) + sum(unit[k]) / max(core.dims, 1)),
-    }
+    NAMES = ("max", "sum", "l2", "weighted", "product", "maxsum")
+
+    def __init__(self, core: _Core) -> None:
+        self.core = core
+        self.cache: dict[str, list[int]] = {}
+        self.prioritised = any(k.priority != core.kinds[0].priority for k in core.kinds)
+
+    def __getitem__(self, name: str) -> list[int]:
+        got = self.cache.get(name)
+        if got is None:
+            got = self.cache[name] = self._order(name)
+        return got
+
+    def _order(self, name: str) -> list[int]:
+        core = self.core
+        unit = core.unit
+        plain = name.startswith("plain-")
+        name = name.removeprefix("plain-")
+        if name == "max":
+            measure = [max(u, default=0.0) for u in unit]
+        elif name == "sum":
+            measure = [sum(u) for u in unit]
+        elif name == "l2":
+            measure = [sum(v * v for v in u) for u in unit]
+        elif name == "weighted":
+            # weights: what all items together ask of each dimension (Panigrahy et al.)
+            demand = [0.0] * core.dims
+            for k, kind in enumerate(core.kinds):
+                for r, v in enumerate(unit[k]):
+                    demand[r] += v * kind.count
+            top = max(demand, default=0.0) or 1.0
+            w = [d / top for d in demand]
+            measure = [sum(a * b for a, b in zip(w, u, strict=True)) for u in unit]
+        elif name == "product":
+            measure = [math.prod(v + 0.01 for v in u) for u in unit]
+        elif name == "maxsum":
+            measure = [max(u, default=0.0) + sum(u) / max(core.dims, 1) for u in unit]
+        else:
+            raise KeyError(name)
+        kinds = core.kinds
+        if plain:
+            return sorted(range(len(unit)), key=lambda k: (-measure[k], k))
+        return sorted(range(len(unit)), key=lambda k: (-kinds[k].priority, -measure[k], k))
 
 
 def _items_in(core: _Core, kinds: Sequence[int]) -> list[int]:
@@ -370,9 +406,9 @@ def _first_fit(core: _Core, kinds: Sequence[int], bins: Sequence[int]) -> _State
             continue
         items = _items_in(core, [k])
         eligible = core.eligible[k]
-        if eligible is not None and len(eligible) * 2 < core.nbins:
+        if eligible is not None:
             # few bins allowed: walk them in bin order rather than search the tree
-            allowed = sorted(eligible, key=lambda b: pos[b])
+            allowed = sorted(eligible, key=pos.__getitem__)
             j = 0
             for x in items:
                 while j < len(allowed) and not st.can(x, allowed[j]):
@@ -383,14 +419,9 @@ def _first_fit(core: _Core, kinds: Sequence[int], bins: Sequence[int]) -> _State
                 st.put(x, allowed[j])
                 tree.update(allowed[j])
             continue
-        allowed_set = set(eligible) if eligible is not None else None
         start = 0
         for x in items:
-            while True:
-                i = tree.first(x, start)
-                if i < 0 or allowed_set is None or tree.order[i] in allowed_set:
-                    break
-                start = i + 1
+            i = tree.first(x, start)
             if i < 0:
                 break  # the kind's other items will not fit either
             b = tree.order[i]
@@ -514,151 +545,281 @@ def _bin_centric(core: _Core, bins: Sequence[int], score: str) -> _State:
 
 
 class _Pool:
-    """Items without a bin, and moves that push them into bins: put, or swap out smaller ones.
+    """Items without a bin, pushed into bins by a tabu search.
 
-    The search minimises the pool's weight (its items' summed shares); a tabu tenure stops an
-    item from going straight back to the bin it just left.
+    After Buljubasic and Vasquez's consistent neighbourhood search: put a pool item where
+    it fits, else swap it (or two of them) for one or two items of a bin. The search
+    minimises the pool's cost, the sum of its items' squared shares, so the pool fills with
+    small items, which go in more easily. A tabu tenure stops an item from going straight
+    back to the bin it just left, and a moved-in item from leaving at once.
     """
 
     def __init__(self, core: _Core, st: _State, rng: random.Random) -> None:
         self.core = core
         self.st = st
         self.rng = rng
+        self.cost = [w * w for w in core.weight]
+        # with no rules and no headroom, the size check alone decides
+        self.simple = st.rules is None and not any(core.head)
+        self.allowed: list[set[int] | None] = [
+            set(e) if e is not None else None for e in core.eligible
+        ]
 
-    def run(self, pool: list[int], bins: Sequence[int], budget: int, patience: int) -> bool:
-        """Try to place every item of `pool` into `bins`; True when the pool is empty.
+    def run(
+        self,
+        pool: list[int],
+        bins: Sequence[int],
+        budget: int,
+        patience: int,
+        spare: Sequence[int] = (),
+    ) -> bool:
+        """Try to place every item of `pool`; True when the pool is empty.
 
+        The search moves items between the pool and `bins`; whenever what is left in the
+        pool fits into the empty `spare` bins, it goes there and the search is done.
         On failure the state keeps its moves: the caller restores it if it wants.
         """
         core, st = self.core, self.st
-        weight = core.weight
-        kind_of = core.kind_of
+        cost = self.cost
         bins = list(bins)
-        tabu: dict[tuple[int, int], int] = {}
+        enter: dict[tuple[int, int], int] = {}
+        leave: dict[int, int] = {}
         it = 0
         best = math.inf
         stale = 0
-        spent_at_start = core.work
-        while pool:
+        start = core.work
+        while True:
             it += 1
-            if core.work - spent_at_start > budget or stale > patience:
-                return False
-            # 1. items that fit somewhere as they are: the tightest bin
-            pool.sort(key=lambda x: (-weight[x], x))
-            rest = []
-            for x in pool:
-                k = kind_of[x]
-                allowed = core.eligible[k]
-                cand = bins if allowed is None else [b for b in bins if b in set(allowed)]
-                target, tight = -1, math.inf
-                for b in cand:
-                    if st.can(x, b):
-                        sl = _slack(core, st, x, b)
-                        if sl < tight:
-                            target, tight = b, sl
-                core.work += len(cand)
-                if target >= 0:
-                    st.put(x, target)
-                    tabu[(x, target)] = it + 3
-                else:
-                    rest.append(x)
-            pool[:] = rest
-            if not pool:
+            self._insert(pool, bins, enter, it)
+            if not pool or (spare and self._into_spare(pool, spare)):
                 return True
-            total = sum(weight[x] for x in pool)
+            total = sum(cost[x] for x in pool)
             if total < best - EPS:
                 best = total
                 stale = 0
             else:
                 stale += 1
-            # 2. the best swap: one pool item in, one or two lighter items out
-            move = self._best_swap(pool, bins, tabu, it)
+            if stale > patience or core.work - start > budget:
+                return False
+            move = self._best_move(pool, bins, enter, leave, it)
             if move is None:
                 return False
-            x, b, out = move
-            for y in out:
+            ins, b, outs = move
+            for y in outs:
                 st.take(y)
-                tabu[(y, b)] = it + 7 + self.rng.randrange(5)
-            st.put(x, b)
-            pool.remove(x)
-            pool.extend(out)
-        return True
+                enter[(y, b)] = it + 4 + self.rng.randrange(8)
+            for x in ins:
+                st.put(x, b)
+                leave[x] = it + 2
+                pool.remove(x)
+            pool.extend(outs)
 
-    def _best_swap(
-        self, pool: list[int], bins: list[int], tabu: dict[tuple[int, int], int], it: int
-    ) -> tuple[int, int, tuple[int, ...]] | None:
+    def _into_spare(self, pool: list[int], spare: Sequence[int]) -> bool:
+        """Put the whole pool into the spare bins if it fits (searched exhaustively, bounded)."""
         core, st = self.core, self.st
+        size, kind_of = core.size, core.kind_of
+        for r in range(core.dims):
+            room = sum(st.res[b][r] for b in spare)
+            if sum(size[kind_of[x]][r] for x in pool) > room + EPS:
+                return False
+        order = sorted(pool, key=lambda x: (-self.cost[x], x))
+        nodes = 0
+
+        def go(i: int) -> bool:
+            nonlocal nodes
+            if i == len(order):
+                return True
+            nodes += 1
+            if nodes > 2000:
+                return False
+            x = order[i]
+            tried_empty = False
+            for b in spare:
+                if not st.held[b]:
+                    # a second empty spare bin is no different from the first
+                    if tried_empty and st.rules is None:
+                        continue
+                    tried_empty = True
+                if st.can(x, b):
+                    st.put(x, b)
+                    if go(i + 1):
+                        return True
+                    st.take(x)
+            return False
+
+        done = go(0)
+        core.work += nodes * len(spare)
+        if done:
+            pool.clear()
+        return done
+
+    def _insert(
+        self, pool: list[int], bins: list[int], enter: dict[tuple[int, int], int], it: int
+    ) -> None:
+        """Put every pool item that fits somewhere into the bin it leaves least room in."""
+        core, st = self.core, self.st
+        cost = self.cost
         weight = core.weight
+        kind_of = core.kind_of
+        scale = core.scale
+        pool.sort(key=lambda x: (-cost[x], x))
+        slack = {b: sum(r / c for r, c in zip(st.res[b], scale, strict=True)) for b in bins}
+        rest = []
+        for x in pool:
+            allowed = self.allowed[kind_of[x]]
+            wx = weight[x] - EPS
+            target, tight = -1, math.inf
+            for b in bins:
+                sb = slack[b]
+                # the room summed over dimensions must hold the item's summed size
+                if sb < wx or sb >= tight:
+                    continue
+                if allowed is not None and b not in allowed:
+                    continue
+                if enter.get((x, b), 0) > it:
+                    continue
+                if st.can(x, b):
+                    target, tight = b, sb
+            core.work += len(bins)
+            if target >= 0:
+                st.put(x, target)
+                slack[target] -= weight[x]
+            else:
+                rest.append(x)
+        pool[:] = rest
+
+    def _best_move(
+        self,
+        pool: list[int],
+        bins: list[int],
+        enter: dict[tuple[int, int], int],
+        leave: dict[int, int],
+        it: int,
+    ) -> tuple[tuple[int, ...], int, tuple[int, ...]] | None:
+        """The swap that lowers the pool's cost most (or raises it least), not tabu.
+
+        Moves: one pool item in for one or two items out, or two pool items in for one out.
+        A move is only looked at closely when the bin's summed room plus the summed size of
+        what leaves can hold the summed size of what enters.
+        """
+        core, st = self.core, self.st
         size = core.size
         kind_of = core.kind_of
-        rules = st.rules
-        best: tuple[float, int, int, int, tuple[int, ...]] | None = None
-        for x in pool:
-            kx = kind_of[x]
-            sx = size[kx]
-            wx = weight[x]
-            allowed = core.eligible[kx]
-            allowed_set = set(allowed) if allowed is not None else None
-            for b in bins:
-                if allowed_set is not None and b not in allowed_set:
+        weight = core.weight
+        cost = self.cost
+        scale = core.scale
+        allowed = self.allowed
+        rnd = self.rng.random
+        simple = self.simple
+        moves: list[tuple[float, tuple[int, ...], int, tuple[int, ...]]] = []
+        best_score = math.inf
+        entering: list[tuple[tuple[int, ...], Vector, float, float]] = [
+            ((x,), size[kind_of[x]], weight[x], cost[x]) for x in pool
+        ]
+        n = len(pool)
+        if n <= PAIR_POOL:
+            for i in range(n):
+                x1 = pool[i]
+                s1 = size[kind_of[x1]]
+                for j in range(i + 1, n):
+                    x2 = pool[j]
+                    both = tuple(a + c for a, c in zip(s1, size[kind_of[x2]], strict=True))
+                    entering.append(
+                        ((x1, x2), both, weight[x1] + weight[x2], cost[x1] + cost[x2])
+                    )
+        for b in bins:
+            held = st.held[b]
+            if not held:
+                continue
+            movable = [y for y in held if leave.get(y, 0) <= it]
+            if not movable:
+                continue
+            ws = sorted((weight[y] for y in movable), reverse=True)
+            top1 = ws[0]
+            top2 = top1 + ws[1] if len(ws) > 1 else top1
+            res = st.res[b]
+            slack = sum(r / c for r, c in zip(res, scale, strict=True))
+            for ins, sx, wx, cx in entering:
+                need_w = wx - slack - EPS
+                if need_w > (top2 if len(ins) == 1 else top1):
                     continue
-                if tabu.get((x, b), 0) > it:
+                barred = False
+                for x in ins:
+                    al = allowed[kind_of[x]]
+                    if (al is not None and b not in al) or enter.get((x, b), 0) > it:
+                        barred = True
+                        break
+                if barred:
                     continue
-                held = st.held[b]
-                if not held:
-                    continue
-                res = st.res[b]
-                # what the bin lacks for x, per dimension (headroom: see the final check)
-                lack = [s - r for s, r in zip(sx, res, strict=True)]
-                core.work += len(held)
-                singles = []
-                for y in held:
-                    wy = weight[y]
-                    if wy >= wx + EPS:
+                core.work += len(movable)
+                lack = [a - r for a, r in zip(sx, res, strict=True)]
+                for y in movable:
+                    if weight[y] < need_w:
                         continue
-                    sy = size[kind_of[y]]
-                    singles.append(y)
-                    if all(a <= c + EPS for a, c in zip(lack, sy, strict=True)):
-                        sc = wy - wx
-                        if best is None or (sc, x, b, y) < best[:4]:
-                            if self._swap_ok(x, b, (y,)):
-                                best = (sc, x, b, y, (y,))
-                if best is not None and best[0] < -0.5 * wx:
-                    continue
-                # pairs of lighter items
-                m = len(singles)
-                if m < 2 or m > 12:
+                    sc = cost[y] - cx
+                    if simple and sc >= best_score:
+                        continue
+                    ok = True
+                    for a, c in zip(lack, size[kind_of[y]], strict=True):
+                        if a > c + EPS:
+                            ok = False
+                            break
+                    if ok:
+                        sc += rnd() * 1e-7
+                        moves.append((sc, ins, b, (y,)))
+                        best_score = min(best_score, sc)
+                m = len(movable)
+                if len(ins) > 1 or m < 2 or top2 < need_w:
                     continue
                 core.work += m * (m - 1) // 2
                 for i in range(m):
-                    y1 = singles[i]
+                    y1 = movable[i]
                     s1 = size[kind_of[y1]]
-                    w1 = weight[y1]
+                    w1 = weight[y1] - need_w
+                    c1 = cost[y1] - cx
                     for j in range(i + 1, m):
-                        y2 = singles[j]
-                        sc = w1 + weight[y2] - wx
-                        if sc >= -EPS and not (sc < EPS and best is None):
-                            pass
-                        if best is not None and sc >= best[0]:
+                        y2 = movable[j]
+                        if w1 + weight[y2] < 0:
                             continue
-                        s2 = size[kind_of[y2]]
-                        if all(a <= c1 + c2 + EPS for a, c1, c2 in zip(lack, s1, s2, strict=True)):
-                            if self._swap_ok(x, b, (y1, y2)):
-                                best = (sc, x, b, min(y1, y2), (y1, y2))
-        if best is None:
+                        sc = c1 + cost[y2]
+                        if simple and sc >= best_score:
+                            continue
+                        ok = True
+                        for a, c, e in zip(lack, s1, size[kind_of[y2]], strict=True):
+                            if a > c + e + EPS:
+                                ok = False
+                                break
+                        if ok:
+                            sc += rnd() * 1e-7
+                            moves.append((sc, ins, b, (y1, y2)))
+                            best_score = min(best_score, sc)
+        if not moves:
             return None
-        _, x, b, _, out = best
-        # tabu means: out items may not re-enter b for a while; rules were checked already
-        del rules
-        return x, b, out
+        if simple:
+            _, ins, b, outs = min(moves, key=lambda m: m[0])
+            return ins, b, outs
+        moves.sort(key=lambda m: m[0])
+        for _, ins, b, outs in moves[:MOVES_TRIED]:
+            if self._swap_ok(ins, b, outs):
+                return ins, b, outs
+        return None
 
-    def _swap_ok(self, x: int, b: int, out: tuple[int, ...]) -> bool:
-        """Whether x may replace `out` in bin b (headroom and rules), tried for real."""
+    def _swap_ok(self, ins: tuple[int, ...], b: int, outs: tuple[int, ...]) -> bool:
+        """Whether `ins` may replace `outs` in bin b (headroom and rules), tried for real."""
         st = self.st
-        for y in out:
+        for y in outs:
             st.take(y)
-        ok = st.can(x, b)
-        for y in out:
+        done = []
+        ok = True
+        for x in ins:
+            if not st.can(x, b):
+                ok = False
+                break
+            st.put(x, b)
+            done.append(x)
+        for x in done:
+            st.take(x)
+        for y in outs:
             st.put(y, b)
         return ok
 
@@ -668,29 +829,38 @@ def _snapshot(st: _State) -> list[int]:
 
 
 def _reduce(core: _Core, st: _State, lb: int, budget: int, rng: random.Random) -> _State:
-    """Empty bins one at a time: move a light bin's items into the others, swapping if need be."""
+    """Use one bin fewer, again and again, until the bound or the budget is reached.
+
+    Takes the items of three light bins into a pool and searches for a way to fit the
+    pool into two of those bins, swapping items with the bins that are still in use
+    (consistent neighbourhood search, Buljubasic and Vasquez 2016).
+    """
     spent0 = core.work
-    tried: set[int] = set()
+    attempt = 0
     while st.used > lb and core.work - spent0 < budget:
         used = [b for b in range(core.nbins) if st.held[b]]
         load = {
             b: sum(core.weight[x] for x in st.held[b]) / max(EPS, sum(core.free[b]) or 1.0)
             for b in used
         }
-        candidates = sorted((b for b in used if b not in tried), key=lambda b: (load[b], b))
-        if not candidates:
-            break
-        victim = candidates[0]
-        tried.add(victim)
+        light = sorted(used, key=lambda b: (load[b], b))
+        take = min(3, len(used))
+        if attempt == 0:
+            victims = light[:take]
+        else:
+            victims = [light[0]] + rng.sample(light[1 : 2 * take + 2], take - 1)
+        attempt += 1
+        # the pool has to fit into all but one of the victims: the biggest ones
+        spare = sorted(victims, key=lambda b: (-sum(core.free[b]), b))[: take - 1]
         saved = _snapshot(st)
-        pool = list(st.held[victim])
+        pool = [x for b in victims for x in st.held[b]]
         for x in pool:
             st.take(x)
-        others = [b for b in used if b != victim]
+        others = [b for b in used if b not in victims]
         left = budget - (core.work - spent0)
-        ok = _Pool(core, st, rng).run(pool, others, min(left, budget // 4 + 1), patience=40)
-        if ok:
-            tried.clear()
+        search = _Pool(core, st, rng)
+        if search.run(pool, others, min(left, budget // 3 + 1), PATIENCE, spare):
+            attempt = 0
         else:
             st = core.rebuild(saved)
     return st
@@ -719,7 +889,7 @@ def _exhaustive(core: _Core, nodes: int) -> tuple[_State | None, bool]:
     Items of one kind go into bins in non-decreasing order (they are interchangeable).
     """
     st = core.state()
-    order = _items_in(core, _kind_orders(core)["max"])
+    order = _items_in(core, _Orders(core)["max"])
     n = len(order)
     kind_of = core.kind_of
     count = 0
@@ -795,35 +965,40 @@ def pack(
         lower = vector_lower_bound(
             [k.size for k in core.kinds], [k.count for k in core.kinds], core.free
         )
-    orders = _kind_orders(core)
+    orders = _Orders(core)
     bins = _bin_order(core)
 
     best: _State | None = None
     best_name = ""
 
-    def consider(st: _State, name: str) -> bool:
-        """Keep st when it beats the best so far; True when nothing can beat it."""
+    def consider(st: _State, name: str) -> _State:
+        """Keep st when it beats the best so far; returns the best."""
         nonlocal best, best_name
         if best is None or _rank(st) < _rank(best):
             best, best_name = st, name
         assert best is not None
-        return _rank(best) == (0, lower)
+        return best
 
-    done = consider(_first_fit(core, orders["max"], bins), "ffd-max")
+    def current() -> _State:
+        assert best is not None
+        return best
+
+    def reached(st: _State) -> bool:
+        return _rank(st) == (0, lower)
+
+    first = consider(_first_fit(core, orders["max"], bins), "ffd-max")
     if effort == "fast":
-        assert best is not None
-        if _rank(best)[0]:
-            done = _fallbacks(core, orders, bins, budget, rng, consider, lower)
-    else:
-        done = done or _constructive(core, orders, bins, budget, consider)
-        assert best is not None
-        if not done and _rank(best)[0]:
-            st = _repair(core, core.rebuild(best.where), budget // 2, rng)
-            done = consider(st, best_name + "+repair")
-        if not done and not _rank(best)[0]:
-            left = max(0, budget - core.work)
-            st = _reduce(core, core.rebuild(best.where), lower, left, rng)
-            consider(st, best_name + "+reduce")
+        if _rank(first)[0]:
+            _fallbacks(core, orders, bins, budget, rng, consider, current)
+    elif not reached(first):
+        if not _constructive(core, orders, bins, budget, lambda st, n: reached(consider(st, n))):
+            if _rank(current())[0] and _rank(current())[0] <= REPAIR_MAX_POOL * 4:
+                st = _repair(core, core.rebuild(current().where), budget // 2, rng)
+                consider(st, best_name + "+repair")
+            if not _rank(current())[0] and not reached(current()):
+                left = max(0, budget - core.work)
+                st = _reduce(core, core.rebuild(current().where), lower, left, rng)
+                consider(st, best_name + "+reduce")
     assert best is not None
     where = tuple(best.where)
     by_kind: list[list[int]] = [[] for _ in core.kinds]
@@ -841,56 +1016,75 @@ def pack(
 
 def _constructive(
     core: _Core,
-    orders: dict[str, list[int]],
+    orders: _Orders,
     bins: list[int],
     budget: int,
     consider: Callable[[_State, str], bool],
 ) -> bool:
     """The constructive heuristics, cheapest first; stops once one reaches the bound."""
-    for name in ("sum", "l2", "weighted", "product", "maxsum"):
+    names = [n for n in _Orders.NAMES if n != "max"]
+    if orders.prioritised:
+        names += ["plain-" + n for n in _Orders.NAMES]
+    for name in names:
         if consider(_first_fit(core, orders[name], bins), f"ffd-{name}"):
             return True
-    nk = len(core.kinds)
+    best_fit_cost = core.nitems * min(core.nbins, core.nitems)
     for name in ("max", "sum", "l2", "weighted"):
-        if core.work > budget // 4:
+        if core.work + best_fit_cost > budget // 4:
             break
         if consider(_best_fit(core, orders[name], bins), f"bfd-{name}"):
             return True
+    bin_centric_cost = len(core.kinds) * min(core.nbins, core.nitems) * 4
     for score in ("dot", "norm"):
-        if core.work + nk * min(core.nbins, core.nitems) > budget // 2:
+        if core.work + bin_centric_cost > budget // 2:
             break
         if consider(_bin_centric(core, bins, score), f"bin-{score}"):
             return True
     return False
 
 
+def _hopeless(core: _Core) -> bool:
+    """True when the items provably cannot all be placed: more volume than all bins hold."""
+    for r in range(core.dims):
+        need = sum(core.size[k][r] * kind.count for k, kind in enumerate(core.kinds))
+        if need > sum(f[r] for f in core.free) + EPS:
+            return True
+    return any(kind.count and core.eligible[k] == [] for k, kind in enumerate(core.kinds))
+
+
 def _fallbacks(
     core: _Core,
-    orders: dict[str, list[int]],
+    orders: _Orders,
     bins: list[int],
     budget: int,
     rng: random.Random,
     consider: Callable[[_State, str], bool],
-    lower: int,
-) -> bool:
-    """What the fast mode tries before it says that items do not fit."""
-    del lower
-    best_where: list[int] | None = None
-    for name in ("sum", "weighted", "l2"):
+    best: Callable[[], _State],
+) -> None:
+    """What the fast mode tries before it says that items do not fit.
+
+    Other orders of first fit, best fit when it is cheap, a repair search when few items
+    are left over, and, on small problems, an exhaustive search: the verdict "does not
+    fit" then is proven (so the fast mode is monotone there: see `pack`).
+    """
+    if _hopeless(core):
+        return
+    names = ["sum", "weighted", "l2"] + (["plain-max", "plain-sum"] if orders.prioritised else [])
+    for name in names:
         st = _first_fit(core, orders[name], bins)
-        if consider(st, f"ffd-{name}") or not _rank(st)[0]:
-            return True
-    st = _best_fit(core, orders["max"], bins)
-    if consider(st, "bfd-max") or not _rank(st)[0]:
-        return True
-    for name in ("max", "sum"):
-        st = _repair(core, _first_fit(core, orders[name], bins), budget // 4, rng)
-        if consider(st, f"ffd-{name}+repair") or not _rank(st)[0]:
-            return True
+        if not _rank(consider(st, f"ffd-{name}"))[0]:
+            return
+    if core.nitems * min(core.nbins, core.nitems) <= budget:
+        for name in ("max", "sum"):
+            st = _best_fit(core, orders[name], bins)
+            if not _rank(consider(st, f"bfd-{name}"))[0]:
+                return
     if core.nitems <= EXACT_MAX_ITEMS:
-        st2, _proven = _exhaustive(core, EXACT_NODES)
-        if st2 is not None:
-            consider(st2, "exhaustive")
-            return True
-    del best_where
-    return False
+        found, _ = _exhaustive(core, EXACT_NODES)
+        if found is not None:
+            consider(found, "exhaustive")
+            return
+    left = best()
+    if _rank(left)[0] <= REPAIR_MAX_POOL:
+        st = _repair(core, core.rebuild(left.where), budget, rng)
+        consider(st, "repair")

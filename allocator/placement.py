@@ -2,15 +2,23 @@
 
 Public interface (kept stable for ledger/): `Agent`, `Demand`, `Unplaced`, `Placement`,
 `place()`, `lower_bound()`. Sizes are plain numbers: cpus, MiB of memory, MiB of disk.
+
+The packing itself is `allocator.packing` (n-dimensional, here with three resources);
+ports and constraints are `allocator.constraints`; bounds are `allocator.bounds`.
+Deterministic: agents are taken in order of id and demands in order of key, whatever
+order they come in, and no unseeded randomness is used.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+from allocator.bounds import vector_lower_bound
+from allocator.constraints import AgentRules
+from allocator.packing import Kind, Problem, pack
 
 RESOURCES = ("cpus", "mem", "disk")
 _EPS = 1e-9
@@ -53,7 +61,9 @@ class Demand:
     disk: float = 0.0
     ports: tuple[int, ...] = ()
     constraints: tuple[tuple[str, ...], ...] = ()
-    headroom: float = 0.0  # share of every agent's cpus, mem and disk to leave free
+    # share of its total cpus, mem and disk that an agent holding one of these instances
+    # keeps free, whatever else it holds
+    headroom: float = 0.0
     group: str = ""
     label: str = ""  # how an operator calls it, e.g. "order-service (production)"
 
@@ -81,160 +91,99 @@ class Placement:
     unplaced: tuple[Unplaced, ...]
     agents_used: int
     lower_bound: int
+    strategy: str = ""  # which heuristic found it, e.g. "ffd-max" or "bfd-sum+reduce"
 
     @property
     def fits(self) -> bool:
         return not self.unplaced
 
 
-# --- constraints -----------------------------------------------------------------------
+EFFORTS = ("fast", "thorough")
 
 
-def _attribute(agent: Agent, field_name: str) -> str | None:
-    if field_name == "hostname":
-        return agent.hostname
-    value = agent.attributes.get(field_name)
-    return None if value is None else str(value)
+def _priority(d: Demand) -> int:
+    """Demands with constraints, then those with more host ports, go first: fewer agents fit."""
+    return (64 if d.constraints else 0) + min(len(d.ports), 63)
 
 
-class _Spread:
-    """Counts of a constraint group's instances per agent and per attribute value."""
-
-    def __init__(self) -> None:
-        self.per_value: dict[tuple[str, str | None], Counter[str | None]] = defaultdict(Counter)
-        self.first_value: dict[str, str | None] = {}
-
-    def add(self, agent: Agent, constraints: tuple[tuple[str, ...], ...]) -> None:
-        for c in constraints:
-            value = _attribute(agent, c[0])
-            self.per_value[(c[0], c[1])][value] += 1
-            self.first_value.setdefault(c[0], value)
+def _canonical(
+    agents: Sequence[Agent], demands: Sequence[Demand]
+) -> tuple[list[Agent], list[Demand]]:
+    return (
+        sorted(agents, key=lambda a: a.id),
+        [d for _, d in sorted(enumerate(demands), key=lambda p: (p[1].key, p[0]))],
+    )
 
 
-def _allows(
-    agent: Agent, demand: Demand, spread: _Spread, total: int, values: Mapping[str, int]
-) -> str | None:
-    """None when the constraints allow one more instance on `agent`, else why not."""
-    for c in demand.constraints:
-        attr, op = c[0], c[1]
-        arg = c[2] if len(c) > 2 else None
-        value = _attribute(agent, attr)
-        counts = spread.per_value[(attr, op)]
-        if op == "UNIQUE":
-            if value is None or counts[value] >= 1:
-                return f"UNIQUE {attr}"
-        elif op == "MAX_PER":
-            if value is None or counts[value] >= int(arg or 1):
-                return f"MAX_PER {attr} {arg}"
-        elif op == "CLUSTER":
-            want = arg if arg else spread.first_value.get(attr, value)
-            if value is None or value != want:
-                return f"CLUSTER {attr} {want}"
-        elif op == "IS":
-            if value != arg:
-                return f"IS {attr} {arg}"
-        elif op == "LIKE":
-            if value is None or not re.fullmatch(arg or "", value):
-                return f"LIKE {attr} {arg}"
-        elif op == "UNLIKE":
-            if value is not None and re.fullmatch(arg or "", value):
-                return f"UNLIKE {attr} {arg}"
-        elif op == "GROUP_BY":
-            if value is None:
-                return f"GROUP_BY {attr}"
-            spread_over = int(arg) if arg else max(1, values.get(attr, 1))
-            if counts[value] >= math.ceil(total / spread_over):
-                return f"GROUP_BY {attr}"
-    return None
+def _total(a: Agent) -> tuple[float, float, float]:
+    return (
+        a.total_cpus if a.total_cpus is not None else a.cpus,
+        a.total_mem if a.total_mem is not None else a.mem,
+        a.total_disk if a.total_disk is not None else a.disk,
+    )
 
 
-# --- the packer --------------------------------------------------------------------------
+def place(
+    agents: Sequence[Agent],
+    demands: Sequence[Demand],
+    *,
+    effort: str = "fast",
+    budget: int | None = None,
+) -> Placement:
+    """Place every instance of every demand on an agent, or say which do not fit and why.
 
-
-class _State:
-    def __init__(self, agents: Sequence[Agent]) -> None:
-        self.agents = list(agents)
-        self.free = [[a.cpus, a.mem, a.disk] for a in self.agents]
-        self.total = [
-            [
-                a.total_cpus if a.total_cpus is not None else a.cpus,
-                a.total_mem if a.total_mem is not None else a.mem,
-                a.total_disk if a.total_disk is not None else a.disk,
-            ]
-            for a in self.agents
-        ]
-        self.ports_taken: list[set[int]] = [set() for _ in self.agents]
-        self.used = [False] * len(self.agents)
-
-    def room(self, i: int, demand: Demand) -> list[float]:
-        """What agent i has left for this demand, after the demand's headroom."""
-        keep = [demand.headroom * t for t in self.total[i]]
-        return [f - k for f, k in zip(self.free[i], keep, strict=True)]
-
-    def port_ok(self, i: int, port: int) -> bool:
-        if port in self.ports_taken[i]:
-            return False
-        return any(lo <= port <= hi for lo, hi in self.agents[i].ports)
-
-
-def _size(d: Demand) -> tuple[float, float, float]:
-    return (d.cpus, d.mem, d.disk)
-
-
-def _order_key(d: Demand, scale: Sequence[float]) -> tuple[float, ...]:
-    shares = [s / c if c > 0 else 0.0 for s, c in zip(_size(d), scale, strict=True)]
-    return (-bool(d.constraints), -len(d.ports), -max(shares), -sum(shares), d.key)
-
-
-def place(agents: Sequence[Agent], demands: Sequence[Demand]) -> Placement:
-    """First fit decreasing by dominant share; deterministic for the same input."""
-    state = _State(agents)
-    scale = [max((t[r] for t in state.total), default=1.0) or 1.0 for r in range(3)]
-    values: dict[str, int] = defaultdict(int)
-    for attr in {c[0] for d in demands for c in d.constraints}:
-        values[attr] = len({_attribute(a, attr) for a in agents} - {None})
-    spreads: dict[str, _Spread] = defaultdict(_Spread)
-    totals: Counter[str] = Counter()
-    for d in demands:
-        totals[d.constraint_group] += d.count
+    effort="fast" (the ledger's verdict): first fit decreasing over a segment tree of the
+    agents' free room; only if instances are left over, other orders, best fit, a repair
+    search and, on small inputs, an exhaustive search run before they are declared
+    unplaceable. effort="thorough" (plans): several heuristics and a local search that
+    empties agents, to use as few agents as it can. `budget` bounds the work (in candidate
+    checks, so that results do not depend on the machine's speed).
+    """
+    if effort not in EFFORTS:
+        raise ValueError(f"effort must be one of {EFFORTS}, not {effort!r}")
+    agents, demands = _canonical(agents, demands)
+    bound = _lower_bound(agents, demands)
     assignments: dict[str, list[str]] = {d.key: [] for d in demands}
+    if not any(d.count > 0 for d in demands):
+        return Placement({k: () for k in assignments}, (), 0, bound)
+    rules = AgentRules(agents, demands)
+    problem = Problem(
+        free=[(a.cpus, a.mem, a.disk) for a in agents],
+        total=[_total(a) for a in agents],
+        kinds=[
+            Kind(
+                size=(d.cpus, d.mem, d.disk),
+                count=max(0, d.count),
+                headroom=d.headroom,
+                priority=_priority(d),
+            )
+            for d in demands
+        ],
+    )
+    packing = pack(problem, rules, effort=effort, budget=budget, lower=bound)
+    missing: list[tuple[int, int]] = []  # (demand, placed so far)
+    for k, d in enumerate(demands):
+        placed = [agents[b].id for b in packing.by_kind[k] if b >= 0]
+        assignments[d.key].extend(placed)
+        if len(placed) < max(0, d.count):
+            missing.append((k, len(placed)))
     unplaced: list[Unplaced] = []
-    for demand in sorted(demands, key=lambda d: _order_key(d, scale)):
-        spread = spreads[demand.constraint_group]
-        size = _size(demand)
-        for index in range(1, demand.count + 1):
-            chosen = None
-            for i in range(len(state.agents)):
-                room = state.room(i, demand)
-                if any(s > r + _EPS for s, r in zip(size, room, strict=True)):
-                    continue
-                if not all(state.port_ok(i, p) for p in demand.ports):
-                    continue
-                if (
-                    _allows(
-                        state.agents[i], demand, spread, totals[demand.constraint_group], values
-                    )
-                    is not None
-                ):
-                    continue
-                chosen = i
-                break
-            if chosen is None:
-                unplaced.append(_explain(state, demand, index, spread, totals, values))
-                continue
-            for r in range(3):
-                state.free[chosen][r] -= size[r]
-            state.ports_taken[chosen].update(demand.ports)
-            state.used[chosen] = True
-            spread.add(state.agents[chosen], demand.constraints)
-            assignments[demand.key].append(state.agents[chosen].id)
+    if missing:
+        final = _Final(agents, demands, rules, packing.by_kind)
+        for k, placed in missing:
+            d = demands[k]
+            for index in range(placed + 1, d.count + 1):
+                unplaced.append(final.explain(k, index))
     return Placement(
         assignments={k: tuple(v) for k, v in assignments.items()},
         unplaced=tuple(unplaced),
-        agents_used=sum(state.used),
-        lower_bound=lower_bound(agents, demands),
+        agents_used=packing.bins_used,
+        lower_bound=bound,
+        strategy=packing.strategy,
     )
 
+
+# --- reasons in words -------------------------------------------------------------------------
 
 _UNITS = {"cpus": "cpus", "mem": "MiB", "disk": "MiB of disk"}
 
@@ -244,89 +193,159 @@ def _fmt(value: float, resource: str) -> str:
     return f"{number} {_UNITS[resource]}"
 
 
-def _explain(
-    state: _State,
-    demand: Demand,
-    index: int,
-    spread: _Spread,
-    totals: Mapping[str, int],
-    values: Mapping[str, int],
-) -> Unplaced:
-    """Why instance `index` of `demand` has no agent, in words, with the shortfall."""
-    name = f"{demand.name} #{index}"
-    size = _size(demand)
-    eligible = []
-    blocked: Counter[str] = Counter()
-    for i, agent in enumerate(state.agents):
-        if not all(state.port_ok(i, p) for p in demand.ports):
-            blocked["its host ports are taken or outside the agent's ranges"] += 1
-            continue
-        why = _allows(agent, demand, spread, totals[demand.constraint_group], values)
-        if why is not None:
-            blocked[f"constraint {why}"] += 1
-            continue
-        eligible.append(i)
-    if not eligible:
-        if not state.agents:
-            return Unplaced(demand.key, index, f"{name}: there is no active agent", {})
-        causes = "; ".join(f"{n} agents: {c}" for c, n in blocked.most_common())
-        return Unplaced(demand.key, index, f"{name}: no agent is allowed ({causes})", {})
+class _Final:
+    """The agents as the placement leaves them, to explain what did not fit."""
 
-    # the eligible agent that lacks least, relative to the need
-    def lack(i: int) -> tuple[float, ...]:
-        room = state.room(i, demand)
-        return tuple(max(0.0, s - r) / s if s else 0.0 for s, r in zip(size, room, strict=True))
+    def __init__(
+        self,
+        agents: Sequence[Agent],
+        demands: Sequence[Demand],
+        rules: AgentRules,
+        by_kind: Sequence[Sequence[int]],
+    ) -> None:
+        self.agents = agents
+        self.demands = demands
+        self.rules = rules.fresh()
+        self.used = [[0.0, 0.0, 0.0] for _ in agents]
+        self.hmax = [0.0] * len(agents)
+        for k, bins in enumerate(by_kind):
+            d = demands[k]
+            for b in bins:
+                if b < 0:
+                    continue
+                self.rules.add(k, b)
+                for r, s in enumerate((d.cpus, d.mem, d.disk)):
+                    self.used[b][r] += s
+                self.hmax[b] = max(self.hmax[b], d.headroom)
+        self.cache: dict[int, tuple[str, Mapping[str, float]]] = {}
 
-    best = min(eligible, key=lambda i: (max(lack(i)), sum(lack(i)), i))
-    room = state.room(best, demand)
-    shortfall = {
-        r: round(max(0.0, s - free), 6) for r, s, free in zip(RESOURCES, size, room, strict=True)
-    }
-    worst = max(RESOURCES, key=lambda r: shortfall[r] / (size[RESOURCES.index(r)] or 1))
-    k = RESOURCES.index(worst)
-    most = max(state.room(i, demand)[k] for i in eligible)
-    holder = state.agents[max(eligible, key=lambda i: (state.room(i, demand)[k], -i))]
-    where = "an agent"
-    if demand.ports:
-        where = (
-            "an agent with port"
-            + ("s " if len(demand.ports) > 1 else " ")
-            + ", ".join(str(p) for p in demand.ports)
-            + " free"
+    def room(self, b: int, demand: Demand) -> list[float]:
+        """What agent b has left for this demand: its free room less the headroom kept."""
+        a = self.agents[b]
+        h = max(demand.headroom, self.hmax[b])
+        return [
+            f - u - h * t
+            for f, u, t in zip((a.cpus, a.mem, a.disk), self.used[b], _total(a), strict=True)
+        ]
+
+    def explain(self, k: int, index: int) -> Unplaced:
+        """Why instance `index` of demand k has no agent, in words, with the shortfall."""
+        demand = self.demands[k]
+        if k not in self.cache:
+            self.cache[k] = self._why(k)
+        text, shortfall = self.cache[k]
+        return Unplaced(demand.key, index, f"{demand.name} #{index}: {text}", shortfall)
+
+    def _why(self, k: int) -> tuple[str, Mapping[str, float]]:
+        demand = self.demands[k]
+        size = (demand.cpus, demand.mem, demand.disk)
+        if not self.agents:
+            return "there is no active agent", {}
+        eligible = []
+        blocked: Counter[str] = Counter()
+        for b in range(len(self.agents)):
+            why = self.rules.why_not(k, b)
+            if why is None:
+                eligible.append(b)
+            else:
+                blocked[why] += 1
+        if not eligible:
+            causes = "; ".join(f"{n} agents: {c}" for c, n in blocked.most_common())
+            return f"no agent is allowed ({causes})", {}
+        rooms = {b: self.room(b, demand) for b in eligible}
+
+        def lack(b: int) -> tuple[float, ...]:
+            return tuple(
+                max(0.0, s - r) / s if s else 0.0 for s, r in zip(size, rooms[b], strict=True)
+            )
+
+        # the allowed agent that lacks least, relative to the need
+        best = min(eligible, key=lambda b: (max(lack(b)), sum(lack(b)), b))
+        shortfall = {
+            r: round(max(0.0, s - free), 6)
+            for r, s, free in zip(RESOURCES, size, rooms[best], strict=True)
+        }
+        if not any(shortfall.values()):
+            # room enough alone, yet it was not placed: the search gave up (rare)
+            return (
+                f"needs {_fmt(size[1], 'mem')} and {_fmt(size[0], 'cpus')}; no placement of "
+                f"every instance was found although {self.agents[best].hostname} has room "
+                "for this one",
+                shortfall,
+            )
+        worst = max(RESOURCES, key=lambda r: shortfall[r] / (size[RESOURCES.index(r)] or 1))
+        w = RESOURCES.index(worst)
+        holder = max(eligible, key=lambda b: (rooms[b][w], -b))
+        most = rooms[holder][w]
+        where = "an agent"
+        if demand.ports:
+            where = (
+                "an agent with port"
+                + ("s " if len(demand.ports) > 1 else " ")
+                + ", ".join(str(p) for p in demand.ports)
+                + " free"
+            )
+        elif demand.constraints:
+            where = "an agent its constraints allow"
+        text = (
+            f"needs {_fmt(size[w], worst)}; the most free on {where} is "
+            f"{_fmt(max(0.0, most), worst)} ({self.agents[holder].hostname})"
         )
-    elif demand.constraints:
-        where = "an agent its constraints allow"
-    reason = (
-        f"{name}: needs {_fmt(size[k], worst)}; the most free on {where} is "
-        f"{_fmt(max(0.0, most), worst)} ({holder.hostname})"
-    )
-    return Unplaced(demand.key, index, reason, shortfall)
+        return text, shortfall
 
 
 # --- bounds ------------------------------------------------------------------------------
 
 
 def lower_bound(agents: Sequence[Agent], demands: Sequence[Demand]) -> int:
-    """Fewest agents any placement needs: the larger of the per-resource volume bound (on
-    the largest agent's size) and the instances that can never share an agent (those of
-    a UNIQUE hostname group, or holding the same host port)."""
-    if not demands:
+    """Fewest agents any placement needs (the agents given, then more like the biggest).
+
+    The larger of: the per-resource volume bound (biggest agents first), the vector
+    bound of instances that pairwise cannot share an agent by size, and instances that can
+    never share an agent by rule (a UNIQUE or MAX_PER group, or the same host port).
+    """
+    return _lower_bound(*_canonical(agents, demands))
+
+
+def _lower_bound(agents: Sequence[Agent], demands: Sequence[Demand]) -> int:
+    active = [d for d in demands if d.count > 0]
+    if not active:
         return 0
-    cap = [max((getattr(a, r) for a in agents), default=0.0) for r in RESOURCES]
-    volume = 0
-    for r, c in zip(RESOURCES, cap, strict=True):
-        need = sum(getattr(d, r) * d.count for d in demands)
-        if need > _EPS:
-            volume = max(volume, math.ceil(need / c - _EPS) if c > 0 else 10**9)
+    # every agent that is used keeps at least the smallest headroom free
+    keep = min(d.headroom for d in active)
+    caps = [
+        tuple(
+            max(0.0, f - keep * t) for f, t in zip((a.cpus, a.mem, a.disk), _total(a), strict=True)
+        )
+        for a in agents
+    ]
+    by_size = vector_lower_bound(
+        [(d.cpus, d.mem, d.disk) for d in active], [d.count for d in active], caps
+    )
+    # instances of a UNIQUE group each need their own agent; a MAX_PER n group, one per n
     apart = 0
-    per_group: Counter[str] = Counter()
-    for d in demands:
-        if any(c[0] == "hostname" and c[1] == "UNIQUE" for c in d.constraints):
-            per_group[d.constraint_group] += d.count
-    apart = max(per_group.values(), default=0)
+    unique: Counter[tuple[str, str]] = Counter()
+    capped: Counter[tuple[str, str]] = Counter()
+    limit: dict[tuple[str, str], int] = {}
+    for d in active:
+        seen: set[tuple[tuple[str, str], str]] = set()
+        for c in d.constraints:
+            key = (d.constraint_group, c[0])
+            if c[1] == "UNIQUE" and (key, "U") not in seen:
+                seen.add((key, "U"))
+                unique[key] += d.count
+            elif c[1] == "MAX_PER":
+                n = max(1, int(c[2]) if len(c) > 2 and c[2] else 1)
+                limit[key] = min(limit.get(key, n), n)
+                if (key, "M") not in seen:
+                    seen.add((key, "M"))
+                    capped[key] += d.count
+    apart = max(unique.values(), default=0)
+    for key, n in capped.items():
+        apart = max(apart, math.ceil(n / limit[key]))
     per_port: Counter[int] = Counter()
-    for d in demands:
-        for p in d.ports:
+    for d in active:
+        for p in set(d.ports):
             per_port[p] += d.count
     apart = max(apart, max(per_port.values(), default=0))
-    return max(volume, apart, 1 if any(d.count for d in demands) else 0)
+    return max(by_size, apart, 1)
