@@ -95,6 +95,47 @@ _sane_time = validate.Range(
     error="must lie between 1970 and 9999",
 )
 
+# what an override may not set: the ledger owns these, and the fit check counts them
+_OWNED = {
+    "id": "the app id comes from the environment's group and the service",
+    "cpus": "set cpus on the allocation",
+    "mem": "set mem on the allocation",
+    "disk": "set disk on the allocation",
+    "gpus": "berth does not place gpus",
+    "instances": "set instances on the allocation",
+    "constraints": "set constraints on the allocation",
+    "upgradeStrategy": "set upgrade_strategy on the allocation",
+    "portDefinitions": "host ports come from the ledger",
+    "ports": "host ports come from the ledger",
+    "requirePorts": "host ports come from the ledger",
+    "networks": "set network on the allocation",
+    "acceptedResourceRoles": "the cluster's mesos_role decides",
+    "residency": "berth does not place persistent volumes",
+}
+
+
+def check_overrides(patch: dict[str, Any]) -> None:
+    """A merge patch may change how the app runs, never what it takes or where it binds."""
+    bad = {k: [why] for k, why in _OWNED.items() if k in patch}
+    container = patch.get("container")
+    if isinstance(container, dict):
+        if "portMappings" in container:
+            bad["container.portMappings"] = ["host ports come from the ledger"]
+        docker = container.get("docker")
+        if isinstance(docker, dict) and ({"network", "portMappings"} & set(docker)):
+            bad["container.docker"] = ["networking and ports come from the ledger"]
+    if bad:
+        raise ValidationError(bad)
+
+
+def check_defaults(defaults: dict[str, Any]) -> None:
+    if isinstance(defaults.get("patch"), dict):
+        try:
+            check_overrides(defaults["patch"])
+        except ValidationError as exc:
+            raise ValidationError({"patch": exc.messages}) from exc
+
+
 # --- problems ---------------------------------------------------------------------------
 
 
@@ -257,6 +298,7 @@ class EnvironmentPatch(StrictSchema):
     )
     defaults = fields.Dict(
         keys=fields.String(),
+        validate=check_defaults,
         metadata={"description": "defaults for the Marathon configs rendered in this environment"},
     )
     description = _text()
@@ -267,7 +309,7 @@ class EnvironmentIn(EnvironmentPatch):
     cluster = _name(required=True)
     marathon_group = fields.String(validate=[_group, validate.Length(max=255)], required=True)
     headroom = fields.Float(validate=validate.Range(min=0, max=0.9), load_default=0.0)
-    defaults = fields.Dict(keys=fields.String(), load_default=dict)
+    defaults = fields.Dict(keys=fields.String(), load_default=dict, validate=check_defaults)
     description = _text(load_default="")
 
 
@@ -462,6 +504,15 @@ def _check_constraint(value: list[Any]) -> None:
         raise ValidationError(f"operator {operator} needs a value")
     if operator == "MAX_PER" and not re.fullmatch(r"[0-9]{1,6}", value[2]):
         raise ValidationError('MAX_PER needs a whole number, like ["rack", "MAX_PER", "2"]')
+    if operator == "GROUP_BY" and len(value) > 2 and not re.fullmatch(r"[1-9][0-9]{0,5}", value[2]):
+        raise ValidationError("GROUP_BY takes a whole number of groups, 1 or more")
+    if operator == "UNIQUE" and len(value) > 2:
+        raise ValidationError("UNIQUE takes no value")
+    if operator in ("LIKE", "UNLIKE"):
+        try:
+            re.compile(value[2])
+        except re.error as exc:
+            raise ValidationError(f"{operator} needs a regular expression: {exc}") from exc
 
 
 class AllocationIn(StrictSchema):
@@ -499,7 +550,11 @@ class AllocationIn(StrictSchema):
     overrides = fields.Dict(
         keys=fields.String(),
         load_default=dict,
-        metadata={"description": "JSON merge patch applied to the rendered Marathon app"},
+        validate=check_overrides,
+        metadata={
+            "description": "JSON merge patch applied to the rendered Marathon app; it may not "
+            "set what the ledger owns (resources, instances, ports, networks, constraints)"
+        },
     )
     ports = fields.Dict(
         keys=fields.String(validate=_dns_label),

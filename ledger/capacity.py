@@ -3,6 +3,7 @@ the agents of the latest snapshot; and the capacity answers built from that plac
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -165,6 +166,26 @@ def _agents(
     return agents, inactive, used
 
 
+def usable_constraint(c: Iterable[Any]) -> bool:
+    """Constraints the API refuses can still sit in old rows; the packer must not trip on
+    them (an invalid regex, a GROUP_BY count of 0)."""
+    parts = [str(x) for x in c]
+    if len(parts) < 2:
+        return False
+    if parts[1] in ("LIKE", "UNLIKE"):
+        try:
+            re.compile(parts[2] if len(parts) > 2 else "")
+        except re.error:
+            return False
+    if parts[1] in ("GROUP_BY", "MAX_PER") and len(parts) > 2:
+        return parts[2].isascii() and parts[2].isdigit() and int(parts[2]) > 0
+    return True
+
+
+def _constraints(rows: Iterable[Any]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(str(x) for x in c) for c in rows if usable_constraint(c))
+
+
 def _allocation_demand(cluster: Cluster, alloc: Allocation) -> Demand:
     env, service = alloc.environment.name, alloc.service.name
     return Demand(
@@ -174,7 +195,7 @@ def _allocation_demand(cluster: Cluster, alloc: Allocation) -> Demand:
         mem=alloc.mem + cluster.executor_mem,
         disk=alloc.disk,
         ports=tuple(p.port for p in alloc.ports),
-        constraints=tuple(tuple(str(x) for x in c) for c in alloc.constraints),
+        constraints=_constraints(alloc.constraints),
         headroom=alloc.environment.headroom,
         label=f"{service} ({env})",
     )
@@ -220,7 +241,7 @@ def _reservation_demand(cluster: Cluster, r: Reservation) -> Demand:
         cpus=r.cpus + cluster.executor_cpus,
         mem=r.mem + cluster.executor_mem,
         disk=r.disk,
-        constraints=tuple(tuple(str(x) for x in c) for c in r.constraints),
+        constraints=_constraints(r.constraints),
         headroom=r.environment.headroom if r.environment else 0.0,
         label=f"reservation {r.id} ({r.reason[:60]})",
     )

@@ -16,10 +16,21 @@ from ledger.allocations import find_allocation
 from ledger.app_definitions import check_image, render_input, require_placed
 from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
-from ledger.errors import ConflictError, NotFoundError, UpstreamFailedError
+from ledger.errors import (
+    ConflictError,
+    NotFoundError,
+    UpstreamFailedError,
+    UpstreamUnavailableError,
+)
 from ledger.sync import refresh_if_stale
 from ledger.upstream import Endpoints, translate
-from marathon.errors import ClusterError, MarathonConflictError, MarathonInvalidError
+from marathon.errors import (
+    ClusterError,
+    ClusterNotFoundError,
+    ClusterTimeoutError,
+    MarathonConflictError,
+    MarathonInvalidError,
+)
 from marathon.render import config_hash, render
 from models import Cluster, Deployment
 from models.base import utcnow
@@ -82,6 +93,20 @@ def _send(ctx: Context, release_id: int, force: bool) -> dict[str, Any]:
     try:
         # partialUpdate=false: Marathon's default would merge back fields berth removed
         result = endpoints.marathon(ctx).put_app(app_id, config, force=force, partial_update=False)
+    except ClusterTimeoutError as exc:
+        # Marathon may well have taken it: leave the release open and find out later
+        _note(
+            ctx,
+            release_id,
+            "Marathon did not answer in time; it may have taken the change. "
+            "GET this deployment to see whether it did",
+        )
+        raise UpstreamUnavailableError(
+            f"deploying {app_id}: Marathon did not answer in time; it may have applied the "
+            f"change. Follow release {release_id} (GET /api/v1/deployments/{release_id}) "
+            "before deploying again",
+            release=release_id,
+        ) from exc
     except ClusterError as exc:
         _finish(ctx, release_id, "failed", _why(exc))
         if isinstance(exc, MarathonConflictError):
@@ -120,6 +145,15 @@ def _why(exc: ClusterError) -> str:
         )
         return f"Marathon refused the definition: {exc.message} {details}".strip()
     return exc.message[:2000]
+
+
+def _note(ctx: Context, release_id: int, error: str) -> None:
+    def work(session: Session) -> None:
+        d = session.get(Deployment, release_id)
+        if d is not None:
+            d.status, d.error = "deploying", error
+
+    in_transaction(ctx, work)
 
 
 def _finish(ctx: Context, release_id: int, status: str, error: str | None) -> None:
@@ -196,6 +230,15 @@ def rollback(ctx: Context, release_id: int, *, force: bool = False) -> dict[str,
                 f"there is no successful release of {d.service} in {d.environment} before "
                 f"release {d.id} to roll back to"
             )
+        alloc = find_allocation(session, previous.environment, previous.service)
+        held = sorted(p.port for p in alloc.ports)
+        if _config_ports(previous.config) != held:
+            raise ConflictError(
+                f"release {previous.id} binds host ports {_config_ports(previous.config)}, but "
+                f"{previous.service} holds {held} now (allocation version "
+                f"{previous.allocation_version} → {alloc.version}): sending it again could "
+                f"collide; deploy its image {previous.image} again instead"
+            )
         again = _record(
             ctx,
             session,
@@ -219,6 +262,12 @@ def rollback(ctx: Context, release_id: int, *, force: bool = False) -> dict[str,
     return _send(ctx, in_transaction(ctx, prepare), force)
 
 
+def _config_ports(config: dict[str, Any]) -> list[int]:
+    ports = [p.get("port") for p in config.get("portDefinitions") or []]
+    ports += [m.get("hostPort") for m in (config.get("container") or {}).get("portMappings") or []]
+    return sorted(int(p) for p in ports if p)
+
+
 def _find(session: Session, release_id: int) -> Deployment:
     d = session.get(Deployment, release_id)
     if d is None:
@@ -227,7 +276,11 @@ def _find(session: Session, release_id: int) -> Deployment:
 
 
 def follow(ctx: Context, release_id: int) -> dict[str, Any]:
-    """The release as Marathon sees it now; a finished one is recorded as such."""
+    """The release as Marathon sees it now; a finished one is recorded as such.
+
+    Success is judged by what runs: the app carries this release's config hash and all its
+    tasks run. Two releases of one config (concurrent deploys of one build) both succeed.
+    """
     d = in_transaction(ctx, lambda s: deployment_view(_find(s, release_id)))
     if d["status"] != "deploying":
         return d
@@ -237,22 +290,30 @@ def follow(ctx: Context, release_id: int) -> dict[str, Any]:
     marathon = endpoints.marathon(ctx)
     try:
         running = {x.id: x for x in marathon.deployments()}
-        if d["marathon_deployment_id"] in running:
-            step = running[d["marathon_deployment_id"]]
+        mine = d["marathon_deployment_id"]
+        if mine in running:
+            step = running[mine]
             return {**d, "progress": {"step": step.current_step, "steps": step.total_steps}}
         app = marathon.app(d["app_id"])
+    except ClusterNotFoundError:
+        _finish(ctx, release_id, "failed", f"{d['app_id']} no longer exists in Marathon")
+        return in_transaction(ctx, lambda s: deployment_view(_find(s, release_id)))
     except ClusterError as exc:
         return {**d, "observed": False, "observation_error": _why(exc)}
-    version = str(app.definition.get("version", ""))
+    labels = app.definition.get("labels") or {}
     instances = int(app.definition.get("instances", 0))
-    if version == d["marathon_version"] and app.tasks_running >= instances:
+    if app.deployment_ids and labels.get("BERTH_CONFIG_HASH") == d["config_hash"]:
+        return {**d, "progress": {"step": 0, "steps": 0}}  # still rolling out
+    if labels.get("BERTH_CONFIG_HASH") == d["config_hash"] and app.tasks_running >= instances:
         status, error = "succeeded", None
+    elif app.deployment_ids:
+        return d  # another change is rolling out; ask again later
     else:
         status = "failed"
         error = (
-            f"Marathon's deployment {d['marathon_deployment_id']} ended but the app runs "
-            f"version {version or '?'} with {app.tasks_running}/{instances} tasks "
-            "(rolled back, superseded or cancelled)"
+            f"{d['app_id']} runs config {str(labels.get('BERTH_CONFIG_HASH', '?'))[:12]} with "
+            f"{app.tasks_running}/{instances} tasks, not this release's "
+            f"{d['config_hash'][:12]} (rolled back, superseded or cancelled)"
         )
     _finish(ctx, release_id, status, error)
     return in_transaction(ctx, lambda s: deployment_view(_find(s, release_id)))

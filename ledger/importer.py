@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from allocator.ports import in_ranges
 from ledger.allocations import write_allocation
+from ledger.capacity import usable_constraint
 from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
@@ -109,6 +110,9 @@ def _out_of_bounds(shape: AppShape) -> list[str]:
         for name, (lo, hi) in _BOUNDS.items()
         if not lo <= getattr(shape, name) <= hi
     ]
+    bad = [list(c) for c in shape.constraints if not usable_constraint(c)]
+    if bad:
+        problems.append(f"constraints berth cannot evaluate: {bad}")
     if len(shape.ports) > 16:
         problems.append(f"{len(shape.ports)} ports, more than 16")
     h = shape.health

@@ -95,7 +95,6 @@ def test_rollback_sends_the_previous_good_config(pipeline: Api, viewer: Any, rea
             "/cpus",
         ),
         ({"kind": "status", "status": 500}, 502, "500"),
-        ({"kind": "latency", "seconds": 2.0}, 503, "timed out"),
         ({"kind": "drop"}, 503, "cannot reach"),
     ],
 )
@@ -144,3 +143,40 @@ def test_a_malformed_image_is_422_and_nothing_recorded(
 ) -> None:
     assert deploy(pipeline, "not an image").status_code == 422
     assert viewer.get("/api/v1/deployments").get_json() == []
+
+
+def test_a_timed_out_deploy_is_followed_not_written_off(
+    pipeline: Api, viewer: Any, sim: Simulator, ready: Any, quick_timeouts: None
+) -> None:
+    import time
+
+    sim.faults.add("latency", path_prefix="/v2/apps", methods=["PUT"], seconds=1.0, times=1)
+    response = deploy(pipeline)
+    assert response.status_code == 503
+    assert "may have applied" in response.get_json()["detail"]
+    [release] = viewer.get("/api/v1/deployments").get_json()
+    assert release["status"] == "deploying" and "may have taken" in release["error"]
+    time.sleep(1.2)  # the simulator applies the PUT once its delay is over
+    followed = viewer.get(f"/api/v1/deployments/{release['id']}").get_json()
+    assert followed["status"] == "succeeded", followed
+
+
+def test_rollback_refuses_a_config_whose_ports_moved(
+    pipeline: Api, ops: Any, viewer: Any, ready: Any
+) -> None:
+    first = deploy(pipeline).get_json()
+    viewer.get(f"/api/v1/deployments/{first['id']}")
+    moved = f.allocate(ops, instances=2, ports={"http": 31900})
+    assert moved.status_code == 200
+    second = deploy(pipeline, IMAGE.replace("1.0", "2.0")).get_json()
+    viewer.get(f"/api/v1/deployments/{second['id']}")
+    refused = pipeline.post(f"/api/v1/deployments/{second['id']}/rollback")
+    assert refused.status_code == 409 and "deploy its image" in refused.get_json()["detail"]
+
+
+def test_two_deploys_of_one_build_both_succeed(pipeline: Api, viewer: Any, ready: Any) -> None:
+    one, two = deploy(pipeline).get_json(), deploy(pipeline, query="").get_json()
+    for release in (one, two):
+        assert viewer.get(f"/api/v1/deployments/{release['id']}").get_json()["status"] == (
+            "succeeded"
+        )
