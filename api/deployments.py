@@ -52,7 +52,7 @@ class Deployments(MethodView):
         return view, 202, {"Location": f"/api/v1/deployments/{view['id']}"}
 
 
-@blp.route("/<int:release_id>")
+@blp.route("/<int(max=2147483647):release_id>")
 class DeploymentById(MethodView):
     @requires("viewer")
     @blp.response(200, DeploymentOut)
@@ -61,7 +61,7 @@ class DeploymentById(MethodView):
         return deployments.follow(ledger_context(), release_id)
 
 
-@blp.route("/<int:release_id>/rollback")
+@blp.route("/<int(max=2147483647):release_id>/rollback")
 class DeploymentRollback(MethodView):
     @requires("pipeline")
     @blp.arguments(ForceArgs, location="query")

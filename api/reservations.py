@@ -43,7 +43,7 @@ class Reservations(MethodView):
         return {**view, "fit": fit}, status, {"Location": f"/api/v1/reservations/{view['id']}"}
 
 
-@blp.route("/<int:reservation_id>")
+@blp.route("/<int(max=2147483647):reservation_id>")
 class ReservationById(MethodView):
     @requires("viewer")
     @blp.response(200, ReservationOut)

@@ -174,7 +174,9 @@ def write_allocation(
     session.flush()
     session.expire(alloc, ["ports"])
     changed = _comparable(allocation_view(alloc)) != _comparable(before)
-    fit = _verdict(ctx, session, alloc, force, check_fit) if changed or force else None
+    # a change that only takes less can never make things worse: it is never refused
+    shrinks = _only_shrinks(before, allocation_view(alloc))
+    fit = _verdict(ctx, session, alloc, force or shrinks, check_fit) if changed or force else None
     if changed:
         alloc.version += 1
         alloc.updated_by = ctx.actor
@@ -188,15 +190,27 @@ def write_allocation(
 
 
 def _verdict(
-    ctx: Context, session: Session, alloc: Allocation, force: bool, check_fit: bool
+    ctx: Context,
+    session: Session,
+    alloc: Allocation,
+    force: bool,
+    check_fit: bool,
+    *,
+    lenient: bool = False,
 ) -> dict[str, Any] | None:
     if not check_fit:
         return None
     pic = picture(session, alloc.environment.cluster)
     verdict = require_fit(
-        pic, force=force, what=f"{alloc.service.name} in {alloc.environment.name}"
+        pic,
+        force=force or lenient,
+        what=f"{alloc.service.name} in {alloc.environment.name}",
+        key=f"{alloc.environment.name}/{alloc.service.name}",
     )
-    alloc.forced_at = utcnow() if verdict.checked and not verdict.fits else None
+    if not verdict.checked or verdict.fits:
+        alloc.forced_at = None
+    elif force:
+        alloc.forced_at = utcnow()  # an admin's decision, shown in every capacity answer
     session.flush()
     return verdict.as_dict()
 
@@ -221,6 +235,13 @@ def put_allocation(
         return replace(result, dry_run=dry_run)
 
     return in_transaction(ctx, work, dry_run=dry_run)
+
+
+def _only_shrinks(before: dict[str, Any], after: dict[str, Any]) -> bool:
+    same = ("network", "constraints", "ports", "upgrade_strategy", "overrides")
+    return all(before[k] == after[k] for k in same) and all(
+        after[k] <= before[k] for k in ("cpus", "mem", "disk", "instances")
+    )
 
 
 def _comparable(view: dict[str, Any]) -> dict[str, Any]:

@@ -77,9 +77,9 @@ def check_image(image: str) -> None:
         )
 
 
-def require_placed(session: Session, alloc: Allocation) -> None:
-    """409 when instances of this allocation cannot be placed now."""
-    if latest_snapshot_row(session, alloc.environment.cluster_id) is None:
+def require_placed(session: Session, alloc: Allocation, *, force: bool = False) -> None:
+    """409 when instances of this allocation cannot be placed now (an admin may force)."""
+    if force or latest_snapshot_row(session, alloc.environment.cluster_id) is None:
         return  # never synced: nothing to check against
     verdict = judge(picture(session, alloc.environment.cluster))
     if not verdict.checked or verdict.placement is None:

@@ -57,9 +57,10 @@ class Verdict:
         snap = self.picture.snapshot
         out: dict[str, Any] = {"checked": self.checked, "fits": self.fits}
         if not self.checked:
+            name = self.picture.cluster.name
             out["why"] = (
-                f"cluster '{self.picture.cluster.name}' has no snapshot yet: sync it "
-                "(POST /api/v1/clusters/{name}/sync) to have every change checked"
+                f"cluster '{name}' has no snapshot yet: sync it "
+                f"(POST /api/v1/clusters/{name}/sync) to have every change checked"
             )
             return out
         worst = self.failing or self.placement
@@ -288,22 +289,40 @@ def picture(session: Session, cluster: Cluster, now: datetime | None = None) -> 
     )
 
 
-def _demands(pic: Picture, active: Iterable[int]) -> list[Demand]:
+def _demands(
+    pic: Picture, active: Iterable[int], skip: frozenset[str] = frozenset()
+) -> list[Demand]:
     wanted = set(active)
     return [
-        *(d for _, d in pic.allocations),
+        *(d for _, d in pic.allocations if d.key not in skip),
         *pic.surge,
         *(d for r, d in pic.reservations if r.id in wanted),
     ]
 
 
-def judge(pic: Picture) -> Verdict:
-    """Place everything for now and for every distinct set of reservations to come."""
+def forced_keys(pic: Picture, but: str | None = None) -> frozenset[str]:
+    """Demands an admin saved knowing they did not fit; other writes are not blamed for them."""
+    keys = {d.key for a, d in pic.allocations if a.forced_at is not None}
+    keys |= {d.key for r, d in pic.reservations if r.forced}
+    return frozenset(keys - {but} if but else keys)
+
+
+def _ok(placement: Placement, tolerate: frozenset[str]) -> bool:
+    return all(
+        u.key in tolerate or u.key.removeprefix("surge:") in tolerate for u in placement.unplaced
+    )
+
+
+def judge(pic: Picture, tolerate: frozenset[str] = frozenset()) -> Verdict:
+    """Place everything for now and for every distinct set of reservations to come.
+
+    `tolerate`: demands whose unplaced instances do not count against the verdict.
+    """
     if pic.snapshot is None:
         return Verdict(False, True, None, None, None, pic)
     now_active = pic.intervals[0].active if pic.intervals else frozenset()
     current = place(pic.agents, _demands(pic, now_active))
-    if not current.fits:
+    if not _ok(current, tolerate):
         return Verdict(
             True, False, current, current, pic.intervals[0] if pic.intervals else None, pic
         )
@@ -311,16 +330,20 @@ def judge(pic: Picture) -> Verdict:
         if active <= now_active:
             continue
         later = place(pic.agents, _demands(pic, active))
-        if not later.fits:
+        if not _ok(later, tolerate):
             when = next(i for i in pic.intervals if i.active == active)
             return Verdict(True, False, current, later, when, pic)
-    return Verdict(True, True, current, None, None, pic)
+    return Verdict(True, current.fits, current, None, None, pic)
 
 
-def require_fit(pic: Picture, *, force: bool, what: str) -> Verdict:
-    """409 unless everything fits at every moment from now on (an admin may force it)."""
-    verdict = judge(pic)
-    if verdict.fits or force:
+def require_fit(pic: Picture, *, force: bool, what: str, key: str | None = None) -> Verdict:
+    """409 unless everything fits at every moment from now on (an admin may force it).
+
+    Instances of over-commits an admin forced earlier may stay unplaced without blocking
+    every other change of the cluster; the change being made (`key`) always counts.
+    """
+    verdict = judge(pic, forced_keys(pic, but=key))
+    if verdict.failing is None or force:
         return verdict
     failing = verdict.failing
     assert failing is not None

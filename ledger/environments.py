@@ -75,6 +75,16 @@ def update_environment(ctx: Context, name: str, changes: dict[str, Any]) -> dict
         if "cluster" in changes_:
             cluster = _cluster_for(session, changes_.pop("cluster"))
             if cluster.id != env.cluster_id:
+                held = session.scalar(
+                    select(func.count())
+                    .select_from(Reservation)
+                    .where(Reservation.environment_id == env.id)
+                )
+                if held:
+                    raise InUseError(
+                        f"environment '{name}' holds {held} reservations on its cluster; "
+                        "delete them before moving it"
+                    )
                 count = _allocation_count(session, env)
                 if count:
                     raise InUseError(

@@ -92,9 +92,12 @@ def create_reservation(
         session.add(r)
         session.flush()
         verdict = require_fit(
-            picture(session, cluster, now), force=force, what=f"reservation '{r.reason}'"
+            picture(session, cluster, now),
+            force=force,
+            what=f"reservation '{r.reason}'",
+            key=f"reservation:{r.id}",
         )
-        r.forced = verdict.checked and not verdict.fits
+        r.forced = verdict.failing is not None  # saved only because an admin forced it
         session.flush()
         view = reservation_view(r, now)
         action = "create-forced" if r.forced else "create"

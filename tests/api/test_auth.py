@@ -18,7 +18,7 @@ def _routes(app: Flask) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if rule.rule in PUBLIC:
             continue
-        url = re.sub(r"<int:[^>]+>", "1", rule.rule)
+        url = re.sub(r"<int(?:\([^)]*\))?:[^>]+>", "1", rule.rule)
         url = re.sub(r"<(?:[^:>]+:)?[^>]+>", "x", url)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             found.append((method, url))

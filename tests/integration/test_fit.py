@@ -231,3 +231,41 @@ def test_concurrent_changes_never_overcommit_together(
     assert statuses == [201] * 6 + [409] * 2, statuses
     capacity = ops.get("/api/v1/clusters/east/capacity").get_json()
     assert capacity["fits"] is True and capacity["allocated"]["mem"] == 6 * 3032
+
+
+def test_a_forced_overcommit_does_not_block_every_other_change(
+    ops: Any, admin: Any, synced: Any
+) -> None:
+    assert put(ops, "order-service", instances=3, mem=4000).status_code == 201
+    forced = put(admin, "user-service", "production", "?force=true", instances=3, mem=6000)
+    assert forced.status_code == 201 and forced.get_json()["fit"]["fits"] is False
+    # a change that only takes less is never refused
+    assert put(ops, "order-service", instances=2, mem=4000).status_code == 200
+    # another small change is judged on its own instances, not blamed for the forced ones
+    assert put(ops, "cart-service", mem=256, cpus=0.1).status_code == 201
+
+
+def test_huge_ids_are_404_not_500(viewer: Any) -> None:
+    assert viewer.get("/api/v1/reservations/99999999999999999999").status_code == 404
+    assert viewer.get("/api/v1/deployments/99999999999999999999").status_code == 404
+
+
+def test_an_environment_holding_reservations_does_not_move(
+    ops: Any, admin: Any, synced: Any
+) -> None:
+    now = datetime.now(UTC)
+    ops.post(
+        "/api/v1/reservations",
+        json={
+            "environment": "test",
+            "count": 1,
+            "cpus": 1,
+            "mem": 512,
+            "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(hours=1)).isoformat(),
+            "reason": "load test",
+        },
+    )
+    f.cluster(admin, "west")
+    moved = admin.patch("/api/v1/environments/test", json={"cluster": "west"})
+    assert moved.status_code == 409 and "reservations" in moved.get_json()["detail"]
