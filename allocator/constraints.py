@@ -125,10 +125,11 @@ class AgentRules:
         lacking: dict[int, set[int]] = {}
         barred: dict[tuple[tuple[str, ...], ...], set[int]] = {}
         n = len(agents)
-        # per demand, the agents it may never use: a list of those it may use when they are
-        # few, else a set of those it may not (checked in allows())
+        # per demand, the agents it may never use: those it may use when they are few (a
+        # list for the packer to walk, and a set), else a set of those it may not
         self._eligible: list[list[int] | None] = []
         self._barred: list[set[int] | None] = []
+        self._only: list[set[int] | None] = []
         # per demand: (counter key, field, limit) for the counted operators, CLUSTER fields
         self._limits: list[list[tuple[tuple[str, str, str], str, int]]] = []
         self._cluster: list[list[tuple[tuple[str, str, str], str]]] = []
@@ -149,10 +150,13 @@ class AgentRules:
                         lacking[p] = ports.lacking(p)
                     out |= lacking[p]
             if 2 * len(out) > n:
-                self._eligible.append([i for i in range(n) if i not in out])
+                allowed = [i for i in range(n) if i not in out]
+                self._eligible.append(allowed)
+                self._only.append(set(allowed))
                 self._barred.append(None)
             else:
                 self._eligible.append(None)
+                self._only.append(None)
                 self._barred.append(out or None)
             limits: dict[tuple[str, str, str], tuple[str, int]] = {}
             cluster: dict[tuple[str, str, str], str] = {}
@@ -178,6 +182,11 @@ class AgentRules:
             self._limits.append([(k, a, lim) for k, (a, lim) in limits.items()])
             self._cluster.append(list(cluster.items()))
         self._ports = [tuple(d.ports) for d in demands]
+        self._hostname_compared = any(
+            c[0] == "hostname" and (c[1] in ("IS", "LIKE", "UNLIKE") or len(c) > 2)
+            for d in demands
+            for c in d.constraints
+        )
         self._reset()
 
     def _reset(self) -> None:
@@ -190,12 +199,38 @@ class AgentRules:
         twin._reset()
         return twin
 
+    def signature(self, b: int) -> object:
+        """Equal for agents that no rule tells apart while both hold nothing of ours.
+
+        The hostname counts only where a rule compares it with a value (IS, LIKE, UNLIKE,
+        CLUSTER with a value); counted operators see every empty agent alike.
+        """
+        return (
+            self.agents[b].ports,
+            tuple(
+                self.values[attr][b]
+                for attr in sorted(self.values)
+                if attr != "hostname" or self._hostname_compared
+            ),
+        )
+
+    def restriction(self, kind: int) -> float:
+        """The share of agents that ports and constraints keep off `kind` whatever else."""
+        n = len(self.agents) or 1
+        barred, only = self._barred[kind], self._only[kind]
+        if only is not None:
+            return 1 - len(only) / n
+        return len(barred) / n if barred is not None else 0.0
+
     def eligible(self, kind: int) -> Sequence[int] | None:
         return self._eligible[kind]
 
     def allows(self, kind: int, b: int) -> bool:
         barred = self._barred[kind]
         if barred is not None and b in barred:
+            return False
+        only = self._only[kind]
+        if only is not None and b not in only:
             return False
         taken = self.taken[b]
         for p in self._ports[kind]:
@@ -238,9 +273,7 @@ class AgentRules:
         """In words, why agent b may not take one more instance of demand `kind`; None if it may."""
         agent = self.agents[b]
         demand = self.demands[kind]
-        if not _ports_ok(agent, demand.ports) or any(
-            p in self.taken[b] for p in self._ports[kind]
-        ):
+        if not _ports_ok(agent, demand.ports) or any(p in self.taken[b] for p in self._ports[kind]):
             return PORTS_BLOCKED
         for c in demand.constraints:
             why = _static_reason(agent, c)

@@ -26,14 +26,16 @@ Vector = tuple[float, ...]
 FAST_BUDGET = 400_000
 THOROUGH_BUDGET = 6_000_000
 # The exhaustive fallback only runs on problems this small, so "does not fit" is proven.
-EXACT_MAX_ITEMS = 40
+EXACT_MAX_ITEMS = 60
 EXACT_NODES = 60_000
 # Tabu iterations without a better pool before the search gives up on emptying a bin.
-PATIENCE = 300
+PATIENCE = 1000
 # The repair search runs only when at most this many items are left over.
 REPAIR_MAX_POOL = 64
 # Pairs of pool items are tried as one move only while the pool is this small.
 PAIR_POOL = 8
+# A swap search step considers the heaviest this many pool items.
+ENTER_MAX = 12
 # With rules or headroom, candidate moves are checked for real, best first, up to this many.
 MOVES_TRIED = 64
 
@@ -79,6 +81,10 @@ class Rules(Protocol):
     def add(self, kind: int, b: int) -> None: ...
 
     def remove(self, kind: int, b: int) -> None: ...
+
+    def signature(self, b: int) -> object:
+        """Equal for two bins that the rules treat alike while both are empty."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -194,12 +200,20 @@ class _Core:
         for i, k in enumerate(self.kinds):
             self.kind_of.extend([i] * k.count)
         self.nitems = len(self.kind_of)
+        self.first = [0] * (len(self.kinds) + 1)  # item ids of kind k: first[k]..first[k+1]-1
+        for i, k in enumerate(self.kinds):
+            self.first[i + 1] = self.first[i] + k.count
         self.rules = rules
         # sizes in shares of the largest bin, per dimension
         scale = [max((f[r] for f in self.free), default=0.0) for r in range(self.dims)]
         self.scale = [s if s > 0 else 1.0 for s in scale]
         self.unit: list[Vector] = [
             tuple(s / c for s, c in zip(size, self.scale, strict=True)) for size in self.size
+        ]
+        # each bin's room in the same shares, summed over dimensions
+        self.room = [
+            max(EPS, sum(f / c for f, c in zip(free, self.scale, strict=True)))
+            for free in self.free
         ]
         kind_weight = [sum(u) for u in self.unit]
         self.weight = [kind_weight[k] for k in self.kind_of]  # per item
@@ -208,6 +222,12 @@ class _Core:
             rules.eligible(k) if rules is not None else None for k in range(len(self.kinds))
         ]
         self.work = 0  # units of work spent, for budgets
+
+    def signature(self, b: int) -> object:
+        """What tells bin b apart from others while it is empty: size and what rules see."""
+        rules = self.rules
+        told = rules.signature(b) if rules is not None else None
+        return (self.free[b], self.total[b], told)
 
     def reserve(self, h: float, b: int) -> Vector:
         key = (h, b)
@@ -284,9 +304,7 @@ class _Orders:
 
 def _items_in(core: _Core, kinds: Sequence[int]) -> list[int]:
     """Item ids of the kinds, kind after kind."""
-    first = [0] * (len(core.kinds) + 1)
-    for k, kind in enumerate(core.kinds):
-        first[k + 1] = first[k] + kind.count
+    first = core.first
     out: list[int] = []
     for k in kinds:
         out.extend(range(first[k], first[k + 1]))
@@ -712,7 +730,11 @@ class _Pool:
         rnd = self.rng.random
         simple = self.simple
         moves: list[tuple[float, tuple[int, ...], int, tuple[int, ...]]] = []
-        best_score = math.inf
+        # moves scoring at or above `cut` are not kept: with no rules only the best one is
+        # needed, else the best MOVES_TRIED (the others are dropped as the list grows)
+        cut = math.inf
+        # the heaviest pool items only: they are the hard ones, and it bounds the work
+        pool = sorted(pool, key=lambda x: (-cost[x], x))[:ENTER_MAX]
         entering: list[tuple[tuple[int, ...], Vector, float, float]] = [
             ((x,), size[kind_of[x]], weight[x], cost[x]) for x in pool
         ]
@@ -724,13 +746,12 @@ class _Pool:
                 for j in range(i + 1, n):
                     x2 = pool[j]
                     both = tuple(a + c for a, c in zip(s1, size[kind_of[x2]], strict=True))
-                    entering.append(
-                        ((x1, x2), both, weight[x1] + weight[x2], cost[x1] + cost[x2])
-                    )
+                    entering.append(((x1, x2), both, weight[x1] + weight[x2], cost[x1] + cost[x2]))
         for b in bins:
             held = st.held[b]
             if not held:
                 continue
+            core.work += len(held)
             movable = [y for y in held if leave.get(y, 0) <= it]
             if not movable:
                 continue
@@ -757,7 +778,7 @@ class _Pool:
                     if weight[y] < need_w:
                         continue
                     sc = cost[y] - cx
-                    if simple and sc >= best_score:
+                    if sc >= cut:
                         continue
                     ok = True
                     for a, c in zip(lack, size[kind_of[y]], strict=True):
@@ -765,9 +786,8 @@ class _Pool:
                             ok = False
                             break
                     if ok:
-                        sc += rnd() * 1e-7
-                        moves.append((sc, ins, b, (y,)))
-                        best_score = min(best_score, sc)
+                        moves.append((sc + rnd() * 1e-7, ins, b, (y,)))
+                        cut = self._cut(moves, cut)
                 m = len(movable)
                 if len(ins) > 1 or m < 2 or top2 < need_w:
                     continue
@@ -782,7 +802,7 @@ class _Pool:
                         if w1 + weight[y2] < 0:
                             continue
                         sc = c1 + cost[y2]
-                        if simple and sc >= best_score:
+                        if sc >= cut:
                             continue
                         ok = True
                         for a, c, e in zip(lack, s1, size[kind_of[y2]], strict=True):
@@ -790,9 +810,8 @@ class _Pool:
                                 ok = False
                                 break
                         if ok:
-                            sc += rnd() * 1e-7
-                            moves.append((sc, ins, b, (y1, y2)))
-                            best_score = min(best_score, sc)
+                            moves.append((sc + rnd() * 1e-7, ins, b, (y1, y2)))
+                            cut = self._cut(moves, cut)
         if not moves:
             return None
         if simple:
@@ -803,6 +822,18 @@ class _Pool:
             if self._swap_ok(ins, b, outs):
                 return ins, b, outs
         return None
+
+    def _cut(
+        self, moves: list[tuple[float, tuple[int, ...], int, tuple[int, ...]]], cut: float
+    ) -> float:
+        """The score a move must beat to be kept; trims `moves` when it grows."""
+        if self.simple:
+            return min(cut, moves[-1][0])
+        if len(moves) >= 4 * MOVES_TRIED:
+            moves.sort(key=lambda m: m[0])
+            del moves[MOVES_TRIED:]
+            return moves[-1][0]
+        return cut
 
     def _swap_ok(self, ins: tuple[int, ...], b: int, outs: tuple[int, ...]) -> bool:
         """Whether `ins` may replace `outs` in bin b (headroom and rules), tried for real."""
@@ -832,17 +863,14 @@ def _reduce(core: _Core, st: _State, lb: int, budget: int, rng: random.Random) -
     """Use one bin fewer, again and again, until the bound or the budget is reached.
 
     Takes the items of three light bins into a pool and searches for a way to fit the
-    pool into two of those bins, swapping items with the bins that are still in use
-    (consistent neighbourhood search, Buljubasic and Vasquez 2016).
+    pool into two bins (of those, or bigger idle ones), swapping items with the bins that
+    stay in use (consistent neighbourhood search, Buljubasic and Vasquez 2016).
     """
     spent0 = core.work
     attempt = 0
     while st.used > lb and core.work - spent0 < budget:
         used = [b for b in range(core.nbins) if st.held[b]]
-        load = {
-            b: sum(core.weight[x] for x in st.held[b]) / max(EPS, sum(core.free[b]) or 1.0)
-            for b in used
-        }
+        load = {b: sum(core.weight[x] for x in st.held[b]) / core.room[b] for b in used}
         light = sorted(used, key=lambda b: (load[b], b))
         take = min(3, len(used))
         if attempt == 0:
@@ -850,8 +878,16 @@ def _reduce(core: _Core, st: _State, lb: int, budget: int, rng: random.Random) -
         else:
             victims = [light[0]] + rng.sample(light[1 : 2 * take + 2], take - 1)
         attempt += 1
-        # the pool has to fit into all but one of the victims: the biggest ones
-        spare = sorted(victims, key=lambda b: (-sum(core.free[b]), b))[: take - 1]
+        # the pool has to fit into one bin fewer than the victims: the biggest of them, or
+        # bigger bins that are not in use (when bins differ, a big one may replace two)
+        idle = [b for b in range(core.nbins) if not st.held[b]]
+        chosen = set(victims)
+        spare = sorted(victims + idle, key=lambda b: (-round(core.room[b], 9), b not in chosen, b))
+        if attempt > 1 and len(spare) > take - 1:
+            # now and then other spare bins: the biggest need not suit the rules best
+            spare = rng.sample(spare[: 2 * take + 2], take - 1)
+        else:
+            spare = spare[: take - 1]
         saved = _snapshot(st)
         pool = [x for b in victims for x in st.held[b]]
         for x in pool:
@@ -882,16 +918,21 @@ def _repair(core: _Core, st: _State, budget: int, rng: random.Random) -> _State:
 # --- exhaustive search, for small problems ---------------------------------------------------
 
 
-def _exhaustive(core: _Core, nodes: int) -> tuple[_State | None, bool]:
-    """Depth-first search for a placement of every item: (state, proven).
+def _exhaustive(core: _Core, nodes: int, max_bins: int | None = None) -> tuple[_State | None, bool]:
+    """Depth-first search for a placement of every item in at most `max_bins` bins.
 
-    proven is True when the search finished: then None means no placement exists.
-    Items of one kind go into bins in non-decreasing order (they are interchangeable).
+    Returns (state, proven): proven is True when the search finished, so that None means
+    no such placement exists. Items of one kind go into bins in non-decreasing order (they
+    are interchangeable), and of empty bins that nothing tells apart only one is tried.
     """
     st = core.state()
     order = _items_in(core, _Orders(core)["max"])
     n = len(order)
     kind_of = core.kind_of
+    limit = core.nbins if max_bins is None else max_bins
+    signature = [core.signature(b) for b in range(core.nbins)]
+    by_size = sorted(range(core.nbins), key=lambda b: (-core.room[b], b))
+    held = st.held
     count = 0
 
     def go(i: int) -> bool | None:
@@ -902,19 +943,16 @@ def _exhaustive(core: _Core, nodes: int) -> tuple[_State | None, bool]:
         if count > nodes:
             return None
         x = order[i]
-        k = kind_of[x]
-        lo = 0
-        if i and kind_of[order[i - 1]] == k:
-            lo = st.where[order[i - 1]]
-        allowed = core.eligible[k]
-        cand = range(lo, core.nbins) if allowed is None else [b for b in allowed if b >= lo]
-        tried_empty: set[Vector] = set()
+        lo = st.where[order[i - 1]] if i and kind_of[order[i - 1]] == kind_of[x] else 0
+        # bins in use first, then one empty bin of each kind, biggest first
+        cand = [b for b in range(lo, core.nbins) if held[b]]
+        if st.used < limit:
+            seen = set()
+            for b in by_size:
+                if b >= lo and not held[b] and signature[b] not in seen:
+                    seen.add(signature[b])
+                    cand.append(b)
         for b in cand:
-            if not st.held[b] and st.rules is None:
-                # empty bins of one size are interchangeable when no rules tell them apart
-                if core.free[b] in tried_empty:
-                    continue
-                tried_empty.add(core.free[b])
             if st.can(x, b):
                 st.put(x, b)
                 got = go(i + 1)
@@ -992,13 +1030,20 @@ def pack(
             _fallbacks(core, orders, bins, budget, rng, consider, current)
     elif not reached(first):
         if not _constructive(core, orders, bins, budget, lambda st, n: reached(consider(st, n))):
-            if _rank(current())[0] and _rank(current())[0] <= REPAIR_MAX_POOL * 4:
-                st = _repair(core, core.rebuild(current().where), budget // 2, rng)
-                consider(st, best_name + "+repair")
+            if _rank(current())[0]:
+                _fallbacks(core, orders, bins, budget // 2, rng, consider, current, again=False)
             if not _rank(current())[0] and not reached(current()):
                 left = max(0, budget - core.work)
                 st = _reduce(core, core.rebuild(current().where), lower, left, rng)
                 consider(st, best_name + "+reduce")
+            # small problems: search exhaustively for one bin fewer, while it succeeds
+            while core.nitems <= EXACT_MAX_ITEMS and not _rank(current())[0]:
+                if reached(current()):
+                    break
+                found, _ = _exhaustive(core, EXACT_NODES, current().used - 1)
+                if found is None:
+                    break
+                consider(found, "exhaustive")
     assert best is not None
     where = tuple(best.where)
     by_kind: list[list[int]] = [[] for _ in core.kinds]
@@ -1060,6 +1105,7 @@ def _fallbacks(
     rng: random.Random,
     consider: Callable[[_State, str], bool],
     best: Callable[[], _State],
+    again: bool = True,
 ) -> None:
     """What the fast mode tries before it says that items do not fit.
 
@@ -1069,12 +1115,17 @@ def _fallbacks(
     """
     if _hopeless(core):
         return
-    names = ["sum", "weighted", "l2"] + (["plain-max", "plain-sum"] if orders.prioritised else [])
+    if not again:  # the constructive heuristics have run already
+        names = []
+    else:
+        names = ["sum", "weighted", "l2"] + (
+            ["plain-max", "plain-sum"] if orders.prioritised else []
+        )
     for name in names:
         st = _first_fit(core, orders[name], bins)
         if not _rank(consider(st, f"ffd-{name}"))[0]:
             return
-    if core.nitems * min(core.nbins, core.nitems) <= budget:
+    if again and core.nitems * min(core.nbins, core.nitems) <= budget:
         for name in ("max", "sum"):
             st = _best_fit(core, orders[name], bins)
             if not _rank(consider(st, f"bfd-{name}"))[0]:

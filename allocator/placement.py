@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from allocator.bounds import vector_lower_bound
-from allocator.constraints import AgentRules
-from allocator.packing import Kind, Problem, pack
+from allocator.constraints import AgentRules, attribute
+from allocator.packing import Kind, Packing, Problem, pack
 
 RESOURCES = ("cpus", "mem", "disk")
 _EPS = 1e-9
@@ -101,9 +101,88 @@ class Placement:
 EFFORTS = ("fast", "thorough")
 
 
-def _priority(d: Demand) -> int:
-    """Demands with constraints, then those with more host ports, go first: fewer agents fit."""
-    return (64 if d.constraints else 0) + min(len(d.ports), 63)
+def _priority(d: Demand, restriction: float) -> int:
+    """Which demands go first, as fewer agents can take them: those that constraints or
+    ports keep off most agents, then those with constraints, then with more host ports."""
+    return round(restriction * 20) * 128 + (64 if d.constraints else 0) + min(len(d.ports), 63)
+
+
+def _pin_clusters(agents: Sequence[Agent], demands: Sequence[Demand]) -> list[Demand] | None:
+    """The demands with each CLUSTER-without-value group given a value, or None if none.
+
+    Groups go biggest first, each to the value whose agents have the most room left after
+    it (room summed over those agents, in shares of the biggest agent), among values with
+    enough agents for the instances that need one each (host ports, UNIQUE hostname).
+    """
+    groups: dict[tuple[str, str], list[int]] = {}
+    for k, d in enumerate(demands):
+        for c in d.constraints:
+            if c[1] == "CLUSTER" and (len(c) < 3 or not c[2]) and d.count > 0:
+                members = groups.setdefault((d.constraint_group, c[0]), [])
+                if k not in members:
+                    members.append(k)
+    if not groups:
+        return None
+    scale = [max((getattr(a, r) for a in agents), default=0.0) or 1.0 for r in RESOURCES]
+    room: dict[tuple[str, str], list[float]] = {}
+    hosts: dict[tuple[str, str], int] = {}
+    for a in agents:
+        for attr in {attr for _, attr in groups}:
+            value = attribute(a, attr)
+            if value is None:
+                continue
+            acc = room.setdefault((attr, value), [0.0, 0.0, 0.0])
+            for r, f in enumerate((a.cpus, a.mem, a.disk)):
+                acc[r] += f
+            hosts[(attr, value)] = hosts.get((attr, value), 0) + 1
+
+    def need(ks: list[int]) -> list[float]:
+        return [sum(demands[k].count * _size(demands[k])[r] for k in ks) for r in range(3)]
+
+    def share(ks: list[int]) -> float:
+        return sum(n / c for n, c in zip(need(ks), scale, strict=True))
+
+    order = sorted(groups, key=lambda g: (-share(groups[g]), g))
+    pin: dict[tuple[str, str], str] = {}
+    for group, attr in order:
+        ks = groups[(group, attr)]
+        want = need(ks)
+        apart = max(
+            demands[k].count if demands[k].ports or _unique_hostname(demands[k]) else 1 for k in ks
+        )
+        options = [
+            (min((rm[r] - want[r]) / scale[r] for r in range(3)), value)
+            for (a, value), rm in room.items()
+            if a == attr and hosts[(a, value)] >= apart
+        ]
+        if not options:
+            continue
+        value = min(options, key=lambda o: (-o[0], o[1]))[1]
+        for r in range(3):
+            room[(attr, value)][r] -= want[r]
+        pin[(group, attr)] = value
+    return [
+        replace(
+            d,
+            constraints=tuple(
+                (c[0], "CLUSTER", pin[(d.constraint_group, c[0])])
+                if c[1] == "CLUSTER"
+                and (len(c) < 3 or not c[2])
+                and (d.constraint_group, c[0]) in pin
+                else tuple(c)
+                for c in d.constraints
+            ),
+        )
+        for d in demands
+    ]
+
+
+def _size(d: Demand) -> tuple[float, float, float]:
+    return (d.cpus, d.mem, d.disk)
+
+
+def _unique_hostname(d: Demand) -> bool:
+    return any(c[0] == "hostname" and c[1] == "UNIQUE" for c in d.constraints)
 
 
 def _canonical(
@@ -146,21 +225,33 @@ def place(
     assignments: dict[str, list[str]] = {d.key: [] for d in demands}
     if not any(d.count > 0 for d in demands):
         return Placement({k: () for k in assignments}, (), 0, bound)
-    rules = AgentRules(agents, demands)
-    problem = Problem(
-        free=[(a.cpus, a.mem, a.disk) for a in agents],
-        total=[_total(a) for a in agents],
-        kinds=[
-            Kind(
-                size=(d.cpus, d.mem, d.disk),
-                count=max(0, d.count),
-                headroom=d.headroom,
-                priority=_priority(d),
-            )
-            for d in demands
-        ],
-    )
-    packing = pack(problem, rules, effort=effort, budget=budget, lower=bound)
+    # CLUSTER without a value: first try each group on a value chosen up front (first fit
+    # would let the first instance pick a value that cannot hold the rest), then as is
+    pinned = _pin_clusters(agents, demands)
+    tries = [pinned, demands] if pinned is not None else [demands]
+    best: tuple[Packing, AgentRules] | None = None
+    for attempt in tries:
+        rules = AgentRules(agents, attempt)
+        problem = Problem(
+            free=[(a.cpus, a.mem, a.disk) for a in agents],
+            total=[_total(a) for a in agents],
+            kinds=[
+                Kind(
+                    size=(d.cpus, d.mem, d.disk),
+                    count=max(0, d.count),
+                    headroom=d.headroom,
+                    priority=_priority(d, rules.restriction(k)),
+                )
+                for k, d in enumerate(attempt)
+            ],
+        )
+        got = pack(problem, rules, effort=effort, budget=budget, lower=bound)
+        if best is None or (got.unplaced, got.bins_used) < (best[0].unplaced, best[0].bins_used):
+            best = (got, rules)
+        if not got.unplaced and (effort == "fast" or got.bins_used == bound):
+            break
+    assert best is not None
+    packing, rules = best
     missing: list[tuple[int, int]] = []  # (demand, placed so far)
     for k, d in enumerate(demands):
         placed = [agents[b].id for b in packing.by_kind[k] if b >= 0]
@@ -218,15 +309,27 @@ class _Final:
                     self.used[b][r] += s
                 self.hmax[b] = max(self.hmax[b], d.headroom)
         self.cache: dict[int, tuple[str, Mapping[str, float]]] = {}
+        self._rooms: dict[float, list[tuple[float, float, float]]] = {}
+        self._by_lack: dict[tuple[tuple[float, float, float], float], list[int]] = {}
+        self._by_room: dict[tuple[float, int], list[int]] = {}
 
-    def room(self, b: int, demand: Demand) -> list[float]:
-        """What agent b has left for this demand: its free room less the headroom kept."""
-        a = self.agents[b]
-        h = max(demand.headroom, self.hmax[b])
-        return [
-            f - u - h * t
-            for f, u, t in zip((a.cpus, a.mem, a.disk), self.used[b], _total(a), strict=True)
-        ]
+    def rooms(self, h: float) -> list[tuple[float, float, float]]:
+        """What each agent has left for a demand of headroom h: free less what it keeps."""
+        got = self._rooms.get(h)
+        if got is None:
+            got = []
+            for a, used, hm in zip(self.agents, self.used, self.hmax, strict=True):
+                keep = max(h, hm)
+                f, t = (a.cpus, a.mem, a.disk), _total(a)
+                got.append(
+                    (
+                        f[0] - used[0] - keep * t[0],
+                        f[1] - used[1] - keep * t[1],
+                        f[2] - used[2] - keep * t[2],
+                    )
+                )
+            self._rooms[h] = got
+        return got
 
     def explain(self, k: int, index: int) -> Unplaced:
         """Why instance `index` of demand k has no agent, in words, with the shortfall."""
@@ -241,26 +344,34 @@ class _Final:
         size = (demand.cpus, demand.mem, demand.disk)
         if not self.agents:
             return "there is no active agent", {}
-        eligible = []
-        blocked: Counter[str] = Counter()
-        for b in range(len(self.agents)):
-            why = self.rules.why_not(k, b)
-            if why is None:
-                eligible.append(b)
-            else:
-                blocked[why] += 1
-        if not eligible:
+        static = self.rules.eligible(k)
+        static_set = set(static) if static is not None else None
+
+        def allowed(b: int) -> bool:
+            return (static_set is None or b in static_set) and self.rules.allows(k, b)
+
+        rooms = self.rooms(demand.headroom)
+        # the allowed agent that lacks least, relative to the need; agents ranked once per
+        # size and headroom, so that many unplaced demands cost little each
+        key = (size, demand.headroom)
+        ranking = self._by_lack.get(key)
+        if ranking is None:
+
+            def lack(b: int) -> tuple[float, float, int]:
+                parts = [
+                    max(0.0, s - r) / s if s else 0.0 for s, r in zip(size, rooms[b], strict=True)
+                ]
+                return (max(parts), sum(parts), b)
+
+            ranking = sorted(range(len(self.agents)), key=lack)
+            self._by_lack[key] = ranking
+        best = next((b for b in ranking if allowed(b)), None)
+        if best is None:
+            blocked: Counter[str] = Counter()
+            for b in range(len(self.agents)):
+                blocked[self.rules.why_not(k, b) or "no room"] += 1
             causes = "; ".join(f"{n} agents: {c}" for c, n in blocked.most_common())
             return f"no agent is allowed ({causes})", {}
-        rooms = {b: self.room(b, demand) for b in eligible}
-
-        def lack(b: int) -> tuple[float, ...]:
-            return tuple(
-                max(0.0, s - r) / s if s else 0.0 for s, r in zip(size, rooms[b], strict=True)
-            )
-
-        # the allowed agent that lacks least, relative to the need
-        best = min(eligible, key=lambda b: (max(lack(b)), sum(lack(b)), b))
         shortfall = {
             r: round(max(0.0, s - free), 6)
             for r, s, free in zip(RESOURCES, size, rooms[best], strict=True)
@@ -275,7 +386,11 @@ class _Final:
             )
         worst = max(RESOURCES, key=lambda r: shortfall[r] / (size[RESOURCES.index(r)] or 1))
         w = RESOURCES.index(worst)
-        holder = max(eligible, key=lambda b: (rooms[b][w], -b))
+        order = self._by_room.get((demand.headroom, w))
+        if order is None:
+            order = sorted(range(len(self.agents)), key=lambda b: (-rooms[b][w], b))
+            self._by_room[(demand.headroom, w)] = order
+        holder = next(b for b in order if allowed(b))
         most = rooms[holder][w]
         where = "an agent"
         if demand.ports:

@@ -119,6 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", choices=SETS, action="append", help="default: all three")
     parser.add_argument("--limit", type=int, default=0, help="first N instances of each set")
+    parser.add_argument("--every", type=int, default=1, help="every Nth instance (a sample)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--budget", type=int, default=None, help="work units per instance")
     parser.add_argument("--class", dest="klass", default="", help="only names starting so")
@@ -131,6 +132,7 @@ def main() -> None:
     )
     for set_name in sets:
         instances = [i for i in load(set_name) if i.name.startswith(args.klass)]
+        instances = instances[:: args.every]
         if args.limit:
             instances = instances[: args.limit]
         start = time.perf_counter()
