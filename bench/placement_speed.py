@@ -24,7 +24,7 @@ import time
 import tracemalloc
 from dataclasses import replace
 
-from allocator.placement import Agent, Demand, place
+from allocator.placement import Agent, Demand, Placement, place
 
 SHAPES = (  # cpus, mem MiB, disk MiB
     (8.0, 32768.0, 250_000.0),
@@ -103,14 +103,16 @@ def allocations(
     return demands
 
 
-def timed(agents: list[Agent], demands: list[Demand], repeat: int) -> tuple[float, object]:
+def timed(agents: list[Agent], demands: list[Demand], repeat: int) -> tuple[float, Placement]:
+    """The best time of `repeat` calls of place() (fast), and its result."""
     best = float("inf")
-    result = None
+    result: Placement | None = None
     for _ in range(repeat):
         gc.collect()
         start = time.perf_counter()
         result = place(agents, demands)
         best = min(best, time.perf_counter() - start)
+    assert result is not None
     return best, result
 
 
@@ -125,27 +127,34 @@ def main() -> None:
     agents = cluster(args.agents, (lo, hi))
     demands = allocations(args.allocations, (lo, hi), constraints=True)
     n = sum(d.count for d in demands)
-    print(f"python {sys.version.split()[0]}, {args.agents} agents, {len(demands)} allocations, "
-          f"{n} instances, ports {lo}-{hi}")
+    print(
+        f"python {sys.version.split()[0]}, {args.agents} agents, {len(demands)} allocations, "
+        f"{n} instances, ports {lo}-{hi}"
+    )
 
     seconds, result = timed(agents, demands, args.repeat)
-    verdict = "fits" if result.fits else f"{len(result.unplaced)} unplaced"  # type: ignore[attr-defined]
-    print(f"constraints and ports on : {seconds:6.2f} s  {n / seconds:8.0f} instances/s  "
-          f"{verdict}, {result.agents_used} agents used, lower bound {result.lower_bound}")  # type: ignore[attr-defined]
+    verdict = "fits" if result.fits else f"{len(result.unplaced)} unplaced"
+    print(
+        f"constraints and ports on : {seconds:6.2f} s  {n / seconds:8.0f} instances/s  "
+        f"{verdict}, {result.agents_used} agents used, lower bound {result.lower_bound}"
+    )
     plain = [replace(d, constraints=()) for d in demands]
     s2, r2 = timed(agents, plain, args.repeat)
-    print(f"ports on, constraints off: {s2:6.2f} s  {n / s2:8.0f} instances/s  "
-          f"({seconds / s2:.2f}x with constraints)")
+    print(
+        f"ports on, constraints off: {s2:6.2f} s  {n / s2:8.0f} instances/s  "
+        f"({seconds / s2:.2f}x with constraints)"
+    )
     bare = [replace(d, constraints=(), ports=()) for d in demands]
     s3, r3 = timed(agents, bare, args.repeat)
-    print(f"ports and constraints off: {s3:6.2f} s  {n / s3:8.0f} instances/s  "
-          f"({seconds / s3:.2f}x with both)")
+    print(
+        f"ports and constraints off: {s3:6.2f} s  {n / s3:8.0f} instances/s  "
+        f"({seconds / s3:.2f}x with both)"
+    )
 
     # a cluster that is too small: the verdict "does not fit" runs the fallbacks
     small = agents[: int(len(agents) * 0.55)]
     s4, r4 = timed(small, demands, 1)
-    print(f"does not fit ({len(small)} agents): {s4:6.2f} s, "
-          f"{len(r4.unplaced)} instances unplaced")  # type: ignore[attr-defined]
+    print(f"does not fit ({len(small)} agents): {s4:6.2f} s, {len(r4.unplaced)} instances unplaced")
 
     gc.collect()
     tracemalloc.start()
@@ -153,8 +162,10 @@ def main() -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak memory: {peak / 2**20:.1f} MiB allocated during place() (tracemalloc); "
-          f"process max RSS {rss:.0f} MiB (getrusage, whole bench)")
+    print(
+        f"peak memory: {peak / 2**20:.1f} MiB allocated during place() (tracemalloc); "
+        f"process max RSS {rss:.0f} MiB (getrusage, whole bench)"
+    )
 
 
 if __name__ == "__main__":
