@@ -24,7 +24,7 @@ Vector = tuple[float, ...]
 
 # Work units (roughly: one capacity check of one item against one bin) per effort.
 FAST_BUDGET = 400_000
-THOROUGH_BUDGET = 6_000_000
+THOROUGH_BUDGET = 2_000_000
 # The exhaustive fallback only runs on problems this small, so "does not fit" is proven.
 EXACT_MAX_ITEMS = 60
 EXACT_NODES = 60_000
@@ -96,6 +96,8 @@ class Packing:
     bins_used: int
     lower_bound: int
     strategy: str = ""
+    # the verdict is certain: every item placed, or no placement of every item exists
+    proven: bool = False
     # the bins that each kind's items went to, in item order (-1: not placed)
     by_kind: tuple[tuple[int, ...], ...] = field(default=())
 
@@ -838,6 +840,7 @@ class _Pool:
     def _swap_ok(self, ins: tuple[int, ...], b: int, outs: tuple[int, ...]) -> bool:
         """Whether `ins` may replace `outs` in bin b (headroom and rules), tried for real."""
         st = self.st
+        self.core.work += 8 * (len(ins) + len(outs))
         for y in outs:
             st.take(y)
         done = []
@@ -934,6 +937,34 @@ def _exhaustive(core: _Core, nodes: int, max_bins: int | None = None) -> tuple[_
     by_size = sorted(range(core.nbins), key=lambda b: (-core.room[b], b))
     held = st.held
     count = 0
+    dims = range(core.dims)
+    # what the items from the i-th on need, per dimension, against the room that the bins
+    # in use have left plus as many empty bins as may still open, each as big as the biggest
+    after = [[0.0] * core.dims for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        size = core.size[kind_of[order[i]]]
+        after[i] = [a + s for a, s in zip(after[i + 1], size, strict=True)]
+    biggest = [max((f[r] for f in core.free), default=0.0) for r in dims]
+    in_use = [0.0] * core.dims
+
+    def room_left(opened: int) -> list[float]:
+        spare = limit - opened
+        return [u + spare * g for u, g in zip(in_use, biggest, strict=True)]
+
+    def put(x: int, b: int) -> None:
+        fresh = not held[b]
+        size = core.size[kind_of[x]]
+        for r in dims:
+            in_use[r] += (st.res[b][r] if fresh else 0.0) - size[r]
+        st.put(x, b)
+
+    def take(x: int) -> None:
+        b = st.where[x]
+        size = core.size[kind_of[x]]
+        st.take(x)
+        last = not held[b]
+        for r in dims:
+            in_use[r] += size[r] - (st.res[b][r] if last else 0.0)
 
     def go(i: int) -> bool | None:
         nonlocal count
@@ -942,6 +973,9 @@ def _exhaustive(core: _Core, nodes: int, max_bins: int | None = None) -> tuple[_
         count += 1
         if count > nodes:
             return None
+        for need, room in zip(after[i], room_left(st.used), strict=True):
+            if need > room + EPS:
+                return False
         x = order[i]
         lo = st.where[order[i - 1]] if i and kind_of[order[i - 1]] == kind_of[x] else 0
         # bins in use first, then one empty bin of each kind, biggest first
@@ -954,13 +988,13 @@ def _exhaustive(core: _Core, nodes: int, max_bins: int | None = None) -> tuple[_
                     cand.append(b)
         for b in cand:
             if st.can(x, b):
-                st.put(x, b)
+                put(x, b)
                 got = go(i + 1)
                 if got is None:
                     return None
                 if got:
                     return True
-                st.take(x)
+                take(x)
         return False
 
     found = go(0)
@@ -1024,32 +1058,38 @@ def pack(
     def reached(st: _State) -> bool:
         return _rank(st) == (0, lower)
 
+    proven = False  # that no placement of every item exists, when some are left over
     first = consider(_first_fit(core, orders["max"], bins), "ffd-max")
     if effort == "fast":
         if _rank(first)[0]:
-            _fallbacks(core, orders, bins, budget, rng, consider, current)
+            proven = _fallbacks(core, orders, bins, budget, rng, consider, current)
     elif not reached(first):
         if not _constructive(core, orders, bins, budget, lambda st, n: reached(consider(st, n))):
             if _rank(current())[0]:
-                _fallbacks(core, orders, bins, budget // 2, rng, consider, current, again=False)
-            if not _rank(current())[0] and not reached(current()):
-                left = max(0, budget - core.work)
-                st = _reduce(core, core.rebuild(current().where), lower, left, rng)
-                consider(st, best_name + "+reduce")
-            # small problems: search exhaustively for one bin fewer, while it succeeds
+                proven = _fallbacks(
+                    core, orders, bins, budget // 2, rng, consider, current, again=False
+                )
+            optimal = False
+            # small problems: search exhaustively for one bin fewer, while it succeeds; a
+            # finished search that finds none proves the bins in use are the fewest
             while core.nitems <= EXACT_MAX_ITEMS and not _rank(current())[0]:
                 if reached(current()):
                     break
-                found, _ = _exhaustive(core, EXACT_NODES, current().used - 1)
+                found, optimal = _exhaustive(core, EXACT_NODES, current().used - 1)
                 if found is None:
                     break
                 consider(found, "exhaustive")
+            if not optimal and not _rank(current())[0] and not reached(current()):
+                left = max(0, budget - core.work)
+                st = _reduce(core, core.rebuild(current().where), lower, left, rng)
+                consider(st, best_name + "+reduce")
     assert best is not None
     where = tuple(best.where)
     by_kind: list[list[int]] = [[] for _ in core.kinds]
     for x, b in enumerate(where):
         by_kind[core.kind_of[x]].append(b)
     return Packing(
+        proven=proven or not _rank(best)[0],
         where=where,
         kind_of=tuple(core.kind_of),
         bins_used=best.used,
@@ -1103,18 +1143,19 @@ def _fallbacks(
     bins: list[int],
     budget: int,
     rng: random.Random,
-    consider: Callable[[_State, str], bool],
+    consider: Callable[[_State, str], _State],
     best: Callable[[], _State],
     again: bool = True,
-) -> None:
-    """What the fast mode tries before it says that items do not fit.
+) -> bool:
+    """What the fast mode tries before it says that items do not fit; True when proven.
 
-    Other orders of first fit, best fit when it is cheap, a repair search when few items
-    are left over, and, on small problems, an exhaustive search: the verdict "does not
-    fit" then is proven (so the fast mode is monotone there: see `pack`).
+    Other orders of first fit, best fit when it is cheap, on small problems an exhaustive
+    search, and a repair search when few items are left over. Returns True when no
+    placement of every item exists: the volume is too large, or the exhaustive search
+    finished without finding one.
     """
     if _hopeless(core):
-        return
+        return True
     if not again:  # the constructive heuristics have run already
         names = []
     else:
@@ -1124,18 +1165,21 @@ def _fallbacks(
     for name in names:
         st = _first_fit(core, orders[name], bins)
         if not _rank(consider(st, f"ffd-{name}"))[0]:
-            return
+            return False
     if again and core.nitems * min(core.nbins, core.nitems) <= budget:
         for name in ("max", "sum"):
             st = _best_fit(core, orders[name], bins)
             if not _rank(consider(st, f"bfd-{name}"))[0]:
-                return
+                return False
     if core.nitems <= EXACT_MAX_ITEMS:
-        found, _ = _exhaustive(core, EXACT_NODES)
+        found, proven = _exhaustive(core, EXACT_NODES)
         if found is not None:
             consider(found, "exhaustive")
-            return
+            return False
+        if proven:
+            return True
     left = best()
     if _rank(left)[0] <= REPAIR_MAX_POOL:
         st = _repair(core, core.rebuild(left.where), budget, rng)
         consider(st, "repair")
+    return False

@@ -92,6 +92,10 @@ class Placement:
     agents_used: int
     lower_bound: int
     strategy: str = ""  # which heuristic found it, e.g. "ffd-max" or "bfd-sum+reduce"
+    # the verdict is certain: it fits, or no placement of every instance exists at all (too
+    # little room in total, or an exhaustive search on a small problem found none); False
+    # when the heuristics merely found none
+    proven: bool = False
 
     @property
     def fits(self) -> bool:
@@ -224,7 +228,7 @@ def place(
     bound = _lower_bound(agents, demands)
     assignments: dict[str, list[str]] = {d.key: [] for d in demands}
     if not any(d.count > 0 for d in demands):
-        return Placement({k: () for k in assignments}, (), 0, bound)
+        return Placement({k: () for k in assignments}, (), 0, bound, proven=True)
     # CLUSTER without a value: first try each group on a value chosen up front (first fit
     # would let the first instance pick a value that cannot hold the rest), then as is
     pinned = _pin_clusters(agents, demands)
@@ -248,10 +252,13 @@ def place(
         got = pack(problem, rules, effort=effort, budget=budget, lower=bound)
         if best is None or (got.unplaced, got.bins_used) < (best[0].unplaced, best[0].bins_used):
             best = (got, rules)
+        # only a search under the rules as given proves that nothing fits
+        proven = got.proven if attempt is demands else not got.unplaced
         if not got.unplaced and (effort == "fast" or got.bins_used == bound):
             break
     assert best is not None
     packing, rules = best
+    proven = proven or not packing.unplaced
     missing: list[tuple[int, int]] = []  # (demand, placed so far)
     for k, d in enumerate(demands):
         placed = [agents[b].id for b in packing.by_kind[k] if b >= 0]
@@ -271,6 +278,7 @@ def place(
         agents_used=packing.bins_used,
         lower_bound=bound,
         strategy=packing.strategy,
+        proven=proven,
     )
 
 
