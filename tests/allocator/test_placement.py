@@ -153,7 +153,10 @@ def test_removing_a_demand_never_breaks_a_fit(specs: list, data: st.DataObject) 
     if not place(CLUSTER, demands).fits or len(demands) < 2:
         return
     gone = data.draw(st.integers(0, len(demands) - 1))
-    assert place(CLUSTER, demands[:gone] + demands[gone + 1 :]).fits
+    rest = place(CLUSTER, demands[:gone] + demands[gone + 1 :])
+    # what is guaranteed: never a *proven* "does not fit"; a heuristic one is possible on
+    # problems too big for the exhaustive fallback (see test_placement_properties.py)
+    assert rest.fits or not rest.proven
 
 
 @settings(max_examples=50, deadline=None)
