@@ -39,7 +39,7 @@ def _matches(pattern: str, value: str) -> bool:
         return False
 
 
-def _static_reason(agent: Agent, constraint: Sequence[str]) -> str | None:
+def static_reason(agent: Agent, constraint: Sequence[str]) -> str | None:
     """Why the agent can never take an instance under this constraint; None if it may."""
     attr, op = constraint[0], constraint[1]
     arg = constraint[2] if len(constraint) > 2 else None
@@ -139,7 +139,7 @@ class AgentRules:
                 barred[sig] = {
                     i
                     for i, agent in enumerate(agents)
-                    if any(_static_reason(agent, c) is not None for c in sig)
+                    if any(static_reason(agent, c) is not None for c in sig)
                 }
             out = barred[sig]
             if d.ports:
@@ -214,6 +214,20 @@ class AgentRules:
             ),
         )
 
+    def static_ok(self, kind: int, b: int) -> bool:
+        barred, only = self._barred[kind], self._only[kind]
+        return (barred is None or b not in barred) and (only is None or b in only)
+
+    def related(self, kind: int, other: int) -> bool:
+        if kind == other:
+            return True
+        if set(self._ports[kind]) & set(self._ports[other]):
+            return True
+        group = self.demands[kind].constraint_group
+        return group == self.demands[other].constraint_group and bool(
+            self._limits[kind] or self._cluster[kind]
+        )
+
     def restriction(self, kind: int) -> float:
         """The share of agents that ports and constraints keep off `kind` whatever else."""
         n = len(self.agents) or 1
@@ -276,7 +290,7 @@ class AgentRules:
         if not _ports_ok(agent, demand.ports) or any(p in self.taken[b] for p in self._ports[kind]):
             return PORTS_BLOCKED
         for c in demand.constraints:
-            why = _static_reason(agent, c)
+            why = static_reason(agent, c)
             if why is not None:
                 return f"constraint {why}"
         for key, attr, limit in self._limits[kind]:

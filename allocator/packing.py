@@ -28,6 +28,8 @@ THOROUGH_BUDGET = 2_000_000
 # The exhaustive fallback only runs on problems this small, so "does not fit" is proven.
 EXACT_MAX_ITEMS = 60
 EXACT_NODES = 60_000
+# ... and in thorough mode, for a placement on one bin fewer, this many (it runs more often).
+EXACT_FEWER_NODES = 20_000
 # Tabu iterations without a better pool before the search gives up on emptying a bin.
 PATIENCE = 1000
 # The repair search runs only when at most this many items are left over.
@@ -84,6 +86,16 @@ class Rules(Protocol):
 
     def signature(self, b: int) -> object:
         """Equal for two bins that the rules treat alike while both are empty."""
+        ...
+
+    def static_ok(self, kind: int, b: int) -> bool:
+        """Whether anything at all lets `kind` into bin b (what allows() says when b is empty
+        and nothing related is placed)."""
+        ...
+
+    def related(self, kind: int, other: int) -> bool:
+        """Whether taking an item of `other` out of a bin can make room, by the rules, for
+        one of `kind` (one constraint group, a shared port)."""
         ...
 
 
@@ -256,7 +268,9 @@ class _Core:
 class _Orders:
     """Orders of kinds, biggest first by several measures of "big", computed when first asked.
 
-    Kinds of higher priority come first, except in the "plain-" orders; ties go by index.
+    Kinds of higher priority come first, then those with more headroom, except in the
+    "plain-" orders (size alone) and the "head-" ones (headroom before priority); ties go by
+    index.
     """
 
     NAMES = ("max", "sum", "l2", "weighted", "product", "maxsum")
@@ -265,6 +279,7 @@ class _Orders:
         self.core = core
         self.cache: dict[str, list[int]] = {}
         self.prioritised = any(k.priority != core.kinds[0].priority for k in core.kinds)
+        self.headroom = any(h != core.head[0] for h in core.head)
 
     def __getitem__(self, name: str) -> list[int]:
         got = self.cache.get(name)
@@ -276,7 +291,8 @@ class _Orders:
         core = self.core
         unit = core.unit
         plain = name.startswith("plain-")
-        name = name.removeprefix("plain-")
+        headfirst = name.startswith("head-")
+        name = name.removeprefix("plain-").removeprefix("head-")
         if name == "max":
             measure = [max(u, default=0.0) for u in unit]
         elif name == "sum":
@@ -299,9 +315,18 @@ class _Orders:
         else:
             raise KeyError(name)
         kinds = core.kinds
+        head = core.head
         if plain:
             return sorted(range(len(unit)), key=lambda k: (-measure[k], k))
-        return sorted(range(len(unit)), key=lambda k: (-kinds[k].priority, -measure[k], k))
+        if headfirst:
+            return sorted(
+                range(len(unit)), key=lambda k: (-head[k], -kinds[k].priority, -measure[k], k)
+            )
+        # more headroom first within a priority: first fit then gathers such items on the
+        # first bins, and only those bins keep the headroom free
+        return sorted(
+            range(len(unit)), key=lambda k: (-kinds[k].priority, -head[k], -measure[k], k)
+        )
 
 
 def _items_in(core: _Core, kinds: Sequence[int]) -> list[int]:
@@ -729,6 +754,7 @@ class _Pool:
         cost = self.cost
         scale = core.scale
         allowed = self.allowed
+        rules = st.rules
         rnd = self.rng.random
         simple = self.simple
         moves: list[tuple[float, tuple[int, ...], int, tuple[int, ...]]] = []
@@ -767,17 +793,33 @@ class _Pool:
                 if need_w > (top2 if len(ins) == 1 else top1):
                     continue
                 barred = False
+                # kinds entering that the rules refuse on b as it is: a move must take out
+                # something they clash with (same constraint group, same port)
+                clash: list[int] = []
                 for x in ins:
-                    al = allowed[kind_of[x]]
+                    kx = kind_of[x]
+                    al = allowed[kx]
                     if (al is not None and b not in al) or enter.get((x, b), 0) > it:
                         barred = True
                         break
+                    if rules is not None:
+                        if not rules.static_ok(kx, b):
+                            barred = True
+                            break
+                        if not rules.allows(kx, b):
+                            clash.append(kx)
                 if barred:
                     continue
                 core.work += len(movable)
-                lack = [a - r for a, r in zip(sx, res, strict=True)]
+                # what b lacks for the entering items, keeping their headroom and that of
+                # what it holds (which may fall if the item with the most leaves: rare)
+                h = max(core.head[kind_of[x]] for x in ins)
+                keep = st.keep[b] if h <= st.hmax[b] else core.reserve(h, b)
+                lack = [a - r + k for a, r, k in zip(sx, res, keep, strict=True)]
                 for y in movable:
                     if weight[y] < need_w:
+                        continue
+                    if clash and not all(rules.related(kc, kind_of[y]) for kc in clash):  # type: ignore[union-attr]
                         continue
                     sc = cost[y] - cx
                     if sc >= cut:
@@ -802,6 +844,11 @@ class _Pool:
                     for j in range(i + 1, m):
                         y2 = movable[j]
                         if w1 + weight[y2] < 0:
+                            continue
+                        if clash and not all(
+                            rules.related(kc, kind_of[y1]) or rules.related(kc, kind_of[y2])  # type: ignore[union-attr]
+                            for kc in clash
+                        ):
                             continue
                         sc = c1 + cost[y2]
                         if sc >= cut:
@@ -873,7 +920,8 @@ def _reduce(core: _Core, st: _State, lb: int, budget: int, rng: random.Random) -
     attempt = 0
     while st.used > lb and core.work - spent0 < budget:
         used = [b for b in range(core.nbins) if st.held[b]]
-        load = {b: sum(core.weight[x] for x in st.held[b]) / core.room[b] for b in used}
+        # the bins holding least are the easiest to empty (whatever their size)
+        load = {b: sum(core.weight[x] for x in st.held[b]) for b in used}
         light = sorted(used, key=lambda b: (load[b], b))
         take = min(3, len(used))
         if attempt == 0:
@@ -933,8 +981,13 @@ def _exhaustive(core: _Core, nodes: int, max_bins: int | None = None) -> tuple[_
     n = len(order)
     kind_of = core.kind_of
     limit = core.nbins if max_bins is None else max_bins
-    signature = [core.signature(b) for b in range(core.nbins)]
-    by_size = sorted(range(core.nbins), key=lambda b: (-core.room[b], b))
+    # empty bins that nothing tells apart form a class; classes biggest first
+    classes: dict[object, list[int]] = {}
+    for b in sorted(range(core.nbins), key=lambda b: (-core.room[b], b)):
+        classes.setdefault(core.signature(b), []).append(b)
+    for members in classes.values():
+        members.sort()
+    opened: set[int] = set()
     held = st.held
     count = 0
     dims = range(core.dims)
@@ -957,6 +1010,7 @@ def _exhaustive(core: _Core, nodes: int, max_bins: int | None = None) -> tuple[_
         for r in dims:
             in_use[r] += (st.res[b][r] if fresh else 0.0) - size[r]
         st.put(x, b)
+        opened.add(b)
 
     def take(x: int) -> None:
         b = st.where[x]
@@ -965,6 +1019,8 @@ def _exhaustive(core: _Core, nodes: int, max_bins: int | None = None) -> tuple[_
         last = not held[b]
         for r in dims:
             in_use[r] += size[r] - (st.res[b][r] if last else 0.0)
+        if last:
+            opened.discard(b)
 
     def go(i: int) -> bool | None:
         nonlocal count
@@ -978,14 +1034,14 @@ def _exhaustive(core: _Core, nodes: int, max_bins: int | None = None) -> tuple[_
                 return False
         x = order[i]
         lo = st.where[order[i - 1]] if i and kind_of[order[i - 1]] == kind_of[x] else 0
-        # bins in use first, then one empty bin of each kind, biggest first
-        cand = [b for b in range(lo, core.nbins) if held[b]]
+        # bins in use first, then one empty bin of each class, biggest first
+        cand = sorted(b for b in opened if b >= lo)
         if st.used < limit:
-            seen = set()
-            for b in by_size:
-                if b >= lo and not held[b] and signature[b] not in seen:
-                    seen.add(signature[b])
-                    cand.append(b)
+            for members in classes.values():
+                for b in members:
+                    if b >= lo and not held[b]:
+                        cand.append(b)
+                        break
         for b in cand:
             if st.can(x, b):
                 put(x, b)
@@ -1075,7 +1131,7 @@ def pack(
             while core.nitems <= EXACT_MAX_ITEMS and not _rank(current())[0]:
                 if reached(current()):
                     break
-                found, optimal = _exhaustive(core, EXACT_NODES, current().used - 1)
+                found, optimal = _exhaustive(core, EXACT_FEWER_NODES, current().used - 1)
                 if found is None:
                     break
                 consider(found, "exhaustive")
@@ -1108,6 +1164,8 @@ def _constructive(
 ) -> bool:
     """The constructive heuristics, cheapest first; stops once one reaches the bound."""
     names = [n for n in _Orders.NAMES if n != "max"]
+    if orders.headroom:
+        names += ["head-" + n for n in _Orders.NAMES]
     if orders.prioritised:
         names += ["plain-" + n for n in _Orders.NAMES]
     for name in names:

@@ -16,8 +16,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from allocator.bounds import vector_lower_bound
-from allocator.constraints import AgentRules, attribute
+from allocator.bounds import vector_lower_bound, volume_bound
+from allocator.constraints import AgentRules, attribute, static_reason
 from allocator.packing import Kind, Packing, Problem, pack
 
 RESOURCES = ("cpus", "mem", "disk")
@@ -183,6 +183,10 @@ def _pin_clusters(agents: Sequence[Agent], demands: Sequence[Demand]) -> list[De
 
 def _size(d: Demand) -> tuple[float, float, float]:
     return (d.cpus, d.mem, d.disk)
+
+
+def _size_of(a: Agent) -> tuple[float, float, float]:
+    return (a.cpus, a.mem, a.disk)
 
 
 def _unique_hostname(d: Demand) -> bool:
@@ -434,17 +438,38 @@ def _lower_bound(agents: Sequence[Agent], demands: Sequence[Demand]) -> int:
     active = [d for d in demands if d.count > 0]
     if not active:
         return 0
-    # every agent that is used keeps at least the smallest headroom free
-    keep = min(d.headroom for d in active)
-    caps = [
-        tuple(
-            max(0.0, f - keep * t) for f, t in zip((a.cpus, a.mem, a.disk), _total(a), strict=True)
+    # instances with headroom h or more sit on agents that keep h of their total free: they
+    # need at least as many agents as their sizes need on agents shrunk so (h = the
+    # smallest headroom covers every instance)
+    by_size = 0
+    for h in sorted({d.headroom for d in active}):
+        some = [d for d in active if d.headroom >= h]
+        caps = [
+            tuple(max(0.0, f - h * t) for f, t in zip(_size_of(a), _total(a), strict=True))
+            for a in agents
+        ]
+        by_size = max(
+            by_size, vector_lower_bound([_size(d) for d in some], [d.count for d in some], caps)
         )
-        for a in agents
-    ]
-    by_size = vector_lower_bound(
-        [(d.cpus, d.mem, d.disk) for d in active], [d.count for d in active], caps
-    )
+    # instances that rules keep to some agents (IS, LIKE, UNLIKE, CLUSTER with a value)
+    # need enough of those
+    kept: dict[tuple[int, ...], list[Demand]] = {}
+    for d in active:
+        if any(
+            c[1] in ("IS", "LIKE", "UNLIKE") or (c[1] == "CLUSTER" and len(c) > 2 and c[2])
+            for c in d.constraints
+        ):
+            allowed = tuple(
+                i
+                for i, a in enumerate(agents)
+                if all(static_reason(a, c) is None for c in d.constraints)
+            )
+            kept.setdefault(allowed, []).append(d)
+    for allowed, some in kept.items():
+        need = [sum(_size(d)[r] * d.count for d in some) for r in range(3)]
+        if not allowed:
+            continue  # nothing can hold them: no bound on agents from them
+        by_size = max(by_size, volume_bound(need, [_size_of(agents[i]) for i in allowed]))
     # instances of a UNIQUE group each need their own agent; a MAX_PER n group, one per n
     apart = 0
     unique: Counter[tuple[str, str]] = Counter()
