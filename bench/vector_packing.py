@@ -1,9 +1,10 @@
 """Quality of the placement core on the public vector bin packing sets.
 
-Runs `allocator.packing.pack` (the core that `placement.place()` uses, here with d
-dimensions and no rules) in thorough mode on every instance with a proven optimum and
-prints, per set: instances, mean bins used ÷ OPT, share solved optimally, the same for the
-best of all heuristics of Mommessin et al. (`best_overall`), and the time.
+Runs `allocator.pack.solve` (what `python -m allocator.pack` runs: the core that
+`placement.place()` uses, here with d dimensions and no rules) in thorough mode on every
+instance with a proven optimum and prints, per set: instances, mean bins used ÷ OPT,
+share solved optimally, the same for the best of all heuristics of Mommessin et al.
+(`best_overall`), and the time.
 
     .venv/bin/python -m bench.vector_packing [--set Panigrahy] [--limit N] [--jobs 2]
 """
@@ -21,8 +22,8 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
-from allocator.bounds import vector_lower_bound
-from allocator.packing import Kind, Problem, pack
+from allocator.pack import VectorInstance, parse_vbp
+from allocator.pack import solve as solve_vbp
 
 DATA = os.environ.get("BERTH_VBP_DATA", "/work/shared/benchmarks/vector-packing")
 SETS = ("Panigrahy", "New", "Triplet")
@@ -41,19 +42,6 @@ class Instance:
     best_overall: int
 
 
-def parse_vbp(text: str) -> tuple[int, tuple[int, ...], list[tuple[int, ...]], list[int]]:
-    """A VPSolver `.vbp` file: dims, capacities, then item types with their quantity."""
-    numbers = [line.split() for line in text.splitlines() if line.strip()]
-    dims = int(numbers[0][0])
-    capacity = tuple(int(v) for v in numbers[1])
-    m = int(numbers[2][0])
-    sizes, counts = [], []
-    for row in numbers[3 : 3 + m]:
-        sizes.append(tuple(int(v) for v in row[:dims]))
-        counts.append(int(row[dims]))
-    return dims, capacity, sizes, counts
-
-
 def load(set_name: str) -> list[Instance]:
     """The set's instances that have a proven optimum, in the summary's order."""
     with open(os.path.join(DATA, f"{set_name}_summary_known.csv")) as f:
@@ -69,15 +57,15 @@ def load(set_name: str) -> list[Instance]:
                 continue
             handle = tar.extractfile(member)
             assert handle is not None
-            dims, capacity, sizes, counts = parse_vbp(io.TextIOWrapper(handle).read())
+            vbp = parse_vbp(io.TextIOWrapper(handle).read())
             out.append(
                 Instance(
                     set_name,
                     name,
-                    dims,
-                    capacity,
-                    tuple(sizes),
-                    tuple(counts),
+                    vbp.dims,
+                    vbp.capacity,
+                    vbp.sizes,
+                    vbp.counts,
                     int(row["LB"]),
                     int(row["OPT"]),
                     int(row["best_overall"]),
@@ -91,11 +79,7 @@ def load(set_name: str) -> list[Instance]:
 def solve(inst: Instance, budget: int | None = None) -> dict[str, object]:
     """Pack one instance; enough bins are offered for every item to have its own."""
     start = time.perf_counter()
-    kinds = [Kind(size=s, count=n) for s, n in zip(inst.sizes, inst.counts, strict=True)]
-    nbins = sum(inst.counts)
-    problem = Problem(free=[inst.capacity] * nbins, kinds=kinds)
-    lb = vector_lower_bound(inst.sizes, inst.counts, [inst.capacity])
-    packing = pack(problem, effort="thorough", budget=budget, lower=lb)
+    packing, lb = solve_vbp(VectorInstance(inst.capacity, inst.sizes, inst.counts), budget=budget)
     if packing.unplaced:
         raise AssertionError(f"{inst.name}: {packing.unplaced} items left over")
     return {
