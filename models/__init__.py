@@ -6,6 +6,7 @@ from models.base import Base
 from models.cluster import Cluster
 from models.deployment import Deployment
 from models.environment import Environment
+from models.plan import Plan
 from models.port import PortAssignment, PortBlock
 from models.reservation import Reservation
 from models.service import Service, ServiceDependency, ServicePort
@@ -21,6 +22,7 @@ __all__ = [
     "Deployment",
     "Environment",
     "ImportConflict",
+    "Plan",
     "PortAssignment",
     "PortBlock",
     "Reservation",

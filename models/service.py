@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -79,5 +79,7 @@ class ServiceDependency(Base):
         ForeignKey("services.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     fan_out: Mapped[float] = mapped_column(default=1.0)
+    # an edge that may close a cycle (e.g. a callback); ignored for deploy order and load
+    allow_cycle: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     callee: Mapped[Service] = relationship(foreign_keys=[callee_id], lazy="joined")
