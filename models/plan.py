@@ -16,7 +16,7 @@ class Plan(Base):
     """The request and the answer are kept as JSON: a plan is a record of what was asked
     and what the ledger said at that time, never recomputed, so later changes to the
     ledger do not rewrite it. Deleting the environment deletes its plans (they only
-    make sense against it); deleting the reservation made from a plan only unlinks it."""
+    make sense against it)."""
 
     __tablename__ = "plans"
     __table_args__ = (CheckConstraint("ends_at > starts_at", name="window_not_empty"),)
@@ -31,9 +31,9 @@ class Plan(Base):
     extra_agents: Mapped[int | None]
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
-    reservation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("reservations.id", ondelete="SET NULL")
-    )
+    # the reservations made from it (ids; one per service that grows); a deleted
+    # reservation leaves its id here, and is then no longer counted as reserved
+    reservation_ids: Mapped[list[Any]]
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

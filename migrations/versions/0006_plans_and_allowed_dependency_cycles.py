@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("extra_agents", sa.Integer(), nullable=True),
         sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("reservation_id", sa.Integer(), nullable=True),
+        sa.Column("reservation_ids", sa.JSON(), nullable=False),
         sa.Column("created_by", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("ends_at > starts_at", name=op.f("ck_plans_window_not_empty")),
@@ -39,12 +39,6 @@ def upgrade() -> None:
             ["environments.id"],
             name=op.f("fk_plans_environment_id_environments"),
             ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["reservation_id"],
-            ["reservations.id"],
-            name=op.f("fk_plans_reservation_id_reservations"),
-            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_plans")),
     )
