@@ -32,6 +32,9 @@ class Service(Base):
     description: Mapped[str] = mapped_column(String(1024), default="")
     # the service's own Dockerfile template (string.Template with berth's $names)
     dockerfile_template: Mapped[str | None] = mapped_column(Text)
+    # differences between environments allowed on purpose: "base_image", "runtime_version",
+    # "health_path", "health_protocol", "env:NAME" or "env:PREFIX*"
+    consistency_exceptions: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
