@@ -386,6 +386,19 @@ class Call(StrictSchema):
     )
 
 
+_consistency_exception = FullMatch(
+    r"^(base_image|runtime_version|health_path|health_protocol|env:[A-Za-z_][A-Za-z0-9_]{0,127}\*?)$",
+    error="must be base_image, runtime_version, health_path, health_protocol, env:NAME or "
+    "env:PREFIX* (a name of letters, digits and '_')",
+)
+
+
+def _no_repeats(values: list[Any]) -> None:
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValidationError(f"each exception once; repeated: {', '.join(map(str, repeated))}")
+
+
 class ServicePatch(StrictSchema):
     runtime = fields.String(validate=validate.OneOf(["java", "node", "python", "dotnet", "other"]))
     team = fields.String(validate=_team)
@@ -402,6 +415,14 @@ class ServicePatch(StrictSchema):
         metadata={"by_name": True, "description": "services it calls; a plain name: fan_out 1"},
     )
     description = _text()
+    consistency_exceptions = fields.List(
+        fields.String(validate=_consistency_exception),
+        validate=[validate.Length(max=64), _no_repeats],
+        metadata={
+            "description": "differences between environments allowed on purpose: base_image, "
+            "runtime_version, health_path, health_protocol, env:NAME or env:PREFIX*"
+        },
+    )
     dockerfile_template = fields.String(
         allow_none=True,
         validate=validate.Length(max=65536),
@@ -465,6 +486,7 @@ class ServiceIn(ServicePatch):
 
 class ServiceOut(Schema):
     name = fields.String()
+    consistency_exceptions = fields.List(fields.String())
     dockerfile_template = fields.String(allow_none=True)
     runtime = fields.String()
     team = fields.String()

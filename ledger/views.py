@@ -55,6 +55,7 @@ def service_view(s: Service) -> dict[str, Any]:
         ),
         "description": s.description,
         "dockerfile_template": s.dockerfile_template,
+        "consistency_exceptions": list(s.consistency_exceptions or []),
         "created_at": s.created_at,
         "updated_at": s.updated_at,
     }
