@@ -14,6 +14,7 @@ from api import (
     audit,
     clusters,
     deployments,
+    drift,
     environments,
     errors,
     reservations,
@@ -88,6 +89,7 @@ def init_api(app: Flask) -> None:
         allocations,
         reservations,
         deployments,
+        drift,
         audit,
     ):
         api.register_blueprint(module.blp)
