@@ -17,6 +17,7 @@ from api import (
     drift,
     environments,
     errors,
+    reports,
     reservations,
     services,
 )
@@ -91,6 +92,7 @@ def init_api(app: Flask) -> None:
         deployments,
         drift,
         audit,
+        reports,
     ):
         api.register_blueprint(module.blp)
     errors.register(app)
