@@ -446,7 +446,9 @@ class ServicePatch(StrictSchema):
 
     @validates("ports")
     def _unique_port_names(self, ports: list[dict[str, Any]], **_: Any) -> None:
+        # a missing or non-text name is the field's own error; only compare real names
         names = [p.get("name") for p in ports if isinstance(p, dict)]
+        names = [n for n in names if isinstance(n, str)]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValidationError(f"port names must be unique; repeated: {', '.join(dupes)}")
@@ -454,6 +456,7 @@ class ServicePatch(StrictSchema):
     @validates("calls")
     def _unique_calls(self, calls: list[dict[str, Any]], **_: Any) -> None:
         names = [c.get("service") for c in calls if isinstance(c, dict)]
+        names = [n for n in names if isinstance(n, str)]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValidationError(f"each service may be called once; repeated: {', '.join(dupes)}")
