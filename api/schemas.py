@@ -772,12 +772,21 @@ class CapacityOut(Schema):
     agents_active = fields.Integer()
     agents_inactive = fields.Integer()
     totals = fields.Dict(metadata={"description": "what the active agents offer berth's role"})
-    allocated = fields.Dict()
+    allocated = fields.Dict(metadata={"description": "this scope's allocations (cluster: all)"})
     reserved = fields.Dict(metadata={"description": "now, and the peak over the next 30 days"})
     surge = fields.Dict(metadata={"description": "what the largest concurrent deploys add"})
     used = fields.Dict(metadata={"description": "what Mesos reports in use (all tasks)"})
-    free = fields.Dict(metadata={"description": "totals less allocated, reserved and surge"})
-    headroom = fields.Dict()
+    free = fields.Dict(
+        metadata={
+            "description": "the cluster's room left, whatever the scope: totals less every "
+            "environment's allocations, the reservations active now, the surge, and the "
+            "headroom kept on agents that hold instances"
+        }
+    )
+    headroom = fields.Dict(metadata={"description": "share kept free, per environment"})
+    headroom_kept = fields.Dict(
+        metadata={"description": "what headroom keeps free now, summed over the agents"}
+    )
     fits = fields.Boolean()
     when_it_stops_fitting = fields.Dict(allow_none=True)
     agents_used = fields.Integer()

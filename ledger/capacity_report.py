@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from allocator.placement import Demand, Placement
+from allocator.placement import Agent, Demand, Placement
 from ledger.capacity import (
     RESOURCES,
     Picture,
@@ -52,10 +52,27 @@ def _reserved(pic: Picture, keep: set[str]) -> dict[str, Any]:
     }
 
 
-def _agents_view(pic: Picture, placement: Placement | None, keep: set[str]) -> list[dict]:
+def _sizes(pic: Picture) -> dict[str, Demand]:
     sizes = {d.key: d for _, d in pic.allocations}
     sizes.update({d.key: d for d in pic.surge})
     sizes.update({d.key: d for _, d in pic.reservations})
+    return sizes
+
+
+def _kept(agent: Agent, here: dict[str, int], sizes: dict[str, Demand]) -> dict[str, float]:
+    """What headroom keeps free on an agent: the largest share asked by what it holds, of
+    its whole size, so that "free" is what another instance could really still use."""
+    share = max((sizes[k].headroom for k, n in here.items() if n > 0), default=0.0)
+    total = {
+        "cpus": agent.total_cpus if agent.total_cpus is not None else agent.cpus,
+        "mem": agent.total_mem if agent.total_mem is not None else agent.mem,
+        "disk": agent.total_disk if agent.total_disk is not None else agent.disk,
+    }
+    return {r: round(share * total[r], 3) for r in RESOURCES}
+
+
+def _agents_view(pic: Picture, placement: Placement | None, keep: set[str]) -> list[dict]:
+    sizes = _sizes(pic)
     placed: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     if placement is not None:
         for key, agent_ids in placement.assignments.items():
@@ -68,6 +85,7 @@ def _agents_view(pic: Picture, placement: Placement | None, keep: set[str]) -> l
             r: round(sum(getattr(sizes[k], r) * n for k, n in here.items()), 3) for r in RESOURCES
         }
         capacity = {"cpus": agent.cpus, "mem": agent.mem, "disk": agent.disk}
+        kept = _kept(agent, here, sizes)
         out.append(
             {
                 "id": agent.id,
@@ -77,7 +95,8 @@ def _agents_view(pic: Picture, placement: Placement | None, keep: set[str]) -> l
                 "capacity": capacity,
                 "placed": allocated,
                 "used": pic.used.get(agent.id, {}),
-                "free": _minus(capacity, allocated),
+                "headroom_kept": kept,
+                "free": _minus(capacity, allocated, kept),
                 "instances": {k: n for k, n in sorted(here.items()) if k in keep},
             }
         )
@@ -110,11 +129,19 @@ def _report(pic: Picture, verdict: Verdict, env: str | None) -> dict[str, Any]:
     totals = {r: round(sum(getattr(a, r) for a in pic.agents), 3) for r in RESOURCES}
     allocated = _sum(keep_alloc)
     reserved = _reserved(pic, keep_res)
+    # free is the cluster's room, whatever the scope: another environment's instances and
+    # reservations take room from this one as much as its own
+    everyone = _sum([d for _, d in pic.allocations])
+    reserved_all = _reserved(pic, {d.key for _, d in pic.reservations})["now"]
     surge = surge_summary(pic)
     surge_cost = {r: surge[r] for r in RESOURCES}
     used = {r: round(sum(u[r] for u in pic.used.values()), 3) for r in RESOURCES}
     placement = verdict.placement
     worst = verdict.failing or placement
+    agents = _agents_view(pic, placement, keep)
+    kept = {
+        r: round(sum(a["headroom_kept"][r] for a in agents if a["active"]), 3) for r in RESOURCES
+    }
     unplaceable = [unplaced_view(u) for u in (worst.unplaced if worst else ()) if u.key in keep]
     snap = pic.snapshot
     assert snap is not None
@@ -140,8 +167,9 @@ def _report(pic: Picture, verdict: Verdict, env: str | None) -> dict[str, Any]:
         "reserved": reserved,
         "surge": surge,
         "used": used,
-        "free": _minus(totals, allocated, reserved["now"], surge_cost),
+        "free": _minus(totals, everyone, reserved_all, surge_cost, kept),
         "headroom": headroom,
+        "headroom_kept": kept,
         "fits": verdict.fits,
         "when_it_stops_fitting": interval_view(verdict.failing_interval)
         if verdict.failing_interval is not None and not verdict.fits
@@ -157,7 +185,7 @@ def _report(pic: Picture, verdict: Verdict, env: str | None) -> dict[str, Any]:
             for a, d in pic.allocations
             if a.forced_at is not None and d.key in keep
         ),
-        "agents": _agents_view(pic, placement, keep),
+        "agents": agents,
     }
 
 

@@ -122,6 +122,8 @@ def test_capacity_of_a_cluster_and_an_environment(ops: Any, viewer: Any, synced:
     assert placed == 3
     env = viewer.get("/api/v1/environments/test/capacity").get_json()
     assert env["environment"] == "test" and env["allocated"]["mem"] == 1024 + 32
+    # production's instances take room from test as well: free is the cluster's
+    assert env["free"] == cluster["free"]
     assert all("production/order-service" not in a["instances"] for a in env["agents"])
 
 
@@ -269,3 +271,23 @@ def test_an_environment_holding_reservations_does_not_move(
     f.cluster(admin, "west")
     moved = admin.patch("/api/v1/environments/test", json={"cluster": "west"})
     assert moved.status_code == 409 and "reservations" in moved.get_json()["detail"]
+
+
+def test_free_leaves_out_the_headroom_kept_on_agents_in_use(
+    ops: Any, admin: Any, viewer: Any, synced: Any
+) -> None:
+    before = viewer.get("/api/v1/clusters/east/capacity").get_json()
+    assert before["headroom_kept"] == {"cpus": 0.0, "mem": 0.0, "disk": 0.0}
+    assert (
+        admin.patch("/api/v1/environments/production", json={"headroom": 0.25}).status_code == 200
+    )
+    put(ops, "order-service", instances=1, mem=1024)
+    after = viewer.get("/api/v1/clusters/east/capacity").get_json()
+    # each agent holding an instance (here the app and its deploy's surge) keeps a quarter
+    # of its 8192 MiB free; the idle one keeps nothing
+    holding = [a for a in after["agents"] if a["instances"]]
+    assert len(holding) == 2
+    assert all(a["headroom_kept"]["mem"] == 2048 for a in holding)
+    assert all(a["free"]["mem"] == 8192 - (1024 + 32) - 2048 for a in holding)
+    assert after["headroom_kept"]["mem"] == 2 * 2048
+    assert after["free"]["mem"] == 24576 - 2 * (1024 + 32) - 2 * 2048
