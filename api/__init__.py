@@ -19,6 +19,7 @@ from api import (
     errors,
     reports,
     reservations,
+    security,
     services,
 )
 from api.auth import check_token
@@ -68,6 +69,7 @@ def init_api(app: Flask) -> None:
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.before_request(assign_request_id)
+    security.register(app)
     app.before_request(check_token)
     app.before_request(_check_body_type)
     api = BerthApi(
