@@ -30,6 +30,8 @@ def _required_role() -> str | None:
     endpoint = request.endpoint
     if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
         return None
+    if request.blueprint == "web":
+        return None  # the pages log in with a session (web/), never with a bearer token
     view = current_app.view_functions.get(endpoint)
     method = request.method.lower()
     target = getattr(getattr(view, "view_class", None), method, None) or view
