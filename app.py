@@ -34,7 +34,8 @@ class Config:
         self.DATABASE_URL = database_url_from_env()
         self.PORT_QUARANTINE_SECONDS = _env_int("BERTH_PORT_QUARANTINE_SECONDS", 600)
         self.MAX_CONTENT_LENGTH = _env_int("BERTH_MAX_BODY_BYTES", 1024 * 1024)
-        # test-only: "off" leaves the (cluster, port) unique constraint as the only guard
+        # test-only: "off" leaves the (cluster, port) unique constraint as the only guard;
+        # create_app refuses it unless TESTING is set (only the tests' own config sets it)
         self.CLUSTER_LOCK = os.environ.get("BERTH_CLUSTER_LOCK", "on") != "off"
         self.WRITE_RETRIES = _env_int("BERTH_WRITE_RETRIES", 8)
         self.LOG_LEVEL = os.environ.get("BERTH_LOG_LEVEL", "INFO")
@@ -67,6 +68,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(
         level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if not app.config["CLUSTER_LOCK"] and not app.testing:
+        raise RuntimeError(
+            "BERTH_CLUSTER_LOCK=off is a test-only setting (it lets concurrent writers race "
+            "for host ports); it is refused outside the test suite"
+        )
     settings = Settings(
         port_quarantine=timedelta(seconds=app.config["PORT_QUARANTINE_SECONDS"]),
         cluster_lock=bool(app.config["CLUSTER_LOCK"]),
