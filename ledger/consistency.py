@@ -164,7 +164,10 @@ def service_consistency(ctx: Context, service_name: str, a: str, b: str) -> dict
                 continue
             if va != vb:
                 found.append({"field": field, "a": va, "b": vb})
-        names_a, names_b = set(side_a["env_names"]), set(side_b["env_names"])
+        # the runtime's version vars are compared by value, as runtime_version
+        versions = {*_VERSION_VARS.get(service.runtime, ()), "RUNTIME_VERSION"}
+        names_a = set(side_a["env_names"]) - versions
+        names_b = set(side_b["env_names"]) - versions
         for name in sorted(names_a ^ names_b):
             found.append(
                 {

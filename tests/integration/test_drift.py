@@ -160,3 +160,41 @@ def test_unknown_environment_never_synced_and_bad_query(admin: Any, viewer: Any)
     assert response.status_code == 409 and "sync" in response.get_json()["detail"]
     assert viewer.get("/api/v1/environments/production/drift?refresh=maybe").status_code == 422
     assert viewer.get("/api/v1/environments/production/drift?refesh=true").status_code == 422
+
+
+def test_an_imported_app_is_compared_on_what_the_ledger_holds(
+    app: Flask, admin: Any, ops: Any, viewer: Any, sim_server: Any
+) -> None:
+    running = {
+        "id": "/production/user-service",
+        "cpus": 0.5,
+        "mem": 512,
+        "instances": 1,
+        "container": {"type": "DOCKER", "docker": {"image": "registry.local/shop/user:7"}},
+        "env": {"SERVICE_NAME": "user-service"},
+        "networks": [{"mode": "host"}],
+        "portDefinitions": [{"port": 31200, "name": "http"}],
+        "requirePorts": True,
+        "healthChecks": [{"protocol": "HTTP", "path": "/health", "portIndex": 0}],
+    }
+    assert requests.post(f"{sim_server.url}/v2/apps", json=running, timeout=5).status_code == 201
+    sim_cluster(admin, "east", [sim_server.url], sim_server.url)
+    f.environment(admin, "production", "east")
+    imported = app.test_cli_runner().invoke(
+        args=["import-marathon", "--cluster", "east", "--environment", "production"]
+    )
+    assert imported.exit_code == 0, imported.output
+    assert ops.post("/api/v1/clusters/east/sync").status_code == 200
+    assert _drift(viewer)["in_sync_services"] == ["user-service"]
+    moved = {"portDefinitions": [{"port": 31201, "name": "http"}], "cpus": 1}
+    response = requests.put(
+        f"{sim_server.url}/v2/apps/production/user-service", json=moved, timeout=5
+    )
+    assert response.status_code == 200, response.text
+    assert ops.post("/api/v1/clusters/east/sync").status_code == 200
+    [drifted] = _drift(viewer)["drifted"]
+    assert drifted["release"] is None and "image" not in drifted["compared"]
+    assert drifted["differences"] == [
+        {"field": "cpus", "ledger": 0.5, "running": 1},
+        {"field": "ports.http", "ledger": 31200, "running": 31201},
+    ]
