@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api import init_api
 from ledger.context import Context, Settings
 from models.session import database_url_from_env, make_engine, make_session_factory
+from web import init_web
 
 ROOT = Path(__file__).resolve().parent
 
@@ -43,6 +44,13 @@ class Config:
         self.CLUSTER_TIMEOUT_SECONDS = float(os.environ.get("BERTH_CLUSTER_TIMEOUT_SECONDS", "10"))
         self.SNAPSHOT_RETENTION_DAYS = float(os.environ.get("BERTH_SNAPSHOT_RETENTION_DAYS", "7"))
         self.SNAPSHOT_MAX_AGE_SECONDS = _env_int("BERTH_SNAPSHOT_MAX_AGE_SECONDS", 300)
+        # /metrics wants this bearer token when set; unset, it is open (api/metrics.py)
+        self.METRICS_TOKEN = os.environ.get("BERTH_METRICS_TOKEN", "")
+        # signs the web pages' session cookie; unset: one kept in var/secret-key (the demo)
+        self.SECRET_KEY = os.environ.get("BERTH_SECRET_KEY") or None
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = os.environ.get("BERTH_SECURE_COOKIES", "off") == "on"
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if k.isupper()}
@@ -84,9 +92,32 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry chatter is ours to report
     app.json.sort_keys = False  # keep ports in the service's order: {"http": …, "dubbo": …}
     app.extensions["berth"] = Berth(make_engine(app.config["DATABASE_URL"]), settings)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _local_secret_key(ROOT / "var" / "secret-key")
     init_api(app)
+    init_web(app)
     _register_cli(app)
     return app
+
+
+def _local_secret_key(path: Path) -> str:
+    """A key made once and kept in a file that only this user reads, so that every worker
+    (and a restart) signs sessions alike; set BERTH_SECRET_KEY in production instead."""
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        # written aside, then linked in whole: a worker starting alongside never reads half
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        draft.write_text(secrets.token_urlsafe(48) + "\n")
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
 
 
 def upgrade_database(url: str) -> None:

@@ -20,14 +20,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from allocator.placement import Demand, Placement, place
-from ledger.capacity import Picture, app_id, judge, picture
+from ledger.capacity import Picture, app_id, judge, latest_snapshot_row, picture
 from ledger.capacity_report import _report as capacity_answer
 from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
+from ledger.deployments import deployment_view
 from ledger.environments import find_environment
 from ledger.errors import InvalidError, NotFoundError
+from ledger.services import find_service
 from ledger.sync import fresh_snapshot
-from models import Allocation, Cluster, Environment, Service
+from ledger.views import allocation_view, service_view
+from models import Allocation, Cluster, Deployment, Environment, Service
 from models.base import utcnow
 
 CHARTED = ("cpus", "mem")
@@ -366,3 +369,105 @@ def report_csv(report: dict[str, Any]) -> str:
     for row in csv_rows(report):
         writer.writerow({k: _cell(v) for k, v in row.items()})
     return out.getvalue()
+
+
+def _figures(cap: dict[str, Any]) -> dict[str, Any]:
+    return {
+        part: {r: cap[part][r] for r in CHARTED} for part in ("totals", "allocated", "used", "free")
+    } | {"reserved": {r: cap["reserved"]["now"][r] for r in CHARTED}}
+
+
+def overview(ctx: Context) -> list[dict[str, Any]]:
+    """Every cluster and environment at a glance, from the snapshots as they are: a page
+    that lists every cluster must not wait for (or fail on) one that cannot be read now;
+    the age of each snapshot is shown instead."""
+
+    def work(session: Session) -> list[dict[str, Any]]:
+        now = utcnow()
+        out = []
+        for cluster in session.scalars(select(Cluster).order_by(Cluster.name)):
+            envs = list(
+                session.scalars(
+                    select(Environment)
+                    .where(Environment.cluster_id == cluster.id)
+                    .order_by(Environment.name)
+                )
+            )
+            pic = picture(session, cluster, now)
+            entry: dict[str, Any] = {
+                "name": cluster.name,
+                "description": cluster.description,
+                "synced": pic.snapshot is not None,
+                "environments": [{"name": e.name, "headroom": e.headroom} for e in envs],
+            }
+            if pic.snapshot is not None:
+                verdict = judge(pic)
+                cap = capacity_answer(pic, verdict, None)
+                entry |= {
+                    "snapshot_age_seconds": cap["snapshot"]["age_seconds"],
+                    "agents_active": cap["agents_active"],
+                    "agents_inactive": cap["agents_inactive"],
+                    "fits": cap["fits"],
+                    **_figures(cap),
+                }
+                for view, env in zip(entry["environments"], envs, strict=True):
+                    env_cap = capacity_answer(pic, verdict, env.name)
+                    view |= {"fits": not env_cap["unplaceable"], **_figures(env_cap)}
+                    view["allocations"] = sum(
+                        1 for a, _ in pic.allocations if a.environment_id == env.id
+                    )
+            out.append(entry)
+        return out
+
+    return in_transaction(ctx, work)
+
+
+def service_sheet(ctx: Context, name: str) -> dict[str, Any]:
+    """A service across its environments: what the ledger allocates, what runs (image,
+    tasks) in the latest snapshot of each cluster, and its last deployments."""
+
+    def work(session: Session) -> dict[str, Any]:
+        service = find_service(session, name)
+        allocations = session.scalars(
+            select(Allocation)
+            .join(Environment)
+            .where(Allocation.service_id == service.id)
+            .order_by(Environment.name)
+        ).all()
+        lines = []
+        snapshots: dict[int, Any] = {}
+        for alloc in allocations:
+            cluster = alloc.environment.cluster
+            if cluster.id not in snapshots:
+                snapshots[cluster.id] = latest_snapshot_row(session, cluster.id)
+            snap = snapshots[cluster.id]
+            running = None
+            if snap is not None:
+                wanted = app_id(alloc.environment, service.name)
+                app = next((a for a in snap.apps if a["id"] == wanted), None)
+                docker = ((app or {}).get("definition", {}).get("container") or {}).get(
+                    "docker"
+                ) or {}
+                running = {
+                    "app_id": wanted,
+                    "found": app is not None,
+                    "image": docker.get("image"),
+                    "tasks": len(app["tasks"]) if app else 0,
+                    "cpus": app["definition"].get("cpus") if app else None,
+                    "mem": app["definition"].get("mem") if app else None,
+                    "snapshot_confirmed_at": snap.confirmed_at,
+                }
+            lines.append({"allocation": allocation_view(alloc), "running": running})
+        deployments = session.scalars(
+            select(Deployment)
+            .where(Deployment.service == service.name)
+            .order_by(Deployment.id.desc())
+            .limit(10)
+        )
+        return {
+            "service": service_view(service),
+            "environments": lines,
+            "deployments": [deployment_view(d) for d in deployments],
+        }
+
+    return in_transaction(ctx, work)

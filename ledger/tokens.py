@@ -79,7 +79,12 @@ def list_tokens(ctx: Context) -> list[dict[str, object]]:
 
 def authenticate(ctx: Context, token: str) -> Caller | None:
     """The caller a token belongs to, or None; the stored hash is compared in constant time."""
-    digest = hash_token(token)
+    return authenticate_digest(ctx, hash_token(token))
+
+
+def authenticate_digest(ctx: Context, digest: str) -> Caller | None:
+    """As authenticate, by the token's hash: a login session keeps only the hash, so that
+    its cookie never carries the token itself and a revoked token ends the session."""
 
     def work(session: Session) -> Caller | None:
         row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))

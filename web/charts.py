@@ -1,0 +1,220 @@
+"""Charts as inline SVG, made on the server: numbers in, markup out.
+
+No JavaScript and nothing fetched: the pages must show their charts on an ops network
+without internet. Every text (agent, team and service names come from users) is escaped;
+every chart is an `<svg role="img">` labelled by its own `<title>`, and every bar or
+point carries a `<title>` with its figures, which browsers show on hover and screen
+readers read out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+WIDTH = 760
+LABEL = 170  # room for the names left of the bars
+FIGURES = 150  # room for the figures right of the bars
+BAR = 16
+GAP = 6
+TOP = 34  # room for the legend
+
+COLOURS = {
+    "used": "#1f6f8b",
+    "allocated": "#7fb3c8",
+    "reserved": "#e0a030",
+    "held": "#b9b9b9",
+    "free": "#e6efe6",
+    "headroom": "#3c8d40",
+}
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str  # a key of COLOURS
+    label: str  # in the legend and hover text
+    value: float
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "MiB" and abs(value) >= 10240:
+        return f"{value / 1024:,.1f} GiB"
+    if unit == "MiB":
+        return f"{value:,.0f} MiB"
+    return f"{value:,.2f}{(' ' + unit) if unit else ''}"
+
+
+def _open(chart_id: str, title: str, height: int, desc: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{escape(chart_id)}" '
+        f'role="img" aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc" '
+        f'width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" '
+        'font-family="sans-serif" font-size="12">'
+        f'<title id="{escape(chart_id)}-title">{escape(title)}</title>'
+        f'<desc id="{escape(chart_id)}-desc">{escape(desc)}</desc>'
+    )
+
+
+def _legend(items: Sequence[tuple[str, str]]) -> str:
+    out, x = ['<g class="legend">'], LABEL
+    for name, label in items:
+        out.append(
+            f'<rect x="{x}" y="8" width="12" height="12" fill="{COLOURS[name]}" '
+            'stroke="#666" stroke-width="0.5"/>'
+            f'<text x="{x + 16}" y="18">{escape(label)}</text>'
+        )
+        x += 22 + 7 * len(label)
+    out.append("</g>")
+    return "".join(out)
+
+
+def _empty(chart_id: str, title: str, why: str) -> Markup:
+    return Markup(
+        _open(chart_id, title, 40, why)
+        + f'<text x="10" y="24" class="empty">{escape(why)}</text></svg>'
+    )
+
+
+def stacked_bars(
+    chart_id: str,
+    title: str,
+    rows: Sequence[tuple[str, Sequence[Segment]]],
+    unit: str,
+) -> Markup:
+    """One horizontal bar per row, its segments stacked left to right (e.g. per agent:
+    used, allocated, reserved, held, free), scaled to the largest row's total."""
+    if not rows:
+        return _empty(chart_id, title, "nothing to show")
+    top = max(sum(max(s.value, 0.0) for s in segments) for _, segments in rows) or 1.0
+    span = WIDTH - LABEL - FIGURES
+    height = TOP + len(rows) * (BAR + GAP) + 4
+    names = [(s.name, s.label) for s in rows[0][1]]
+    out = [_open(chart_id, title, height, f"{len(rows)} bars, in {unit}"), _legend(names)]
+    for i, (label, segments) in enumerate(rows):
+        y = TOP + i * (BAR + GAP)
+        out.append(f'<g class="bar" data-label="{escape(label)}">')
+        out.append(
+            f'<text x="{LABEL - 6}" y="{y + BAR - 4}" text-anchor="end">{escape(label)}</text>'
+        )
+        x = float(LABEL)
+        for s in segments:
+            width = max(s.value, 0.0) / top * span
+            hover = f"{label}: {s.label} {_fmt(s.value, unit)}"
+            out.append(
+                f'<rect class="segment {escape(s.name)}" x="{x:.2f}" y="{y}" '
+                f'width="{width:.2f}" height="{BAR}" fill="{COLOURS[s.name]}">'
+                f"<title>{escape(hover)}</title></rect>"
+            )
+            x += width
+        total = sum(s.value for s in segments)
+        free = next((s.value for s in segments if s.name == "free"), None)
+        figure = _fmt(total, unit) if free is None else f"{_fmt(free, unit)} free"
+        out.append(
+            f'<text class="figure" x="{WIDTH - FIGURES + 6}" y="{y + BAR - 4}">'
+            f"{escape(figure)}</text></g>"
+        )
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def paired_bars(
+    chart_id: str,
+    title: str,
+    rows: Sequence[tuple[str, float, float]],
+    unit: str,
+    names: tuple[str, str] = ("allocated", "used"),
+) -> Markup:
+    """Two thin bars per row (e.g. per service: allocated above, used below)."""
+    if not rows:
+        return _empty(chart_id, title, "nothing to show")
+    top = max(max(a, b) for _, a, b in rows) or 1.0
+    span = WIDTH - LABEL - FIGURES
+    half = BAR // 2
+    height = TOP + len(rows) * (BAR + GAP) + 4
+    out = [
+        _open(chart_id, title, height, f"{len(rows)} pairs of bars, in {unit}"),
+        _legend([(n, n) for n in names]),
+    ]
+    for i, (label, first, second) in enumerate(rows):
+        y = TOP + i * (BAR + GAP)
+        out.append(f'<g class="bar" data-label="{escape(label)}">')
+        out.append(
+            f'<text x="{LABEL - 6}" y="{y + BAR - 4}" text-anchor="end">{escape(label)}</text>'
+        )
+        for k, (name, value) in enumerate(zip(names, (first, second), strict=True)):
+            hover = f"{label}: {name} {_fmt(value, unit)}"
+            out.append(
+                f'<rect class="segment {escape(name)}" x="{LABEL}" y="{y + k * half}" '
+                f'width="{max(value, 0.0) / top * span:.2f}" height="{half}" '
+                f'fill="{COLOURS[name]}"><title>{escape(hover)}</title></rect>'
+            )
+        figure = f"{_fmt(first, unit)} / {_fmt(second, unit)}"
+        out.append(
+            f'<text class="figure" x="{WIDTH - FIGURES + 6}" y="{y + BAR - 4}">'
+            f"{escape(figure)}</text></g>"
+        )
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def headroom_area(
+    chart_id: str,
+    title: str,
+    days: Sequence[tuple[str, float, float]],
+    unit: str,
+) -> Markup:
+    """Free room per day as a filled line, with each day's reservations as bars below it;
+    a dashed zero line shows where the room runs out."""
+    if not days:
+        return _empty(chart_id, title, "nothing to show")
+    height, left, right, bottom = 220, 70, WIDTH - 20, 190
+    values = [f for _, f, _ in days] + [r for _, _, r in days]
+    high = max(max(values), 0.0) or 1.0
+    low = min(min(values), 0.0)
+    step = (right - left) / max(len(days) - 1, 1)
+
+    def y(v: float) -> float:
+        return bottom - (v - low) / (high - low) * (bottom - TOP)
+
+    out = [
+        _open(chart_id, title, height, f"{len(days)} days, in {unit}"),
+        _legend([("headroom", "free"), ("reserved", "reserved")]),
+        f'<line x1="{left}" y1="{y(0):.2f}" x2="{right}" y2="{y(0):.2f}" stroke="#900" '
+        'stroke-dasharray="4 3"/>',
+        f'<text x="{left - 6}" y="{y(high) + 4:.2f}" text-anchor="end">'
+        f"{escape(_fmt(high, unit))}</text>",
+        f'<text x="{left - 6}" y="{y(0) + 4:.2f}" text-anchor="end">0</text>',
+    ]
+    bar = max(step * 0.6, 2.0)
+    for i, (day, _, reserved) in enumerate(days):
+        if reserved > 0:
+            x = left + i * step - bar / 2
+            out.append(
+                f'<rect class="reserved" x="{x:.2f}" y="{y(reserved):.2f}" width="{bar:.2f}" '
+                f'height="{y(0) - y(reserved):.2f}" fill="{COLOURS["reserved"]}">'
+                f"<title>{escape(f'{day}: reserved {_fmt(reserved, unit)}')}</title></rect>"
+            )
+    points = [(left + i * step, y(free)) for i, (_, free, _) in enumerate(days)]
+    line = " ".join(f"{px:.2f},{py:.2f}" for px, py in points)
+    area = f"{left},{y(0):.2f} {line} {points[-1][0]:.2f},{y(0):.2f}"
+    out.append(
+        f'<polygon class="area" points="{area}" fill="{COLOURS["headroom"]}" '
+        'fill-opacity="0.25"/>'
+        f'<polyline class="line" points="{line}" fill="none" stroke="{COLOURS["headroom"]}" '
+        'stroke-width="2"/>'
+    )
+    for (day, free, _), (px, py) in zip(days, points, strict=True):
+        out.append(
+            f'<circle class="point" cx="{px:.2f}" cy="{py:.2f}" r="3" '
+            f'fill="{COLOURS["headroom"]}"><title>{escape(f"{day}: free {_fmt(free, unit)}")}'
+            "</title></circle>"
+        )
+    for i in range(0, len(days), 7):
+        out.append(
+            f'<text x="{left + i * step:.2f}" y="{bottom + 16}" text-anchor="middle">'
+            f"{escape(days[i][0])}</text>"
+        )
+    out.append("</svg>")
+    return Markup("".join(out))

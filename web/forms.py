@@ -1,0 +1,66 @@
+"""The pages' forms (WTForms), validated on the server; the CSRF token is checked once for
+every POST of the blueprint (web/pages.py), so these forms do not carry their own."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateTimeLocalField,
+    FloatField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+
+class PageForm(FlaskForm):  # type: ignore[misc]
+    class Meta:
+        csrf = False  # checked for the whole blueprint before any view runs
+
+
+class LoginForm(PageForm):
+    token = PasswordField("API token", validators=[DataRequired(), Length(max=200)])
+
+
+class ReservationForm(PageForm):
+    environment = SelectField("Environment", validate_choice=True)
+    count = IntegerField("Slots", validators=[InputRequired(), NumberRange(min=1, max=10000)])
+    cpus = FloatField("cpus per slot", validators=[InputRequired(), NumberRange(0.001, 256)])
+    mem = IntegerField("mem per slot (MiB)", validators=[InputRequired(), NumberRange(0, 1048576)])
+    disk = IntegerField("disk per slot (MiB)", validators=[Optional(), NumberRange(0, 10485760)])
+    starts_at = DateTimeLocalField("Starts (UTC)", validators=[InputRequired()])
+    ends_at = DateTimeLocalField("Ends (UTC, exclusive)", validators=[InputRequired()])
+    reason = StringField("Reason", validators=[DataRequired(), Length(max=1024)])
+
+    def validate_ends_at(self, field: Any) -> None:
+        if self.starts_at.data and field.data and field.data <= self.starts_at.data:
+            raise ValidationError("must be after the start")
+
+    def as_reservation(self) -> dict[str, Any]:
+        """The body the reservation use case takes, times in UTC as the labels say."""
+        return {
+            "environment": self.environment.data,
+            "count": self.count.data,
+            "cpus": self.cpus.data,
+            "mem": self.mem.data,
+            "disk": self.disk.data or 0,
+            "starts_at": _utc(self.starts_at.data),
+            "ends_at": _utc(self.ends_at.data),
+            "reason": self.reason.data,
+        }
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC)
