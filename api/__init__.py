@@ -23,6 +23,7 @@ from api import (
     services,
 )
 from api.auth import check_token
+from api.metrics import init_metrics
 from api.openapi import ProblemResponses, plain_name_items
 from api.request_context import assign_request_id
 from api.schemas import ProblemSchema
@@ -97,6 +98,7 @@ def init_api(app: Flask) -> None:
         reports,
     ):
         api.register_blueprint(module.blp)
+    init_metrics(app)  # GET /metrics, outside /api/v1 where Prometheus looks
     errors.register(app)
 
     @app.after_request

@@ -13,7 +13,8 @@ from ledger.tokens import Caller, authenticate
 F = TypeVar("F", bound=Callable[..., Any])
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
-PUBLIC_ENDPOINTS = {"api-docs.openapi_json", "static"}
+# /metrics has a check of its own (BERTH_METRICS_TOKEN), see api/metrics.py
+PUBLIC_ENDPOINTS = {"api-docs.openapi_json", "static", "metrics.metrics"}
 
 
 def requires(role: str) -> Callable[[F], F]:

@@ -1,0 +1,172 @@
+"""GET /metrics: Prometheus' text format; capacity gauges computed at scrape time, and
+request counts and latencies by route template.
+
+Under gunicorn every worker counts its own requests; with PROMETHEUS_MULTIPROC_DIR set
+(before the workers start) prometheus_client keeps the counts in files there and a scrape,
+whichever worker answers it, sums them over all workers.
+
+Access: open by default, as Prometheus scrapes usually are; with BERTH_METRICS_TOKEN set, a
+scrape must send `Authorization: Bearer <that token>` (Prometheus' `authorization`
+setting). Berth's API tokens are not used here, so a scraper holds no ledger role.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+from collections.abc import Iterator
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from werkzeug.exceptions import Unauthorized
+
+from api.request_context import ledger_context
+from ledger.metrics import Figures, capacity_figures
+
+MIB = 1024 * 1024
+UNMATCHED = "(unmatched)"  # requests no route answers: one label value, not one per path
+
+blp = Blueprint("metrics", __name__)
+
+REQUESTS = Counter(
+    "berth_http_requests",
+    "HTTP requests answered, by method, route template and status",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "berth_http_request_duration_seconds",
+    "Time to answer an HTTP request, by method and route template",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+
+# (metric suffix, help, unit factor) per resource; memory and disk are MiB in the ledger
+_RESOURCES = (
+    ("cpus", "cpus", "cpus", 1),
+    ("mem", "memory_bytes", "memory in bytes", MIB),
+    ("disk", "disk_bytes", "disk in bytes", MIB),
+)
+_KINDS = (
+    ("total", "what the active agents offer berth's role"),
+    ("allocated", "allocated to this scope's services (executor overhead included)"),
+    ("reserved", "held by reservations active now"),
+    (
+        "free",
+        "the cluster's room left: totals less every allocation, reservation, the surge "
+        "of the largest deploys and the headroom kept (the same in every scope of a cluster)",
+    ),
+)
+
+
+class CapacityCollector(Collector):
+    """Reads the ledger at every scrape (see ledger/metrics.py for what is cached)."""
+
+    def __init__(self, figures: list[Figures], unsynced: list[str]) -> None:
+        self.figures, self.unsynced = figures, unsynced
+
+    def collect(self) -> Iterator[Metric]:
+        clusters = [f for f in self.figures if f.environment is None]
+        envs = [f for f in self.figures if f.environment is not None]
+        for scope, rows, labels in (
+            ("cluster", clusters, ["cluster"]),
+            ("environment", envs, ["cluster", "environment"]),
+        ):
+            for kind, why in _KINDS:
+                if kind == "total" and scope == "environment":
+                    continue  # an environment's total is its cluster's
+                for key, suffix, what, factor in _RESOURCES:
+                    gauge = GaugeMetricFamily(
+                        f"berth_{scope}_{kind}_{suffix}", f"{what}: {why}", labels=labels
+                    )
+                    for f in rows:
+                        values: dict[str, float] = getattr(f, "totals" if kind == "total" else kind)
+                        gauge.add_metric(_labels(f, scope), values[key] * factor)
+                    yield gauge
+            unplaceable = GaugeMetricFamily(
+                f"berth_{scope}_unplaceable_instances",
+                "instances (and deploy surge) that cannot be placed on the agents now or "
+                "in a reservation window to come",
+                labels=labels,
+            )
+            for f in rows:
+                unplaceable.add_metric(_labels(f, scope), f.unplaceable)
+            yield unplaceable
+        age = GaugeMetricFamily(
+            "berth_cluster_snapshot_age_seconds",
+            "age of the snapshot the capacity figures come from (sync to refresh it)",
+            labels=["cluster"],
+        )
+        synced = GaugeMetricFamily(
+            "berth_cluster_synced",
+            "1 when the cluster has a snapshot, 0 when never synced",
+            labels=["cluster"],
+        )
+        for f in clusters:
+            age.add_metric([f.cluster], f.snapshot_age_seconds)
+            synced.add_metric([f.cluster], 1)
+        for name in self.unsynced:
+            synced.add_metric([name], 0)
+        yield age
+        yield synced
+
+
+def _labels(f: Figures, scope: str) -> list[str]:
+    return [f.cluster] if scope == "cluster" else [f.cluster, f.environment or ""]
+
+
+def _check_scraper() -> None:
+    expected = current_app.config.get("METRICS_TOKEN") or ""
+    if not expected:
+        return
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), expected):
+        exc = Unauthorized("send 'Authorization: Bearer <BERTH_METRICS_TOKEN>' to scrape /metrics")
+        exc.data = {"headers": {"WWW-Authenticate": 'Bearer realm="berth-metrics"'}}  # type: ignore[attr-defined]
+        raise exc
+
+
+@blp.route("/metrics")
+def metrics() -> Response:
+    """Prometheus text exposition: request metrics (all workers) and capacity gauges."""
+    _check_scraper()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        requests_registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(requests_registry)  # type: ignore[no-untyped-call]
+    else:
+        requests_registry = REGISTRY
+    capacity = CollectorRegistry()
+    capacity.register(CapacityCollector(*capacity_figures(ledger_context())))
+    body = generate_latest(requests_registry) + generate_latest(capacity)
+    return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
+
+
+def _start_timer() -> None:
+    g.metrics_started = time.perf_counter()
+
+
+def _count(response: Response) -> Response:
+    rule = request.url_rule
+    route = rule.rule if rule is not None else UNMATCHED
+    REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+    started = g.get("metrics_started")
+    if started is not None:
+        LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+    return response
+
+
+def init_metrics(app: Flask) -> None:
+    # first of all before_request hooks, so that the time of a refused request counts too
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
+    app.after_request(_count)
+    app.register_blueprint(blp)
