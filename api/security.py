@@ -1,8 +1,9 @@
 """App-wide security headers and request limits, for the API and the HTML pages alike.
 
 Browsers get no room to guess types, frame the pages, leak URLs (which may carry names) to
-other sites or run scripts: berth's pages use no JavaScript, so the policy allows none.
-Oversized requests are refused before any handler reads them (api/errors.py answers\nproblem+json).
+other sites or run scripts: berth's pages use no JavaScript, so the policy allows none. The
+Server header is the server's own: gunicorn sends its name without a version. Oversized
+requests are refused before any handler reads them (api/errors.py answers problem+json).
 """
 
 from __future__ import annotations
@@ -46,8 +47,6 @@ def _add_headers(response: Response) -> Response:
         response.headers.setdefault(name, value)
     # only answers that carry data are kept out of caches; a page may choose otherwise
     response.headers.setdefault("Cache-Control", "no-store")
-    # the development server names itself and its version; say only what answers
-    response.headers["Server"] = "berth"
     return response
 
 
