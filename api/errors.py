@@ -15,6 +15,8 @@ from ledger.errors import in_words
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
+# what a 503 suggests waiting: a restarting database or a Marathon leader election
+RETRY_AFTER_SECONDS = 5
 
 STATUS: list[tuple[type[le.LedgerError], int]] = [
     (le.NotFoundError, 404),
@@ -71,7 +73,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(le.LedgerError)
     def ledger_error(exc: le.LedgerError) -> Response:
         status = next(code for cls, code in STATUS if isinstance(exc, cls))
-        return problem(status, exc.title, exc.detail, _kind(type(exc)), **exc.extra)
+        response = problem(status, exc.title, exc.detail, _kind(type(exc)), **exc.extra)
+        if status == 503:  # the database or a cluster is away for a moment: say when to retry
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
