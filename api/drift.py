@@ -157,6 +157,8 @@ class EnvironmentDrift(MethodView):
     @requires("viewer")
     @blp.arguments(DriftArgs, location="query")
     @blp.response(200, DriftOut)
+    @blp.alt_response(409, response="CONFLICT", description="the cluster was never synced")
+    @blp.alt_response(502, response="BAD_GATEWAY", description="refresh: the cluster failed")
     def get(self, args: dict[str, Any], name: str) -> Any:
         """Each allocation against its running app (latest snapshot), missing and unmanaged apps."""
         return drift.environment_drift(ledger_context(), name, refresh=args["refresh"])
@@ -167,6 +169,7 @@ class ServiceConsistency(MethodView):
     @requires("viewer")
     @blp.arguments(ConsistencyArgs, location="query")
     @blp.response(200, ConsistencyOut)
+    @blp.alt_response(409, response="CONFLICT", description="not allocated in a or b")
     def get(self, args: dict[str, Any], name: str) -> Any:
         """Differences between two environments beyond resources, instances and ports."""
         return consistency.service_consistency(ledger_context(), name, args["a"], args["b"])
