@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-WIDTH = 760
-LABEL = 170  # room for the names left of the bars
+WIDTH = 680
 FIGURES = 150  # room for the figures right of the bars
+CHAR = 6.8  # the width of one character at 12 px, near enough for sans-serif
 BAR = 16
 GAP = 6
 TOP = 34  # room for the legend
@@ -57,8 +57,27 @@ def _open(chart_id: str, title: str, height: int, desc: str) -> str:
     )
 
 
-def _legend(items: Sequence[tuple[str, str]]) -> str:
-    out, x = ['<g class="legend">'], LABEL
+def _label_width(labels: Sequence[str]) -> int:
+    """Room for the longest name left of the bars, within reason; longer ones are cut."""
+    return int(min(max((len(label) for label in labels), default=4) * CHAR + 12, WIDTH * 0.4))
+
+
+def _row_start(label: str, y: int, label_width: int) -> str:
+    return (
+        f'<g class="bar" data-label="{escape(label)}">'
+        f'<text x="{label_width - 6}" y="{y + BAR - 4}" text-anchor="end">{escape(label)}</text>'
+    )
+
+
+def _row_end(figure: str, y: int) -> str:
+    return (
+        f'<text class="figure" x="{WIDTH - FIGURES + 6}" y="{y + BAR - 4}">'
+        f"{escape(figure)}</text></g>"
+    )
+
+
+def _legend(items: Sequence[tuple[str, str]], x: int) -> str:
+    out = ['<g class="legend">']
     for name, label in items:
         out.append(
             f'<rect x="{x}" y="8" width="12" height="12" fill="{COLOURS[name]}" '
@@ -88,17 +107,15 @@ def stacked_bars(
     if not rows:
         return _empty(chart_id, title, "nothing to show")
     top = max(sum(max(s.value, 0.0) for s in segments) for _, segments in rows) or 1.0
-    span = WIDTH - LABEL - FIGURES
+    left = _label_width([label for label, _ in rows])
+    span = WIDTH - left - FIGURES
     height = TOP + len(rows) * (BAR + GAP) + 4
     names = [(s.name, s.label) for s in rows[0][1]]
-    out = [_open(chart_id, title, height, f"{len(rows)} bars, in {unit}"), _legend(names)]
+    out = [_open(chart_id, title, height, f"{len(rows)} bars, in {unit}"), _legend(names, left)]
     for i, (label, segments) in enumerate(rows):
         y = TOP + i * (BAR + GAP)
-        out.append(f'<g class="bar" data-label="{escape(label)}">')
-        out.append(
-            f'<text x="{LABEL - 6}" y="{y + BAR - 4}" text-anchor="end">{escape(label)}</text>'
-        )
-        x = float(LABEL)
+        out.append(_row_start(label, y, left))
+        x = float(left)
         for s in segments:
             width = max(s.value, 0.0) / top * span
             hover = f"{label}: {s.label} {_fmt(s.value, unit)}"
@@ -110,11 +127,7 @@ def stacked_bars(
             x += width
         total = sum(s.value for s in segments)
         free = next((s.value for s in segments if s.name == "free"), None)
-        figure = _fmt(total, unit) if free is None else f"{_fmt(free, unit)} free"
-        out.append(
-            f'<text class="figure" x="{WIDTH - FIGURES + 6}" y="{y + BAR - 4}">'
-            f"{escape(figure)}</text></g>"
-        )
+        out.append(_row_end(_fmt(total, unit) if free is None else f"{_fmt(free, unit)} free", y))
     out.append("</svg>")
     return Markup("".join(out))
 
@@ -130,31 +143,25 @@ def paired_bars(
     if not rows:
         return _empty(chart_id, title, "nothing to show")
     top = max(max(a, b) for _, a, b in rows) or 1.0
-    span = WIDTH - LABEL - FIGURES
+    left = _label_width([label for label, _, _ in rows])
+    span = WIDTH - left - FIGURES
     half = BAR // 2
     height = TOP + len(rows) * (BAR + GAP) + 4
     out = [
         _open(chart_id, title, height, f"{len(rows)} pairs of bars, in {unit}"),
-        _legend([(n, n) for n in names]),
+        _legend([(n, n) for n in names], left),
     ]
     for i, (label, first, second) in enumerate(rows):
         y = TOP + i * (BAR + GAP)
-        out.append(f'<g class="bar" data-label="{escape(label)}">')
-        out.append(
-            f'<text x="{LABEL - 6}" y="{y + BAR - 4}" text-anchor="end">{escape(label)}</text>'
-        )
+        out.append(_row_start(label, y, left))
         for k, (name, value) in enumerate(zip(names, (first, second), strict=True)):
             hover = f"{label}: {name} {_fmt(value, unit)}"
             out.append(
-                f'<rect class="segment {escape(name)}" x="{LABEL}" y="{y + k * half}" '
+                f'<rect class="segment {escape(name)}" x="{left}" y="{y + k * half}" '
                 f'width="{max(value, 0.0) / top * span:.2f}" height="{half}" '
                 f'fill="{COLOURS[name]}"><title>{escape(hover)}</title></rect>'
             )
-        figure = f"{_fmt(first, unit)} / {_fmt(second, unit)}"
-        out.append(
-            f'<text class="figure" x="{WIDTH - FIGURES + 6}" y="{y + BAR - 4}">'
-            f"{escape(figure)}</text></g>"
-        )
+        out.append(_row_end(f"{_fmt(first, unit)} / {_fmt(second, unit)}", y))
     out.append("</svg>")
     return Markup("".join(out))
 
@@ -169,7 +176,7 @@ def headroom_area(
     a dashed zero line shows where the room runs out."""
     if not days:
         return _empty(chart_id, title, "nothing to show")
-    height, left, right, bottom = 220, 70, WIDTH - 20, 190
+    height, left, right, bottom = 220, 96, WIDTH - 20, 190
     values = [f for _, f, _ in days] + [r for _, _, r in days]
     high = max(max(values), 0.0) or 1.0
     low = min(min(values), 0.0)
@@ -180,7 +187,7 @@ def headroom_area(
 
     out = [
         _open(chart_id, title, height, f"{len(days)} days, in {unit}"),
-        _legend([("headroom", "free"), ("reserved", "reserved")]),
+        _legend([("headroom", "free"), ("reserved", "reserved")], left),
         f'<line x1="{left}" y1="{y(0):.2f}" x2="{right}" y2="{y(0):.2f}" stroke="#900" '
         'stroke-dasharray="4 3"/>',
         f'<text x="{left - 6}" y="{y(high) + 4:.2f}" text-anchor="end">'

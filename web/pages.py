@@ -236,6 +236,13 @@ def _scope_args() -> dict[str, str]:
     return {k: v for k in reports.SCOPES if (v := request.args.get(k, "").strip())}
 
 
+def _service_label(line: dict[str, Any], section: dict[str, Any]) -> str:
+    """The environment is named only where the section spans several."""
+    if len({v["environment"] for v in section["services"]}) == 1:
+        return str(line["service"])
+    return f"{line['service']} ({line['environment']})"
+
+
 def _charts(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The charts of each cluster section of a report."""
     out = []
@@ -279,10 +286,7 @@ def _charts(report: dict[str, Any]) -> list[dict[str, Any]]:
             section[f"services_{r}"] = charts.paired_bars(
                 f"services-{k}-{r}",
                 f"{r} allocated and used per service on cluster {s['cluster']}",
-                [
-                    (f"{v['service']} ({v['environment']})", v["allocated"][r], v["used"][r])
-                    for v in s["services"]
-                ],
+                [(_service_label(v, s), v["allocated"][r], v["used"][r]) for v in s["services"]],
                 unit,
             )
         out.append(section)

@@ -131,9 +131,7 @@ def test_reservations_through_the_form_need_ops_and_csrf(
     gone = browser.post(f"/reservations/{new['id']}/delete", data={"csrf_token": token})
     assert gone.status_code == 302
     assert all(r["id"] != new["id"] for r in _held(ops))
-
-
-def test_the_api_takes_bearer_posts_without_any_csrf_token(ops: Any, shop: Any) -> None:
+    # the JSON API with a bearer token needs no CSRF token
     body = {
         **_reservation(),
         "count": 1,
