@@ -101,30 +101,38 @@ def stacked_bars(
     title: str,
     rows: Sequence[tuple[str, Sequence[Segment]]],
     unit: str,
+    overlay: Sequence[Segment] | None = None,
 ) -> Markup:
     """One horizontal bar per row, its segments stacked left to right (e.g. per agent:
-    used, allocated, reserved, held, free), scaled to the largest row's total."""
+    allocated, reserved, held, free), scaled to the largest row's total. `overlay`, one per
+    row, is a thin bar along the bottom of each row on the same scale: a figure of
+    another kind that is not a part of the stack (e.g. what Mesos says is used)."""
     if not rows:
         return _empty(chart_id, title, "nothing to show")
-    top = max(sum(max(s.value, 0.0) for s in segments) for _, segments in rows) or 1.0
+    top = max(sum(max(s.value, 0.0) for s in segments) for _, segments in rows)
+    top = max([top, *(max(o.value, 0.0) for o in overlay or ())]) or 1.0
     left = _label_width([label for label, _ in rows])
     span = WIDTH - left - FIGURES
     height = TOP + len(rows) * (BAR + GAP) + 4
     names = [(s.name, s.label) for s in rows[0][1]]
+    if overlay:
+        names.append((overlay[0].name, overlay[0].label))
     out = [_open(chart_id, title, height, f"{len(rows)} bars, in {unit}"), _legend(names, left)]
     for i, (label, segments) in enumerate(rows):
         y = TOP + i * (BAR + GAP)
         out.append(_row_start(label, y, left))
         x = float(left)
-        for s in segments:
+        for s in [*segments, *([overlay[i]] if overlay else [])]:
             width = max(s.value, 0.0) / top * span
             hover = f"{label}: {s.label} {_fmt(s.value, unit)}"
+            thin = overlay is not None and s is overlay[i]
             out.append(
-                f'<rect class="segment {escape(s.name)}" x="{x:.2f}" y="{y}" '
-                f'width="{width:.2f}" height="{BAR}" fill="{COLOURS[s.name]}">'
+                f'<rect class="{"overlay" if thin else "segment"} {escape(s.name)}" '
+                f'x="{left if thin else x:.2f}" y="{y + BAR - 4 if thin else y}" '
+                f'width="{width:.2f}" height="{4 if thin else BAR}" fill="{COLOURS[s.name]}">'
                 f"<title>{escape(hover)}</title></rect>"
             )
-            x += width
+            x += 0 if thin else width
         total = sum(s.value for s in segments)
         free = next((s.value for s in segments if s.name == "free"), None)
         out.append(_row_end(_fmt(total, unit) if free is None else f"{_fmt(free, unit)} free", y))

@@ -256,12 +256,7 @@ def _charts(report: dict[str, Any]) -> list[dict[str, Any]]:
                     (
                         a["hostname"],
                         [
-                            charts.Segment("used", "used", min(a["used"][r], a["allocated"][r])),
-                            charts.Segment(
-                                "allocated",
-                                "allocated, unused",
-                                max(a["allocated"][r] - a["used"][r], 0.0),
-                            ),
+                            charts.Segment("allocated", "allocated", a["allocated"][r]),
                             charts.Segment("reserved", "reserved", a["reserved"][r]),
                             charts.Segment("held", "held by others", max(a["held"][r], 0.0)),
                             charts.Segment("free", "free", max(a["free"][r], 0.0)),
@@ -270,6 +265,7 @@ def _charts(report: dict[str, Any]) -> list[dict[str, Any]]:
                     for a in s["agents"]
                 ],
                 unit,
+                overlay=[charts.Segment("used", "used (Mesos)", a["used"][r]) for a in s["agents"]],
             )
             section[f"teams_{r}"] = charts.stacked_bars(
                 f"teams-{k}-{r}",

@@ -73,6 +73,7 @@ CHARTS = """
     labels: [...svg.querySelectorAll('g.bar > text:first-child')].map(t => t.textContent),
     figures: [...svg.querySelectorAll('text.figure')].filter(visible).map(t => t.textContent),
     points: [...svg.querySelectorAll('circle.point')].filter(visible).length,
+    overlays: [...svg.querySelectorAll('rect.overlay')].filter(visible).length,
     line: [...svg.querySelectorAll('polyline.line')].filter(visible).length,
   };
 })
@@ -115,6 +116,7 @@ def test_the_capacity_report_renders_in_chromium(
             per_agent = charts[f"agents-0-{r}"]
             assert per_agent["bars"] == per_agent["drawn"] == len(agents) == 4
             assert per_agent["labels"] == agents
+            assert per_agent["overlays"] == len(agents)  # what Mesos says each one uses
             assert len(per_agent["figures"]) == len(agents)
             assert all(f.endswith("free") for f in per_agent["figures"])
             per_team = charts[f"teams-0-{r}"]

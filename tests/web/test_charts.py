@@ -38,6 +38,16 @@ def test_stacked_bars_escape_names_and_scale_the_segments() -> None:
     ]
 
 
+def test_an_overlay_is_drawn_on_the_same_scale_but_not_stacked() -> None:
+    rows = [("a", [charts.Segment("allocated", "allocated", 4.0)])]
+    used = [charts.Segment("used", "used", 8.0)]
+    svg = _parse(charts.stacked_bars("o", "t", rows, "cores", used))
+    (segment,) = svg.findall(f".//{SVG}rect[@class='segment allocated']")
+    (overlay,) = svg.findall(f".//{SVG}rect[@class='overlay used']")
+    assert float(overlay.get("width")) == pytest.approx(2 * float(segment.get("width")))
+    assert overlay.get("x") == segment.get("x")
+
+
 def test_paired_bars_and_the_headroom_area() -> None:
     pairs = charts.paired_bars("p", "mem per service", [("a", 2048, 1024), ("b", 0, 0)], "MiB")
     svg = _parse(pairs)
