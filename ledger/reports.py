@@ -69,6 +69,8 @@ def _scope(cluster: str | None, environment: str | None, team: str | None) -> tu
         raise InvalidError(
             {"scope": ["give exactly one of cluster, environment or team"]},
         )
+    if "\x00" in given[0][1]:
+        raise InvalidError({given[0][0]: ["no name contains a NUL character"]})
     return given[0]
 
 

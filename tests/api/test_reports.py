@@ -99,6 +99,7 @@ def test_allocated_against_used_right_sizing_and_teams(viewer: Any, shop: Any) -
         ("?environment=nowhere", 404),
         ("?team=nobody", 404),
         ("?cluster=shop&colour=red", 422),
+        ("?team=a%00b", 422),
     ],
 )
 def test_a_scope_must_be_one_known_name(viewer: Any, query: str, status: int) -> None:
