@@ -384,6 +384,12 @@ class Call(StrictSchema):
         load_default=1.0,
         metadata={"description": "requests to the callee per request to the caller"},
     )
+    allow_cycle = fields.Boolean(
+        metadata={
+            "description": "this call may close a cycle (a callback); such calls do not "
+            "order deploys nor carry load in plans. Shown only when true."
+        }
+    )
 
 
 _consistency_exception = FullMatch(
