@@ -13,6 +13,7 @@ setting). Berth's API tokens are not used here, so a scraper holds no ledger rol
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -32,7 +33,10 @@ from prometheus_client.registry import Collector
 from werkzeug.exceptions import Unauthorized
 
 from api.request_context import ledger_context
+from ledger.errors import DatabaseUnavailableError
 from ledger.metrics import Figures, capacity_figures
+
+log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 UNMATCHED = "(unmatched)"  # requests no route answers: one label value, not one per path
@@ -121,6 +125,14 @@ class CapacityCollector(Collector):
         yield synced
 
 
+class _Fixed(Collector):
+    def __init__(self, metrics: list[Metric]) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.metrics
+
+
 def _labels(f: Figures, scope: str) -> list[str]:
     return [f.cluster] if scope == "cluster" else [f.cluster, f.environment or ""]
 
@@ -145,8 +157,18 @@ def metrics() -> Response:
         multiprocess.MultiProcessCollector(requests_registry)  # type: ignore[no-untyped-call]
     else:
         requests_registry = REGISTRY
+    up = GaugeMetricFamily(
+        "berth_capacity_up", "1 when the capacity gauges could be read from the database"
+    )
     capacity = CollectorRegistry()
-    capacity.register(CapacityCollector(*capacity_figures(ledger_context())))
+    try:
+        capacity.register(CapacityCollector(*capacity_figures(ledger_context())))
+        up.add_metric([], 1)
+    except DatabaseUnavailableError as exc:
+        # the request metrics are still worth a scrape; the gauge says what is missing
+        log.warning("capacity gauges left out of /metrics: %s", exc.detail)
+        up.add_metric([], 0)
+    capacity.register(_Fixed([up]))
     body = generate_latest(requests_registry) + generate_latest(capacity)
     return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
 

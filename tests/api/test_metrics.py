@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
+from app import create_app
 from ledger import metrics as ledger_metrics
 from simulator import Simulator, serve
 from tests import factories as f
@@ -94,6 +95,7 @@ def test_gauges_agree_with_the_capacity_endpoint(client: Any, viewer: Any, synce
     assert samples[("berth_cluster_unplaceable_instances", east)] >= 2  # the over-commit
     assert samples[("berth_cluster_reserved_cpus", east)] > 0
     assert samples[("berth_cluster_synced", east)] == 1
+    assert samples[("berth_capacity_up", ())] == 1
     assert 0 <= samples[("berth_cluster_snapshot_age_seconds", east)] < 60
 
 
@@ -141,3 +143,11 @@ def test_unsynced_clusters_are_said_and_an_optional_token_guards_the_scrape(
         scrape(client, {"Authorization": "Bearer s3cret"})
     finally:
         app.config["METRICS_TOKEN"] = ""
+
+
+def test_a_database_without_the_schema_still_gives_request_metrics(tmp_path: Any) -> None:
+    broken = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"})
+    samples = scrape(broken.test_client())
+    assert samples[("berth_capacity_up", ())] == 0
+    assert any(name == "berth_http_requests_total" for name, _ in samples)
+    broken.extensions["berth"].engine.dispose()
