@@ -90,6 +90,8 @@ class RightSizing(Schema):
     agents_freed = fields.Integer()
     unplaced_allocated = fields.Integer()
     unplaced_right_sized = fields.Integer()
+    lower_bound_allocated = fields.Integer()
+    lower_bound_right_sized = fields.Integer()
 
 
 class SnapshotRef(Schema):

@@ -233,7 +233,18 @@ def _services(
 def _right_sizing(pic: Picture, allocated: list[Demand], right_sized: list[Demand]) -> dict:
     """Agents the scope's allocations need as allocated and at their used sizes."""
     if not pic.agents or not allocated:
-        return {"agents_allocated": 0, "agents_right_sized": 0, "agents_freed": 0}
+        return dict.fromkeys(
+            (
+                "agents_allocated",
+                "agents_right_sized",
+                "agents_freed",
+                "unplaced_allocated",
+                "unplaced_right_sized",
+                "lower_bound_allocated",
+                "lower_bound_right_sized",
+            ),
+            0,
+        )
     before = place(pic.agents, allocated)
     after = place(pic.agents, right_sized)
     return {
@@ -242,6 +253,9 @@ def _right_sizing(pic: Picture, allocated: list[Demand], right_sized: list[Deman
         "agents_freed": max(0, before.agents_used - after.agents_used),
         "unplaced_allocated": len(before.unplaced),
         "unplaced_right_sized": len(after.unplaced),
+        # the packing is a fast heuristic: no packing can use fewer agents than these
+        "lower_bound_allocated": before.lower_bound,
+        "lower_bound_right_sized": after.lower_bound,
     }
 
 

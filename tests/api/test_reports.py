@@ -76,6 +76,8 @@ def test_allocated_against_used_right_sizing_and_teams(viewer: Any, shop: Any) -
     sizing = section["right_sizing"]
     assert sizing["agents_allocated"] >= sizing["agents_right_sized"] >= 1
     assert sizing["agents_freed"] == sizing["agents_allocated"] - sizing["agents_right_sized"]
+    assert 1 <= sizing["lower_bound_right_sized"] <= sizing["lower_bound_allocated"]
+    assert sizing["lower_bound_allocated"] <= sizing["agents_allocated"]
 
     # a team's report holds only its services
     everyone = viewer.get(f"{URL}?cluster=shop").get_json()["clusters"][0]
