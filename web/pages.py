@@ -29,7 +29,7 @@ from api.errors import STATUS
 from api.reports import csv_response
 from ledger import reports, reservations
 from ledger.context import Context
-from ledger.environments import list_environments
+from ledger.environments import get_environment, list_environments
 from ledger.errors import LedgerError
 from ledger.tokens import Caller, authenticate, authenticate_digest, hash_token
 from web import charts
@@ -182,8 +182,11 @@ def index() -> Any:
 
 @bp.route("/environments/<name>")
 def environment(name: str) -> Any:
+    env = get_environment(_context(), name)
     report = reports.capacity_report(_context(), environment=name)
-    return render_template("environment.html", name=name, report=report, charts=_charts(report))
+    return render_template(
+        "environment.html", name=name, env=env, report=report, charts=_charts(report)
+    )
 
 
 @bp.route("/services/<name>")
