@@ -149,3 +149,33 @@ def test_the_csv_has_its_documented_columns(viewer: Any, shop: Any) -> None:
     spec = viewer.get("/api/v1/openapi.json").get_json()
     described = str(spec["paths"]["/api/v1/reports/capacity"]["get"])
     assert all(column in described for column in HEADER.split(","))
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted() -> None:
+    """Names reach the ledger from Marathon labels too; a cell must never become a formula."""
+    from ledger.reports import report_csv
+
+    figures = {"cpus": 1.0, "mem": 64.0}
+    report = {
+        "scope": {"kind": "team", "name": "=cmd|' /C calc'!A0"},
+        "clusters": [
+            {
+                "cluster": "east",
+                "agents": [],
+                "services": [
+                    {
+                        "service": "svc",
+                        "environment": "test",
+                        "team": "@SUM(1+1)",
+                        "instances": 1,
+                        "running": 1,
+                        "allocated": figures,
+                        "used": figures,
+                    }
+                ],
+            }
+        ],
+    }
+    rows = list(csv.DictReader(io.StringIO(report_csv(report))))
+    assert rows[0]["team"] == "'@SUM(1+1)"
+    assert rows[0]["scope"] == "team==cmd|' /C calc'!A0"  # starts with a letter: as it is
