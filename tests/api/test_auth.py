@@ -10,7 +10,8 @@ from flask import Flask
 from tests.conftest import Api
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-PUBLIC = {"/api/v1/openapi.json", "/static/<path:filename>"}
+# /metrics: open unless BERTH_METRICS_TOKEN is set (tests/api/test_metrics.py checks that)
+PUBLIC = {"/api/v1/openapi.json", "/static/<path:filename>", "/metrics"}
 
 
 def _routes(app: Flask) -> list[tuple[str, str]]:
