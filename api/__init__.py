@@ -17,6 +17,7 @@ from api import (
     drift,
     environments,
     errors,
+    plans,
     reports,
     reservations,
     security,
@@ -96,8 +97,10 @@ def init_api(app: Flask) -> None:
         drift,
         audit,
         reports,
+        plans,
     ):
         api.register_blueprint(module.blp)
+    api.register_blueprint(services.order_blp)
     init_metrics(app)  # GET /metrics, outside /api/v1 where Prometheus looks
     errors.register(app)
 

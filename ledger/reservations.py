@@ -64,6 +64,55 @@ def _scope(session: Session, data: dict[str, Any]) -> tuple[Cluster, Environment
     return env.cluster, env
 
 
+def add_reservations(
+    ctx: Context,
+    session: Session,
+    cluster: Cluster,
+    env: Environment | None,
+    slots: list[dict[str, Any]],
+    *,
+    force: bool,
+    now: datetime,
+    what: str,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Hold several slot sizes inside the caller's transaction, fit-checked together: one
+    verdict for all of them, so that either all are held or none (an admin may force)."""
+    lock_cluster(ctx, session, cluster.id)
+    rows = [
+        Reservation(
+            cluster=cluster,
+            environment=env,
+            count=slot["count"],
+            cpus=slot["cpus"],
+            mem=slot["mem"],
+            disk=slot.get("disk", 0),
+            constraints=slot.get("constraints", []),
+            starts_at=slot["starts_at"],
+            ends_at=slot["ends_at"],
+            reason=slot["reason"],
+            owner=ctx.actor,
+        )
+        for slot in slots
+    ]
+    session.add_all(rows)
+    session.flush()
+    verdict = require_fit(
+        picture(session, cluster, now),
+        force=force,
+        what=what,
+        key=f"reservation:{rows[0].id}" if len(rows) == 1 else None,
+    )
+    views = []
+    for r in rows:
+        r.forced = verdict.failing is not None  # saved only because an admin forced it
+        session.flush()
+        view = reservation_view(r, now)
+        action = "create-forced" if r.forced else "create"
+        ctx.audit(session, action, "reservation", str(r.id), None, view)
+        views.append(view)
+    return views, verdict.as_dict()
+
+
 def create_reservation(
     ctx: Context, data: dict[str, Any], *, force: bool = False, dry_run: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -75,34 +124,17 @@ def create_reservation(
         now = utcnow()
         if data["ends_at"] <= now:
             raise InvalidError({"ends_at": ["the window is over already"]})
-        lock_cluster(ctx, session, cluster.id)
-        r = Reservation(
-            cluster=cluster,
-            environment=env,
-            count=data["count"],
-            cpus=data["cpus"],
-            mem=data["mem"],
-            disk=data.get("disk", 0),
-            constraints=data.get("constraints", []),
-            starts_at=data["starts_at"],
-            ends_at=data["ends_at"],
-            reason=data["reason"],
-            owner=ctx.actor,
-        )
-        session.add(r)
-        session.flush()
-        verdict = require_fit(
-            picture(session, cluster, now),
+        views, fit = add_reservations(
+            ctx,
+            session,
+            cluster,
+            env,
+            [data],
             force=force,
-            what=f"reservation '{r.reason}'",
-            key=f"reservation:{r.id}",
+            now=now,
+            what=f"reservation '{data['reason']}'",
         )
-        r.forced = verdict.failing is not None  # saved only because an admin forced it
-        session.flush()
-        view = reservation_view(r, now)
-        action = "create-forced" if r.forced else "create"
-        ctx.audit(session, action, "reservation", str(r.id), None, view)
-        return view, verdict.as_dict()
+        return views[0], fit
 
     return in_transaction(ctx, work, dry_run=dry_run)
 

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import networkx as nx
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
+from allocator import dependencies
 from ledger.context import Context, in_transaction
-from ledger.errors import AlreadyExistsError, InUseError, InvalidError, NotFoundError
+from ledger.environments import find_environment
+from ledger.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InUseError,
+    InvalidError,
+    NotFoundError,
+)
 from ledger.host_ports import (
     assign_ports,
     lock_cluster,
@@ -64,9 +73,50 @@ def _set_calls(session: Session, service: Service, calls: list[dict[str, Any]]) 
         raise InvalidError(
             {"calls": [f"unknown services: {', '.join(unknown)}; create them first"]}
         )
+    _refuse_cycles(session, service.name, calls)
     service.calls = [
-        ServiceDependency(callee=found[c["service"]], fan_out=c.get("fan_out", 1.0)) for c in calls
+        ServiceDependency(
+            callee=found[c["service"]],
+            fan_out=c.get("fan_out", 1.0),
+            allow_cycle=c.get("allow_cycle", False),
+        )
+        for c in calls
     ]
+
+
+class DependencyCycleError(ConflictError):
+    title = "Dependency cycle"
+
+
+def call_graph(session: Session) -> nx.DiGraph:
+    """Every service and every call edge, read in two queries."""
+    callee = aliased(Service)
+    edges = session.execute(
+        select(
+            Service.name,
+            callee.name,
+            ServiceDependency.fan_out,
+            ServiceDependency.allow_cycle,
+        )
+        .join(ServiceDependency, ServiceDependency.caller_id == Service.id)
+        .join(callee, ServiceDependency.callee_id == callee.id)
+    ).all()
+    return dependencies.graph(
+        session.scalars(select(Service.name)),
+        (dependencies.Edge(a, b, f, bool(allowed)) for a, b, f, allowed in edges),
+    )
+
+
+def _refuse_cycles(session: Session, name: str, calls: list[dict[str, Any]]) -> None:
+    """409 naming the cycle when the service's new calls close one (unless allowed)."""
+    edges = [
+        dependencies.Edge(name, c["service"], c.get("fan_out", 1.0), c.get("allow_cycle", False))
+        for c in calls
+    ]
+    try:
+        dependencies.check_calls(call_graph(session), name, edges)
+    except dependencies.CycleError as exc:
+        raise DependencyCycleError(str(exc), cycle=exc.cycle) from exc
 
 
 def _sync_allocation_ports(
@@ -202,3 +252,36 @@ def delete_service(ctx: Context, name: str) -> None:
         ctx.audit(session, "delete", "service", name, before, None)
 
     in_transaction(ctx, work)
+
+
+def service_impact(ctx: Context, name: str) -> dict[str, Any]:
+    """Who a change of the service reaches: callers upstream, callees downstream."""
+
+    def work(session: Session) -> dict[str, Any]:
+        find_service(session, name)
+        found = dependencies.impact(call_graph(session), name)
+        return {
+            "service": name,
+            "upstream": [{"service": s, "depth": d} for s, d in found.upstream.items()],
+            "downstream": [{"service": s, "depth": d} for s, d in found.downstream.items()],
+        }
+
+    return in_transaction(ctx, work)
+
+
+def deploy_order(ctx: Context, environment: str | None = None) -> dict[str, Any]:
+    """Generations of services to deploy in, callees first; of one environment if given."""
+
+    def work(session: Session) -> dict[str, Any]:
+        only = None
+        if environment is not None:
+            env = find_environment(session, environment)
+            only = session.scalars(
+                select(Service.name)
+                .join(Allocation, Allocation.service_id == Service.id)
+                .where(Allocation.environment_id == env.id)
+            ).all()
+        generations = dependencies.deploy_order(call_graph(session), only)
+        return {"environment": environment, "generations": generations}
+
+    return in_transaction(ctx, work)

@@ -50,7 +50,11 @@ def service_view(s: Service) -> dict[str, Any]:
         ],
         "health_check": s.health_check,
         "calls": sorted(
-            ({"service": d.callee.name, "fan_out": d.fan_out} for d in s.calls),
+            (
+                {"service": d.callee.name, "fan_out": d.fan_out}
+                | ({"allow_cycle": True} if d.allow_cycle else {})
+                for d in s.calls
+            ),
             key=lambda d: str(d["service"]),
         ),
         "description": s.description,

@@ -1,0 +1,463 @@
+"""Use cases for what-if plans: scale services for a window, ask how many agents it takes,
+and hold the plan's extra capacity as reservations.
+
+A plan counts what the capacity check counts: the allocations of every environment on
+the cluster, the deploy surge, the executor overhead, the headroom, and the reservations
+whose windows overlap the plan's window (each distinct set of them that is active at
+once is checked). Only the allocations of the plan's environment are scaled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from allocator import dependencies
+from allocator.placement import Demand, Unplaced
+from allocator.plans import AgentShape, PlanAnswer, plan
+from allocator.windows import Window, distinct_sets, intervals_from
+from ledger.capacity import (
+    RESOURCES,
+    DoesNotFitError,
+    Picture,
+    _surge,
+    picture,
+    surge_summary,
+    unplaced_view,
+    usable_constraint,
+)
+from ledger.context import Context, in_transaction
+from ledger.environments import find_environment
+from ledger.errors import ConflictError, InvalidError, NotFoundError
+from ledger.reservations import add_reservations
+from ledger.services import call_graph
+from ledger.sync import refresh_if_stale
+from models import Plan, Reservation, Service
+from models.base import utcnow
+
+SHOWN_UNPLACED = 100  # unplaced instances kept in a plan's answer; the count is complete
+
+
+class NoSnapshotError(ConflictError):
+    title = "Cluster not synced"
+
+
+class PlanReservedError(ConflictError):
+    title = "Plan reserved already"
+
+
+@dataclass(frozen=True)
+class _Scaled:
+    """What the surge computation reads of an allocation, with the scaled instance count."""
+
+    instances: int
+    minimum_health_capacity: float
+    maximum_over_capacity: float
+
+
+def _instances(n: int, factor: float) -> int:
+    """ceil(n × factor), without float noise turning 10 × 1.1 into 12."""
+    return max(0, math.ceil(round(n * factor, 9)))
+
+
+def _factors(
+    session: Session, env_services: dict[str, Service], scale: dict[str, float], propagate: bool
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Factor per service of the environment and where it came from ("explicit", "team:x",
+    "tag:y", "propagated"). A service's own entry beats a tag, a tag beats a team; among
+    several tags or teams that match, the largest factor counts."""
+    errors: dict[str, list[str]] = {}
+    all_services = {s.name: s for s in session.scalars(select(Service))}
+    by_rank: dict[str, tuple[int, float, str]] = {}  # name → (rank, factor, source)
+
+    def offer(name: str, rank: int, factor: float, source: str) -> None:
+        held = by_rank.get(name)
+        if held is None or (rank, factor) > (held[0], held[1]):
+            by_rank[name] = (rank, factor, source)
+
+    for key, factor in scale.items():
+        kind, _, value = key.partition(":") if ":" in key else ("service", "", key)
+        if kind == "team":
+            members = [s for s in all_services.values() if s.team == value]
+            rank = 0
+        elif kind == "tag":
+            members = [s for s in all_services.values() if value in (s.tags or [])]
+            rank = 1
+        elif kind == "service":
+            members = [all_services[value]] if value in all_services else []
+            rank = 2
+        else:
+            errors[key] = ["use a service name, 'team:<team>' or 'tag:<tag>'"]
+            continue
+        if not members:
+            what = {"team": "team", "tag": "tag", "service": "service"}[kind]
+            errors[key] = [f"there is no {what} '{value}'"]
+            continue
+        placed = [s for s in members if s.name in env_services]
+        if not placed:
+            errors[key] = [f"'{value}' has no allocation in this environment"]
+            continue
+        for s in placed:
+            offer(s.name, rank, factor, "explicit" if kind == "service" else key)
+    if errors:
+        raise InvalidError({"scale": errors})
+    explicit = {name: f for name, (_, f, _) in by_rank.items()}
+    source = {name: src for name, (_, _, src) in by_rank.items()}
+    if propagate:
+        carried = dependencies.load_factors(call_graph(session), explicit)
+        for name, f in carried.items():
+            if name in env_services and f > explicit.get(name, 1.0) + 1e-12:
+                explicit[name] = f
+                source[name] = "propagated"
+    return {n: f for n, f in explicit.items() if n in env_services}, source
+
+
+def _default_shape(pic: Picture) -> AgentShape:
+    """The cluster's most common active agent (by total size), its ports and attributes."""
+    assert pic.snapshot is not None
+    active = sorted((a for a in pic.snapshot.agents if a["active"]), key=lambda a: a["id"])
+    if not active:
+        raise NoSnapshotError(
+            f"cluster '{pic.cluster.name}' has no active agent in its latest snapshot; "
+            "give agent_shape {cpus, mem, disk}"
+        )
+
+    def size(a: dict[str, Any]) -> tuple[float, float, float]:
+        return tuple(float(a["resources"][r]) for r in RESOURCES)  # type: ignore[return-value]
+
+    counts = Counter(size(a) for a in active)
+    common = max(counts, key=lambda s: (counts[s], s))
+    template = next(a for a in active if size(a) == common)
+    return AgentShape(
+        cpus=common[0],
+        mem=common[1],
+        disk=common[2],
+        ports=tuple(tuple(r) for r in template["resources"]["ports"]),  # type: ignore[misc]
+        attributes={k: str(v) for k, v in template["attributes"].items()},
+    )
+
+
+def _scenarios(
+    pic: Picture, demands: list[Demand], starts_at: datetime, ends_at: datetime
+) -> tuple[list[list[Demand]], list[int]]:
+    """One demand list per distinct set of reservations active at once in the window."""
+    start = max(starts_at, pic.now)
+    windows = [
+        Window(r.id, r.starts_at, r.ends_at)
+        for r, _ in pic.reservations
+        if r.starts_at < ends_at and r.ends_at > start
+    ]
+    intervals = [i for i in intervals_from(start, windows) if i.start < ends_at]
+    sets = distinct_sets(intervals) or [frozenset()]
+    slots = {r.id: d for r, d in pic.reservations}
+    scenarios = [[*demands, *(slots[i] for i in sorted(s))] for s in sets]
+    return scenarios, sorted({i for s in sets for i in s})
+
+
+def _shape_view(shape: AgentShape) -> dict[str, Any]:
+    return {
+        "cpus": shape.cpus,
+        "mem": shape.mem,
+        "disk": shape.disk,
+        "ports": [list(r) for r in shape.ports],
+        "attributes": dict(shape.attributes),
+    }
+
+
+def _unplaced(items: tuple[Unplaced, ...]) -> list[dict[str, Any]]:
+    return [unplaced_view(u) for u in items[:SHOWN_UNPLACED]]
+
+
+def _answer_view(answer: PlanAnswer, shape: AgentShape) -> dict[str, Any]:
+    checked: dict[str, Any] = {}
+    for c in answer.checks:
+        entry = {
+            "extra_agents": c.extra_agents,
+            "fits": c.fits,
+            "proven": c.proven,
+            "by": c.by,
+            "agents_used": c.agents_used,
+            "unplaced": c.unplaced,
+        }
+        checked["fits" if c.fits else "does_not_fit"] = entry
+    k = answer.extra_agents
+    if answer.fits_now:
+        advice = "it fits as it is"
+    elif k is None:
+        advice = f"no number of agents of this shape makes it fit: {answer.why_not}"
+    else:
+        advice = (
+            f"add {k} agent{'s' if k != 1 else ''} of {shape.cpus:g} cpus, "
+            f"{shape.mem:g} MiB and {shape.disk:g} MiB of disk"
+        )
+    return {
+        "fits": answer.fits_now,
+        "extra_agents": k,
+        "advice": advice,
+        "checked": checked,
+        "bottleneck": {
+            "resource": answer.bottleneck,
+            "need": round(answer.need[answer.bottleneck], 3),
+            "capacity": round(answer.capacity[answer.bottleneck], 3),
+        },
+        "need": {r: round(v, 3) for r, v in answer.need.items()},
+        "capacity": {r: round(v, 3) for r, v in answer.capacity.items()},
+        "lower_bound": answer.lower_bound,
+        "agents_used": answer.now.agents_used,
+        "agents_used_with_extra": answer.final.agents_used if answer.final else None,
+        "unplaced_count": len(answer.unplaced),
+        "unplaced": _unplaced(answer.unplaced),
+        "placements_tried": answer.tries,
+    }
+
+
+def _request_view(data: dict[str, Any], starts_at: datetime, ends_at: datetime) -> dict[str, Any]:
+    return {
+        "environment": data["environment"],
+        "scale": dict(data["scale"]),
+        "propagate": data.get("propagate", False),
+        "window": {"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()},
+        "agent_shape": data.get("agent_shape"),
+    }
+
+
+def plan_view(p: Plan) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "environment": p.environment.name,
+        "cluster": p.environment.cluster.name,
+        "starts_at": p.starts_at,
+        "ends_at": p.ends_at,
+        "created_by": p.created_by,
+        "created_at": p.created_at,
+        "request": p.request,
+        "reservations": list(p.reservation_ids),
+        **p.result,
+    }
+
+
+def create_plan(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
+    """Scale, place, and find the fewest extra agents; the plan is stored with its answer."""
+    refresh_if_stale(ctx, environment=data["environment"])
+
+    def work(session: Session) -> dict[str, Any]:
+        try:
+            env = find_environment(session, data["environment"])
+        except NotFoundError as exc:
+            raise InvalidError({"environment": [exc.detail]}) from exc
+        starts_at, ends_at = data["starts_at"], data["ends_at"]
+        now = utcnow()
+        if ends_at <= now:
+            raise InvalidError({"window": ["the window is over already"]})
+        cluster = env.cluster
+        pic = picture(session, cluster, now)
+        if pic.snapshot is None:
+            raise NoSnapshotError(
+                f"cluster '{cluster.name}' has no snapshot yet: sync it "
+                f"(POST /api/v1/clusters/{cluster.name}/sync) before planning"
+            )
+        mine = {a.service.name: (a, d) for a, d in pic.allocations if a.environment_id == env.id}
+        factors, source = _factors(
+            session,
+            {n: a.service for n, (a, _) in mine.items()},
+            data["scale"],
+            data.get("propagate", False),
+        )
+        scaled: dict[str, int] = {}
+        demands: list[Demand] = []
+        for alloc, demand in pic.allocations:
+            name = alloc.service.name
+            if alloc.environment_id == env.id and name in factors:
+                scaled[name] = _instances(alloc.instances, factors[name])
+                demand = replace(demand, count=scaled[name])
+            demands.append(demand)
+        surge_input = [
+            (
+                _Scaled(
+                    scaled.get(a.service.name, a.instances)
+                    if a.environment_id == env.id
+                    else a.instances,
+                    a.minimum_health_capacity,
+                    a.maximum_over_capacity,
+                ),
+                d,
+            )
+            for (a, _), d in zip(pic.allocations, demands, strict=True)
+        ]
+        surge = _surge(cluster, cast(Any, surge_input), pic.agents)
+        with_surge = replace(pic, surge=tuple(surge))
+        scenarios, counted = _scenarios(with_surge, [*demands, *surge], starts_at, ends_at)
+        shape = _default_shape(pic)
+        given = data.get("agent_shape")
+        if given:
+            shape = AgentShape(
+                cpus=float(given["cpus"]),
+                mem=float(given["mem"]),
+                disk=float(given.get("disk", 0)),
+                ports=shape.ports,
+                attributes=given.get("attributes", shape.attributes),
+            )
+        answer = plan(pic.agents, scenarios, shape)
+        assert pic.snapshot is not None
+        services = [
+            {
+                "service": name,
+                "factor": round(factors[name], 6),
+                "source": source.get(name, "explicit"),
+                "instances_before": mine[name][0].instances,
+                "instances_after": scaled[name],
+                "added": scaled[name] - mine[name][0].instances,
+                "cpus": mine[name][0].cpus,
+                "mem": mine[name][0].mem,
+                "disk": mine[name][0].disk,
+                "constraints": [c for c in mine[name][0].constraints if usable_constraint(c)],
+            }
+            for name in sorted(scaled)
+        ]
+        result = {
+            **_answer_view(answer, shape),
+            "agent_shape": _shape_view(shape),
+            "services": services,
+            "instances_before": sum(s["instances_before"] for s in services),
+            "instances_after": sum(s["instances_after"] for s in services),
+            "reservations_counted": counted,
+            "surge": surge_summary(with_surge),
+            "snapshot_age_seconds": round((now - pic.snapshot.confirmed_at).total_seconds(), 3),
+        }
+        row = Plan(
+            environment=env,
+            request=_request_view(data, starts_at, ends_at),
+            result=result,
+            fits=answer.fits_now,
+            extra_agents=answer.extra_agents,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reservation_ids=[],
+            created_by=ctx.actor,
+        )
+        session.add(row)
+        session.flush()
+        view = plan_view(row)
+        ctx.audit(session, "create", "plan", str(row.id), None, _audit_view(view))
+        return view
+
+    return in_transaction(ctx, work)
+
+
+def _audit_view(view: dict[str, Any]) -> dict[str, Any]:
+    """The plan as the audit log keeps it: the question and the verdict, not every detail."""
+    keep = ("id", "environment", "request", "fits", "extra_agents", "advice", "reservations")
+    return {k: view[k] for k in keep if k in view}
+
+
+def _find(session: Session, plan_id: int) -> Plan:
+    p = session.get(Plan, plan_id)
+    if p is None:
+        raise NotFoundError(f"there is no plan {plan_id}")
+    return p
+
+
+def get_plan(ctx: Context, plan_id: int) -> dict[str, Any]:
+    return in_transaction(ctx, lambda session: plan_view(_find(session, plan_id)))
+
+
+def list_plans(
+    ctx: Context, *, environment: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """Plans newest first, and how many match in all."""
+
+    def work(session: Session) -> tuple[list[dict[str, Any]], int]:
+        query = select(Plan)
+        if environment is not None:
+            query = query.where(Plan.environment_id == find_environment(session, environment).id)
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(query.order_by(Plan.id.desc()).limit(limit).offset(offset))
+        return [plan_view(p) for p in rows], total
+
+    return in_transaction(ctx, work)
+
+
+def reserve_plan(ctx: Context, plan_id: int, *, force: bool = False) -> dict[str, Any]:
+    """Hold the plan's added instances for its window: one reservation per service that
+    grows, with the service's sizes and constraints, all fit-checked together.
+
+    A reservation holds no host ports and its constraints count its own slots only, so
+    UNIQUE hostname spreads the slots but does not keep them off the service's agents.
+    """
+    env_name = in_transaction(ctx, lambda session: _find(session, plan_id).environment.name)
+    refresh_if_stale(ctx, environment=env_name)
+
+    def work(session: Session) -> dict[str, Any]:
+        p = _find(session, plan_id)
+        now = utcnow()
+        if p.ends_at <= now:
+            raise ConflictError(f"plan {plan_id}'s window ended at {p.ends_at.isoformat()}")
+        held = session.scalars(
+            select(Reservation.id).where(
+                Reservation.id.in_(list(p.reservation_ids)), Reservation.ends_at > now
+            )
+        ).all()
+        if held:
+            raise PlanReservedError(
+                f"plan {plan_id} is reserved already as reservation"
+                f"{'s' if len(held) > 1 else ''} {', '.join(map(str, sorted(held)))}; "
+                "delete them to reserve it again"
+            )
+        grown = [s for s in p.result.get("services", []) if s["added"] > 0]
+        if not grown:
+            raise ConflictError(f"plan {plan_id} adds no instances: there is nothing to reserve")
+        slots = [
+            {
+                "count": s["added"],
+                "cpus": s["cpus"],
+                "mem": s["mem"],
+                "disk": s["disk"],
+                "constraints": s["constraints"],
+                "starts_at": max(p.starts_at, now),
+                "ends_at": p.ends_at,
+                "reason": f"plan {p.id}: {s['service']} +{s['added']} instances "
+                f"(x{s['factor']:g}) for {p.environment.name}"[:1024],
+            }
+            for s in grown
+        ]
+        try:
+            views, fit = add_reservations(
+                ctx,
+                session,
+                p.environment.cluster,
+                p.environment,
+                slots,
+                force=force,
+                now=now,
+                what=f"the capacity of plan {p.id}",
+            )
+        except DoesNotFitError as exc:
+            raise DoesNotFitError(f"{exc.detail}. {_advice(p)}", **exc.extra) from exc
+        before = _audit_view(plan_view(p))
+        p.reservation_ids = [v["id"] for v in views]
+        session.flush()
+        after = plan_view(p)
+        ctx.audit(session, "reserve", "plan", str(p.id), before, _audit_view(after))
+        return {"plan": p.id, "reservations": views, "fit": fit}
+
+    return in_transaction(ctx, work)
+
+
+def _advice(p: Plan) -> str:
+    shape = p.result.get("agent_shape", {})
+    k = p.result.get("extra_agents")
+    size = (
+        f"{shape.get('cpus', 0):g} cpus, {shape.get('mem', 0):g} MiB and "
+        f"{shape.get('disk', 0):g} MiB of disk"
+    )
+    if k:
+        return f"The plan says to add {k} agent{'s' if k != 1 else ''} of {size} first"
+    if k == 0:
+        return "The plan found it fitting when it was made: the cluster has changed since"
+    return f"The plan found that no number of agents of {size} makes it fit"
