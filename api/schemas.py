@@ -671,6 +671,7 @@ class AuditArgs(StrictSchema):
                 "token",
                 "reservation",
                 "deployment",
+                "plan",
             ]
         )
     )
