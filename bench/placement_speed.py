@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import random
 import resource
 import sys
@@ -166,6 +167,20 @@ def main() -> None:
         f"peak memory: {peak / 2**20:.1f} MiB allocated during place() (tracemalloc); "
         f"process max RSS {rss:.0f} MiB (getrusage, whole bench)"
     )
+    figures = {
+        "bench": "placement_speed",
+        "agents": args.agents,
+        "instances": n,
+        "seconds": round(seconds, 3),
+        "instances_per_s": round(n / seconds),
+        "instances_per_s_ports_only": round(n / s2),
+        "instances_per_s_bare": round(n / s3),
+        "fits": result.fits,
+        "agents_used": result.agents_used,
+        "lower_bound": result.lower_bound,
+        "peak_mib": round(peak / 2**20, 1),
+    }
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ search does not scan the ports already held.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -163,6 +164,9 @@ def main() -> None:
         print(f"{f'full ({args.held:,} ports held)':<28}{med['full']:>10.2f}{p90['full']:>10.2f}")
         ratio = med["full"] / med["empty"]
         print(f"ratio full/empty (median): {ratio:.2f}  (target <= 2)")
+        figures = {"median_empty_ms": med["empty"], "median_full_ms": med["full"], "ratio": ratio}
+        rounded = {k: round(v, 2) for k, v in figures.items()}
+        print(json.dumps({"bench": "ports", "held": args.held, **rounded, "target": "<= 2"}))
         app.extensions["berth"].engine.dispose()
     finally:
         with admin.connect() as conn:

@@ -10,6 +10,7 @@ rendering costs. Target: render ≥ half the bare endpoint's requests per second
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import platform
@@ -161,15 +162,26 @@ def main() -> None:
             f"{os.cpu_count()} cores"
         )
         print(f"{'endpoint':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
-        rate = {}
+        rate, p99s = {}, {}
         for label, runs in figures.items():
             rps = statistics.mean(r[0] for r in runs)
             rate[label] = rps
             p50 = statistics.mean(r[1] for r in runs)
             p99 = max(r[2] for r in runs)
+            p99s[label] = p99
             errors = sum(r[3] for r in runs)
             print(f"{label:<10}{rps:>9.1f}{p50:>9.2f}{p99:>9.2f}{errors:>8}")
         print(f"ratio render/bare: {rate['render'] / rate['bare']:.2f}  (target >= 0.5)")
+        machine = {
+            "bench": "render_throughput",
+            "rps_bare": round(rate["bare"], 1),
+            "rps_render": round(rate["render"], 1),
+            "ratio": round(rate["render"] / rate["bare"], 2),
+            "p99_bare_ms": round(p99s["bare"], 1),
+            "p99_render_ms": round(p99s["render"], 1),
+            "target": ">= 0.5",
+        }
+        print(json.dumps(machine))
     finally:
         if server is not None:
             server.send_signal(signal.SIGTERM)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import multiprocessing
 import os
 import statistics
@@ -114,6 +115,7 @@ def main() -> None:
         f"{'set':<10} {'with OPT':>8} {'used/OPT':>9} {'optimal':>8} "
         f"{'best_overall/OPT':>16} {'b_o optimal':>11} {'LB=OPT':>7} {'time':>8}"
     )
+    summary: dict[str, dict[str, float]] = {}
     for set_name in sets:
         instances = [i for i in load(set_name) if i.name.startswith(args.klass)]
         instances = instances[:: args.every]
@@ -136,6 +138,7 @@ def main() -> None:
                     f"bo {r['best_overall']:>4} lb {r['lb']:>4} paper-lb {r['paper_lb']:>4} "
                     f"{r['strategy']:<24} {float(r['seconds']):.2f}s"  # type: ignore[arg-type]
                 )
+        summary[set_name] = _figures(results) | {"seconds": round(elapsed, 1)}
         for label, rows in [*sorted(by_class.items()), (set_name, results)]:
             print(
                 _line(
@@ -144,6 +147,19 @@ def main() -> None:
                     elapsed if label == set_name else None,
                 )
             )
+    print(json.dumps({"bench": "vector_packing", "every": args.every, "sets": summary}))
+
+
+def _figures(rows: list[dict[str, object]]) -> dict[str, float]:
+    """The set's figures for bench.all: mean used/OPT and best_overall/OPT, share optimal."""
+    used = statistics.fmean(int(r["used"]) / int(r["opt"]) for r in rows)  # type: ignore[call-overload]
+    bo = statistics.fmean(int(r["best_overall"]) / int(r["opt"]) for r in rows)  # type: ignore[call-overload]
+    return {
+        "instances": len(rows),
+        "used_over_opt": round(used, 4),
+        "best_overall_over_opt": round(bo, 4),
+        "optimal": round(sum(r["used"] == r["opt"] for r in rows) / len(rows), 4),
+    }
 
 
 def _line(label: str, rows: list[dict[str, object]], elapsed: float | None) -> str:
