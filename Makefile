@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
+LOAD_SECONDS ?= 60
 
-.PHONY: run test lint bench
+.PHONY: run test lint bench load audit
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +28,16 @@ lint: $(VENV)/.installed
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff format --check .
 
+# every benchmark, bounded, into bench/RESULTS.md (OR-Tools: pip install -r requirements-bench.txt)
 bench: $(VENV)/.installed
 	scripts/ensure-postgres
-	$(BIN)/python -m bench.ports
+	$(BIN)/python -m bench.all
+
+# 32 clients for 60 s against gunicorn (4 workers) on PostgreSQL, then a check of the database
+load: $(VENV)/.installed
+	scripts/ensure-postgres
+	$(BIN)/python -m bench.load --seconds $(LOAD_SECONDS)
+
+# known vulnerabilities in the runtime pins (needs the PyPI vulnerability service)
+audit: $(VENV)/.installed
+	$(BIN)/pip-audit -r requirements.txt --no-deps --disable-pip --progress-spinner off

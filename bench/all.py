@@ -1,0 +1,257 @@
+"""Run every benchmark of bench/ with bounded settings and write bench/RESULTS.md.
+
+Each benchmark prints its figures and ends with one JSON line; this collects those lines
+into one table with the machine it ran on, the date, each figure's target and its ratio to
+the published anchors: the proven optima of the vector bin packing sets and the best of
+all heuristics there (best_overall), and Nomad's 3,750 placements/s.
+
+    make bench         # or: .venv/bin/python -m bench.all [--every 40] [--load-seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "RESULTS.md"
+NOMAD_PLACEMENTS_PER_S = 3750  # HashiCorp's C1M: 1,000,000 containers in under 300 s
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _postgres_version() -> str:
+    try:
+        from sqlalchemy import create_engine, text
+
+        url = os.environ.get(
+            "BERTH_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        )
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            version = str(conn.execute(text("SHOW server_version")).scalar_one())
+        engine.dispose()
+        return "PostgreSQL " + version.split()[0]
+    except Exception:  # noqa: BLE001 - the table says it could not tell
+        return "PostgreSQL (version unknown)"
+
+
+def _run(module: str, args: list[str], timeout: float) -> tuple[dict[str, Any] | None, str, float]:
+    """Run one benchmark; its figures (the last JSON line), its output and how long it took."""
+    start = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        output = done.stdout + (
+            f"\n[exit {done.returncode}]\n{done.stderr[-2000:]}" * bool(done.returncode)
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = f"{exc.stdout or ''}\n[stopped after {timeout:.0f} s]"
+    figures = None
+    for line in reversed(output.splitlines()):
+        if line.startswith("{"):
+            try:
+                parsed = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(parsed, dict) and "bench" in parsed:
+                figures = parsed
+                break
+    return figures, output, time.monotonic() - start
+
+
+def _rows(name: str, f: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """(benchmark, figure, value, target, anchor and ratio) rows of one benchmark's figures."""
+    if name == "ports":
+        return [
+            (
+                "bench.ports",
+                f"ms per allocation, empty / {f['held']:,} ports held (median)",
+                f"{f['median_empty_ms']:.2f} / {f['median_full_ms']:.2f}; ratio {f['ratio']:.2f}",
+                "ratio ≤ 2",
+                "–",
+            )
+        ]
+    if name == "render_throughput":
+        return [
+            (
+                "bench.render_throughput",
+                "req/s render vs bare read (p99 ms)",
+                f"{f['rps_render']:.0f} vs {f['rps_bare']:.0f} ({f['p99_render_ms']:.0f} vs "
+                f"{f['p99_bare_ms']:.0f}); ratio {f['ratio']:.2f}",
+                "ratio ≥ 0.5",
+                "–",
+            )
+        ]
+    if name == "placement_speed":
+        ips = f["instances_per_s"]
+        return [
+            (
+                "bench.placement_speed",
+                f"instances placed per s ({f['instances']:,} on {f['agents']:,} agents, "
+                "ports and UNIQUE)",
+                f"{ips:,} ({f['seconds']:.2f} s; {f['agents_used']} agents, bound "
+                f"{f['lower_bound']})",
+                "≥ 3,750",
+                f"Nomad 3,750/s: ×{ips / NOMAD_PLACEMENTS_PER_S:.2f}",
+            )
+        ]
+    if name == "vector_packing":
+        out = []
+        for set_name, s in f["sets"].items():
+            out.append(
+                (
+                    "bench.vector_packing",
+                    f"{set_name}: agents used ÷ OPT, mean ({s['instances']} instances, "
+                    f"every {f['every']}th)",
+                    f"{s['used_over_opt']:.4f} ({s['optimal']:.1%} optimal)",
+                    "≤ best_overall",
+                    f"best_overall ÷ OPT {s['best_overall_over_opt']:.4f}: ×"
+                    f"{s['used_over_opt'] / s['best_overall_over_opt']:.4f}",
+                )
+            )
+        return out
+    if name == "cluster_quality":
+        used = f.get("used_over_bound", {})
+        value = ", ".join(f"{k} {v:.4f}" for k, v in used.items())
+        rows = [
+            (
+                "bench.cluster_quality",
+                f"agents used ÷ lower bound ({f['large_cases']} clusters of 50-400 agents)",
+                value,
+                "close to 1",
+                "–",
+            )
+        ]
+        if "proven_optimal" in f:
+            zero = ", ".join(f"{k} {v}/{f['proven_optimal']}" for k, v in f["zero_gap"].items())
+            rows.append(
+                (
+                    "bench.cluster_quality",
+                    "small cases at the CP-SAT optimum",
+                    zero,
+                    "all",
+                    "CP-SAT proven optimum",
+                )
+            )
+        return rows
+    if name == "load":
+        routes = "; ".join(
+            f"{k} {r['rps']:.1f}/s p50 {r['p50_ms']:.0f} p99 {r['p99_ms']:.0f}"
+            for k, r in f["routes"].items()
+        )
+        return [
+            (
+                "bench.load",
+                f"req/s, {f['clients']} clients, gunicorn {f['workers']} workers, "
+                f"{f['seconds']:g} s (p50 / p99 ms)",
+                f"{f['requests_per_second']:.1f} ({f['p50_ms']:.0f} / {f['p99_ms']:.0f}); "
+                f"5xx {f['errors_5xx']}; checks {'ok' if f['checks_ok'] else 'FAILED'}",
+                "no 5xx, checks ok",
+                routes,
+            )
+        ]
+    figures = {k: v for k, v in f.items() if k != "bench" and not isinstance(v, dict | list)}
+    value = ", ".join(f"{k} {v}" for k, v in figures.items())
+    return [(f"bench.{name}", "figures", value or json.dumps(f), f.get("target", "–"), "–")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--every", type=int, default=40, help="vector packing: every Nth")
+    parser.add_argument("--load-seconds", type=float, default=20.0)
+    parser.add_argument("--render-seconds", type=float, default=5.0)
+    parser.add_argument("--only", action="append", help="run only these (e.g. ports)")
+    parser.add_argument("--out", default=str(OUT))
+    args = parser.parse_args()
+
+    plan: list[tuple[str, list[str], float]] = [
+        ("ports", [], 900),
+        ("render_throughput", ["--seconds", str(args.render_seconds)], 600),
+        ("placement_speed", [], 900),
+        ("vector_packing", ["--every", str(args.every)], 1800),
+    ]
+    if importlib.util.find_spec("ortools") is not None:
+        plan.append(("cluster_quality", ["--small", "40", "--large", "5", "--seconds", "5"], 1200))
+    else:
+        print("bench.cluster_quality skipped: OR-Tools is not installed", file=sys.stderr)
+    if (ROOT / "bench" / "plans.py").exists():
+        plan.append(("plans", [], 900))
+    plan.append(("load", ["--seconds", str(args.load_seconds)], args.load_seconds + 900))
+    if args.only:
+        plan = [p for p in plan if p[0] in args.only]
+
+    started = datetime.now(UTC)
+    results: list[tuple[str, dict[str, Any] | None, str, float]] = []
+    for name, bench_args, timeout in plan:
+        print(f"running bench.{name} {' '.join(bench_args)}", file=sys.stderr, flush=True)
+        figures, output, seconds = _run(f"bench.{name}", bench_args, timeout)
+        print(output, file=sys.stderr, flush=True)
+        results.append((name, figures, output, seconds))
+
+    machine = (
+        f"{os.cpu_count()} cores, {_cpu_model()}, {platform.machine()}, Python "
+        f"{platform.python_version()}, {_postgres_version()}"
+    )
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `python -m bench.all` (`make bench`) on {started:%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {machine}.",
+        "",
+        "| benchmark | figure | value | target | anchor and ratio |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, figures, _, _ in results:
+        if figures is None:
+            lines.append(f"| bench.{name} | – | no figures (see its output below) | – | – |")
+            continue
+        for row in _rows(name, figures):
+            lines.append("| " + " | ".join(str(c).replace("|", "/") for c in row) + " |")
+    lines += ["", "Ratios: vector packing is agents used ÷ OPT divided by best_overall ÷ OPT of"]
+    lines += [
+        "the published summaries (below 1: better than the best published heuristic); placement",
+        "speed is instances per second divided by Nomad's 3,750 placements/s.",
+        "",
+        "## Output of each benchmark",
+        "",
+    ]
+    for name, bench_args, _ in plan:
+        _, _, output, seconds = next(r for r in results if r[0] == name)
+        lines += [
+            f"### bench.{name} {' '.join(bench_args)} ({seconds:.0f} s)",
+            "",
+            "```",
+            output.strip(),
+            "```",
+            "",
+        ]
+    Path(args.out).write_text("\n".join(lines))
+    print("\n".join(lines[: lines.index("## Output of each benchmark")]))
+    print(f"written to {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
