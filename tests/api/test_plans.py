@@ -1,0 +1,243 @@
+"""What-if plans through the API, against agents the simulator reports over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from simulator import Simulator, serve
+from simulator.demo import populate
+from tests import factories as f
+from tests.integration.conftest import sim_cluster
+
+SOON = datetime.now(UTC) + timedelta(days=7)
+WINDOW = [SOON.isoformat(), (SOON + timedelta(days=2)).isoformat()]
+NO_SURGE = {"minimum_health_capacity": 0.5, "maximum_over_capacity": 0}
+
+
+@pytest.fixture
+def east(admin: Any, ops: Any) -> Iterator[Any]:
+    """Three agents of 4 cpus and 8192 MiB, synced; environments production and test."""
+    sim = Simulator(agents=0, seed=3)
+    for rack in ("r1", "r2", "r3"):
+        sim.add_agent(
+            cpus=4, mem=8192, disk=20000, ports="[31000-32000]", attributes={"rack": rack}
+        )
+    with serve(sim) as server:
+        sim_cluster(admin, "east", [server.url], server.url)
+        f.environment(admin, "production", "east")
+        f.environment(admin, "test", "east")
+        # no host ports: instances of one service may share an agent
+        f.service(ops, "cart", [], team="checkout", tags=["promo"])
+        f.service(ops, "storefront", [], team="web", calls=[{"service": "cart", "fan_out": 2}])
+        assert ops.post("/api/v1/clusters/east/sync").status_code == 200
+        yield server
+
+
+def _allocate(api: Any, svc: str, env: str = "production", **fields: Any) -> None:
+    body = {"cpus": 1.0, "mem": 1024, "upgrade_strategy": NO_SURGE, **fields}
+    response = api.put(f.allocation_url(env, svc), json=body)
+    assert response.status_code in (200, 201), response.get_json()
+
+
+def _plan(api: Any, scale: dict[str, float], **extra: Any) -> Any:
+    body = {"environment": "production", "scale": scale, "window": WINDOW, **extra}
+    return api.post("/api/v1/plans", json=body)
+
+
+def test_fewest_extra_agents_checked_both_ways_stored_and_listed(
+    ops: Any, viewer: Any, east: Any
+) -> None:
+    # one instance of 2.5 cpus per agent: four do not fit on three agents although the
+    # cpus add up (10.4 of 12); the volume bound says 0, placement says 1
+    _allocate(ops, "storefront", cpus=2.4, instances=2)
+    _allocate(ops, "cart", env="test", cpus=0.5, instances=2)
+    made = _plan(ops, {"storefront": 2})
+    assert made.status_code == 201, made.get_json()
+    plan = made.get_json()
+    assert plan["fits"] is False
+    assert plan["extra_agents"] == 1
+    assert plan["lower_bound"] == 0
+    assert plan["checked"]["fits"]["extra_agents"] == 1
+    assert plan["checked"]["does_not_fit"] == {
+        "extra_agents": 0,
+        "fits": False,
+        "proven": plan["checked"]["does_not_fit"]["proven"],
+        "by": "placement",
+        "agents_used": 3,
+        "unplaced": 1,
+    }
+    assert plan["bottleneck"]["resource"] == "cpus"
+    assert plan["agent_shape"]["cpus"] == 4 and plan["agent_shape"]["mem"] == 8192
+    assert "add 1 agent of 4 cpus, 8192 MiB" in plan["advice"]
+    assert plan["services"] == [
+        {
+            "service": "storefront",
+            "factor": 2.0,
+            "source": "explicit",
+            "instances_before": 2,
+            "instances_after": 4,
+            "added": 2,
+            "cpus": 2.4,
+            "mem": 1024,
+            "disk": 0,
+            "constraints": [],
+        }
+    ]
+    assert plan["unplaced_count"] == 1
+    assert "storefront" in plan["unplaced"][0]["reason"]
+    assert plan["snapshot_age_seconds"] >= 0
+    assert made.headers["Location"] == f"/api/v1/plans/{plan['id']}"
+
+    assert viewer.get(f"/api/v1/plans/{plan['id']}").get_json() == plan
+    second = _plan(ops, {"team:web": 1.5}).get_json()
+    assert second["fits"] is True and second["extra_agents"] == 0
+    page = viewer.get("/api/v1/plans?limit=1").get_json()
+    assert page["total"] == 2 and [p["id"] for p in page["plans"]] == [second["id"]]
+    assert viewer.get("/api/v1/plans?limit=1&offset=1").get_json()["plans"][0]["id"] == plan["id"]
+    assert _plan(viewer, {"storefront": 2}).status_code == 403
+    assert viewer.get("/api/v1/plans/999999").status_code == 404
+    audit = viewer.get("/api/v1/audit?entity_type=plan").get_json()["events"]
+    assert [e["action"] for e in audit] == ["create", "create"]
+
+
+def test_a_bigger_factor_never_asks_for_fewer_agents(ops: Any, east: Any) -> None:
+    _allocate(ops, "storefront", cpus=0.9, mem=1500, instances=3)
+    answers = [
+        _plan(ops, {"storefront": factor}).get_json()["extra_agents"]
+        for factor in (1, 2, 3, 5, 8)
+    ]
+    assert answers == sorted(answers) and answers[0] == 0 and answers[-1] > 0
+
+
+def test_propagate_carries_load_along_calls_by_fan_out(ops: Any, east: Any) -> None:
+    _allocate(ops, "storefront", cpus=0.5)
+    _allocate(ops, "cart", cpus=0.5)
+    alone = _plan(ops, {"storefront": 2}).get_json()
+    assert [s["service"] for s in alone["services"]] == ["storefront"]
+
+    carried = _plan(ops, {"storefront": 2}, propagate=True).get_json()
+    by_name = {s["service"]: s for s in carried["services"]}
+    # cart: 1 + (2 - 1) × fan_out 2 = 3
+    assert by_name["cart"]["factor"] == 3.0 and by_name["cart"]["source"] == "propagated"
+    assert by_name["cart"]["instances_after"] == 3
+    assert by_name["storefront"]["instances_after"] == 2
+    # tags and teams select services; a service's own factor beats them
+    tagged = _plan(ops, {"tag:promo": 4, "cart": 1.5}).get_json()
+    assert [(s["service"], s["instances_after"]) for s in tagged["services"]] == [("cart", 2)]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"scale": {"nobody": 2}}, "nobody"),
+        ({"scale": {"team:ghosts": 2}}, "team:ghosts"),
+        ({"scale": {"tag:nothing": 2}}, "tag:nothing"),
+        ({"scale": {"storefront": 0}}, "scale"),
+        ({"scale": {"storefront": -1}}, "scale"),
+        ({"scale": {}}, "scale"),
+        ({"scale": {"storefront": 2}, "environment": "staging"}, "environment"),
+        ({"scale": {"storefront": 2}, "window": [WINDOW[1], WINDOW[0]]}, "window"),
+        ({"scale": {"storefront": 2}, "window": ["2020-01-01T00:00:00+00:00",
+                                                 "2020-01-02T00:00:00+00:00"]}, "window"),
+        ({"scale": {"storefront": 2}, "window": ["2030-01-01T00:00:00", WINDOW[1]]}, "window"),
+        ({"scale": {"storefront": 2}, "agent_shape": {"cpus": 0, "mem": 10}}, "agent_shape"),
+        ({"scale": {"cart": 2}}, "cart"),  # known, but not allocated in production
+    ],
+)
+def test_bad_plans_are_422_naming_what_is_wrong(
+    ops: Any, east: Any, body: dict[str, Any], field: str
+) -> None:
+    _allocate(ops, "storefront")
+    response = ops.post(
+        "/api/v1/plans", json={"environment": "production", "window": WINDOW, **body}
+    )
+    assert response.status_code == 422, response.get_json()
+    assert response.content_type == "application/problem+json"
+    assert field in response.get_data(as_text=True)
+    assert ops.get("/api/v1/plans").get_json()["total"] == 0
+
+
+def test_window_as_an_object_and_reservations_in_it_count(ops: Any, east: Any) -> None:
+    _allocate(ops, "storefront", cpus=1.0, instances=3)
+    window = {"starts_at": WINDOW[0], "ends_at": WINDOW[1]}
+    before = _plan(ops, {"storefront": 3}, window=window).get_json()
+    assert before["extra_agents"] == 0 and before["reservations_counted"] == []
+    held = ops.post(
+        "/api/v1/reservations",
+        json={"cluster": "east", "count": 3, "cpus": 1.5, "mem": 1024, "reason": "sale",
+              "starts_at": WINDOW[0], "ends_at": WINDOW[1]},
+    )
+    assert held.status_code == 201, held.get_json()
+    during = _plan(ops, {"storefront": 3}, window=window).get_json()
+    assert during["reservations_counted"] == [held.get_json()["id"]]
+    assert during["extra_agents"] >= 1
+    later = (SOON + timedelta(days=30)).isoformat(), (SOON + timedelta(days=31)).isoformat()
+    after = _plan(ops, {"storefront": 3}, window=list(later)).get_json()
+    assert after["reservations_counted"] == [] and after["extra_agents"] == 0
+
+
+def test_reserve_a_plan_201_then_409_and_forced_by_admin(
+    ops: Any, admin: Any, viewer: Any, east: Any
+) -> None:
+    _allocate(ops, "storefront", cpus=1.0, instances=2)
+    fits = _plan(ops, {"storefront": 2}).get_json()
+    assert fits["fits"] is True
+    made = ops.post(f"/api/v1/plans/{fits['id']}/reserve")
+    assert made.status_code == 201, made.get_json()
+    [reservation] = made.get_json()["reservations"]
+    assert reservation["count"] == 2 and reservation["cpus"] == 1.0
+    assert reservation["reason"].startswith(f"plan {fits['id']}: storefront +2")
+    assert reservation["starts_at"] == viewer.get(f"/api/v1/plans/{fits['id']}").get_json()[
+        "starts_at"
+    ]
+    assert viewer.get(f"/api/v1/plans/{fits['id']}").get_json()["reservations"] == [
+        reservation["id"]
+    ]
+    again = ops.post(f"/api/v1/plans/{fits['id']}/reserve")
+    assert again.status_code == 409 and "reserved already" in again.get_json()["detail"]
+
+    big = _plan(ops, {"storefront": 6}).get_json()
+    assert big["extra_agents"] >= 1
+    refused = ops.post(f"/api/v1/plans/{big['id']}/reserve")
+    assert refused.status_code == 409, refused.get_json()
+    assert "agent" in refused.get_json()["detail"] and "4 cpus" in refused.get_json()["detail"]
+    assert len(viewer.get("/api/v1/reservations").get_json()) == 1  # nothing half-done
+    assert ops.post(f"/api/v1/plans/{big['id']}/reserve?force=true").status_code == 403
+    forced = admin.post(f"/api/v1/plans/{big['id']}/reserve?force=true")
+    assert forced.status_code == 201 and forced.get_json()["reservations"][0]["forced"] is True
+    actions = [
+        e["action"] for e in viewer.get("/api/v1/audit?entity_type=plan").get_json()["events"]
+    ]
+    assert actions == ["reserve", "create", "reserve", "create"]
+
+
+def test_plan_on_demo_data_with_propagation(app: Flask, admin: Any, ops: Any) -> None:
+    source = Simulator(agents=12, seed=1)
+    populate(source, ["/prod"], seed=1)
+    with serve(source) as server:
+        sim_cluster(admin, "prod", [server.url], server.url)
+        f.environment(admin, "production", "prod", marathon_group="/prod")
+        imported = app.test_cli_runner().invoke(
+            args=["import-marathon", "--cluster", "prod", "--environment", "production"]
+        )
+        assert imported.exit_code == 0, imported.output
+        assert admin.post("/api/v1/clusters/prod/sync").status_code == 200
+        services = ops.get("/api/v1/services").get_json()
+        team = sorted({s["team"] for s in services})[0]
+        answers = []
+        for factor in (1.0, 3.0, 6.0):
+            made = _plan(ops, {f"team:{team}": factor}, propagate=True)
+            assert made.status_code == 201, made.get_json()
+            answers.append(made.get_json())
+    assert answers[0]["fits"] is True and answers[0]["extra_agents"] == 0
+    ks = [a["extra_agents"] for a in answers]
+    assert ks == sorted(ks) and ks[-1] > 0
+    last = answers[-1]
+    assert last["checked"]["fits"]["fits"] is True
+    assert last["checked"]["does_not_fit"]["extra_agents"] == ks[-1] - 1
+    assert all(s["instances_after"] >= s["instances_before"] for s in last["services"])
