@@ -8,6 +8,7 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     DateTimeLocalField,
     FloatField,
     IntegerField,
@@ -64,3 +65,45 @@ class ReservationForm(PageForm):
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC)
+
+
+class PlanForm(PageForm):
+    environment = SelectField("Environment", validate_choice=True)
+    scale = StringField(
+        "Scale",
+        validators=[DataRequired(), Length(max=4000)],
+        description="e.g. order-service=3, team:checkout=2, tag:edge=1.5",
+    )
+    propagate = BooleanField("Carry the load to called services")
+    starts_at = DateTimeLocalField("From (UTC)", validators=[InputRequired()])
+    ends_at = DateTimeLocalField("To (UTC, exclusive)", validators=[InputRequired()])
+
+    def validate_scale(self, field: Any) -> None:
+        for part in _parts(field.data):
+            key, sep, factor = part.partition("=")
+            if not sep or not key.strip():
+                raise ValidationError(f"'{part}': write NAME=FACTOR")
+            try:
+                float(factor)
+            except ValueError as exc:
+                raise ValidationError(f"'{part}': the factor is not a number") from exc
+
+    def as_plan(self) -> dict[str, Any]:
+        """The body the plans API takes; its schema validates it further (web/pages.py)."""
+        scale = {}
+        for part in _parts(self.scale.data):
+            key, _, factor = part.partition("=")
+            scale[key.strip()] = float(factor)
+        return {
+            "environment": self.environment.data,
+            "scale": scale,
+            "propagate": bool(self.propagate.data),
+            "window": [
+                _utc(self.starts_at.data).isoformat(),
+                _utc(self.ends_at.data).isoformat(),
+            ],
+        }
+
+
+def _parts(text: str | None) -> list[str]:
+    return [p.strip() for p in (text or "").replace(";", ",").split(",") if p.strip()]

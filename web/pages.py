@@ -22,18 +22,20 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
+from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import Forbidden, HTTPException
 from wtforms.validators import ValidationError
 
 from api.errors import STATUS
+from api.plans import PlanIn
 from api.reports import csv_response
-from ledger import reports, reservations
+from ledger import plans, reports, reservations
 from ledger.context import Context
 from ledger.environments import get_environment, list_environments
 from ledger.errors import LedgerError
 from ledger.tokens import Caller, authenticate, authenticate_digest, hash_token
 from web import charts
-from web.forms import LoginForm, ReservationForm
+from web.forms import LoginForm, PlanForm, ReservationForm
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +234,58 @@ def reservation_list() -> Any:
 def reservation_delete(reservation_id: int) -> Any:
     require("ops")
     reservations.delete_reservation(_context(), reservation_id)
+    return redirect(url_for("web.reservation_list"))
+
+
+def _plan_form() -> PlanForm:
+    form = PlanForm()
+    form.environment.choices = [(e["name"], e["name"]) for e in list_environments(_context())]
+    return form
+
+
+@bp.route("/plans", methods=["GET", "POST"])
+def plan_list() -> Any:
+    form = _plan_form()
+    errors: dict[str, Any] = {}
+    status = 200
+    if request.method == "POST":
+        require("ops")
+        if form.validate():
+            try:
+                view = plans.create_plan(_context(), PlanIn().load(form.as_plan()))
+                return redirect(url_for("web.plan", plan_id=view["id"]))
+            except SchemaError as exc:
+                errors = exc.normalized_messages()
+                status = 422
+            except LedgerError as exc:
+                errors = {"plan": exc.detail}
+                status = _status(exc)
+        else:
+            status = 422
+    rows, total = plans.list_plans(_context(), limit=100)
+    return (
+        render_template(
+            "plans.html",
+            plans=rows,
+            total=total,
+            form=form,
+            errors=errors,
+            may_change=g.caller.may("ops"),
+        ),
+        status,
+    )
+
+
+@bp.route("/plans/<int(max=2147483647):plan_id>")
+def plan(plan_id: int) -> Any:
+    view = plans.get_plan(_context(), plan_id)
+    return render_template("plan.html", plan=view, may_change=g.caller.may("ops"))
+
+
+@bp.route("/plans/<int(max=2147483647):plan_id>/reserve", methods=["POST"])
+def plan_reserve(plan_id: int) -> Any:
+    require("ops")
+    plans.reserve_plan(_context(), plan_id)
     return redirect(url_for("web.reservation_list"))
 
 

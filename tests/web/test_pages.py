@@ -180,3 +180,38 @@ def test_errors_are_pages_not_problems(
     assert response.status_code == status
     assert response.mimetype == "text/html"
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_plans_through_the_form_need_ops_and_can_be_reserved(
+    browser: FlaskClient, tokens: dict[str, str], ops: Any, shop: Any
+) -> None:
+    team = ops.get("/api/v1/services/order-service").get_json()["team"]
+    login(browser, tokens["viewer"])
+    token = csrf_of(browser.get("/plans"))
+    form = {
+        "environment": "production",
+        "scale": f"team:{team}=1.2, cart-service=1.5",
+        "starts_at": "2030-03-01T00:00",
+        "ends_at": "2030-03-03T00:00",
+        "csrf_token": token,
+    }
+    assert browser.post("/plans", data=form).status_code == 403  # a viewer only looks
+    assert ops.get("/api/v1/plans").get_json()["total"] == 0
+    login(browser, tokens["ops"])
+    token = csrf_of(browser.get("/plans"))
+    for bad, why in (("order-service", "NAME=FACTOR"), ("Bad Name=2", "a service name")):
+        refused = browser.post("/plans", data={**form, "scale": bad, "csrf_token": token})
+        assert refused.status_code == 422 and why in refused.get_data(as_text=True), bad
+    assert browser.post("/plans", data={**form, "csrf_token": "x"}).status_code == 400
+    assert ops.get("/api/v1/plans").get_json()["total"] == 0
+    made = browser.post("/plans", data={**form, "csrf_token": token})
+    assert made.status_code == 302, made.get_data(as_text=True)
+    (plan,) = ops.get("/api/v1/plans").get_json()["plans"]
+    assert made.headers["Location"] == f"/plans/{plan['id']}"
+    assert plan["request"]["scale"] == {f"team:{team}": 1.2, "cart-service": 1.5}
+    page = browser.get(f"/plans/{plan['id']}").get_data(as_text=True)
+    assert f"{plan['instances_before']} → {plan['instances_after']}" in page
+    reserve = browser.post(f"/plans/{plan['id']}/reserve", data={"csrf_token": token})
+    assert reserve.status_code == 302
+    held = ops.get(f"/api/v1/plans/{plan['id']}").get_json()["reservations"]
+    assert held and all(r["id"] in held for r in _held(ops) if r["reason"].startswith("plan "))
