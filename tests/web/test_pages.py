@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -215,3 +216,32 @@ def test_plans_through_the_form_need_ops_and_can_be_reserved(
     assert reserve.status_code == 302
     held = ops.get(f"/api/v1/plans/{plan['id']}").get_json()["reservations"]
     assert held and all(r["id"] in held for r in _held(ops) if r["reason"].startswith("plan "))
+
+
+def _web_routes(app: Flask) -> list[tuple[str, str]]:
+    found = []
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("web.") or rule.endpoint in ("web.static", "web.login"):
+            continue
+        url = re.sub(r"<int(?:\([^)]*\))?:[^>]+>", "1", rule.rule)
+        url = re.sub(r"<(?:[^:>]+:)?[^>]+>", "x", url)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            found.append((method, url))
+    return found
+
+
+def test_every_page_present_and_future_needs_a_login_and_every_post_a_csrf_token(
+    app: Flask, browser: FlaskClient, tokens: dict[str, str]
+) -> None:
+    routes = _web_routes(app)
+    assert sum(1 for m, _ in routes if m == "POST") >= 4  # the walk really sees the forms
+    for method, url in routes:
+        if method == "GET":
+            assert browser.get(url).status_code == 302, url
+        else:
+            assert browser.post(url, data={}).status_code == 400, url  # no CSRF token
+    login(browser, tokens["admin"])
+    for method, url in routes:
+        if method == "POST":
+            refused = browser.post(url, data={})
+            assert refused.status_code == 400 and refused.mimetype == "text/html", url
