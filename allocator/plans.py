@@ -19,8 +19,11 @@ of its window): k must fit all of them.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from allocator.placement import Agent, Demand, Placement, Unplaced, place
 
@@ -60,16 +63,23 @@ class Check:
 class PlanAnswer:
     extra_agents: int | None  # None: no number of agents of this shape makes it fit
     fits_now: bool
-    checks: tuple[Check, ...]  # k (fits) and k − 1 (does not), when k exists and k > 0
     bottleneck: str  # the resource whose volume bound is tightest
-    lower_bound: int  # extra agents the volume bound alone asks for
+    lower_bound: int  # extra agents that the bounds ask for (the larger of the two below)
+    volume_bound: int  # by cpus, mem and disk in total
+    rule_bound: int  # by instances that cannot share an agent (host ports, UNIQUE)
+    rule: str  # which rule gives rule_bound, e.g. "host port 31002"
     need: dict[str, float]  # per resource, what the demands need in all (worst scenario)
     capacity: dict[str, float]  # per resource, what the agents offer (less headroom)
-    unplaced: tuple[Unplaced, ...]  # with no extra agent (the worst scenario)
-    now: Placement  # with no extra agent
+    now: Placement  # with no extra agent (the scenario that fails, if one does)
     final: Placement | None  # with the k extra agents
+    checks: tuple[Check, ...] = ()  # k (fits) and k − 1 (does not), when k > 0
     why_not: str = ""  # when extra_agents is None
     tries: int = 0  # placements run
+
+    @property
+    def unplaced(self) -> tuple[Unplaced, ...]:
+        """The instances without a place when no agent is added."""
+        return self.now.unplaced
 
 
 def extra_agents(shape: AgentShape, k: int) -> list[Agent]:
@@ -127,6 +137,60 @@ def volume(
         if (k, share) > (bound, worst):
             bound, bottleneck, worst = k, r, share
     return bound, bottleneck or "cpus", need, cap
+
+
+def _offered(ranges: Sequence[tuple[int, int]], port: int) -> bool:
+    return any(lo <= port <= hi for lo, hi in ranges)
+
+
+def apart(
+    agents: Sequence[Agent], demands: Sequence[Demand], shape: AgentShape
+) -> tuple[int, str, str]:
+    """The bound from instances that can never share an agent: extra agents, why, and why
+    no number of them helps (empty when some number does).
+
+    Instances that need the same host port need an agent each with that port free;
+    a UNIQUE hostname group needs an agent per instance, a MAX_PER hostname n group
+    one per n.
+    """
+    live = [d for d in demands if d.count > 0]
+    per_port: Counter[int] = Counter()
+    for d in live:
+        for port in set(d.ports):
+            per_port[port] += d.count
+    starts = sorted(lo for a in agents for lo, _ in a.ports)
+    ends = sorted(hi for a in agents for _, hi in a.ports)
+    best, why = 0, ""
+    for port, count in per_port.items():
+        free_on = bisect_right(starts, port) - bisect_left(ends, port)
+        if count - free_on > best:
+            if not _offered(shape.ports, port):
+                return (
+                    0,
+                    "",
+                    (
+                        f"{count} instances need host port {port}, {free_on} agents have it free "
+                        "and the new agents' port ranges do not hold it"
+                    ),
+                )
+            best, why = count - free_on, f"host port {port}"
+    groups: Counter[str] = Counter()
+    limits: dict[str, int] = {}
+    for d in live:
+        for c in d.constraints:
+            if c[0] == "hostname" and c[1] in ("UNIQUE", "MAX_PER"):
+                n = 1
+                if c[1] == "MAX_PER":
+                    n = int(c[2]) if len(c) > 2 and c[2].isdigit() and int(c[2]) > 0 else 1
+                group = d.constraint_group
+                limits[group] = min(limits.get(group, n), n)
+                groups[group] += d.count
+                break
+    for group, count in groups.items():
+        k = math.ceil(count / limits[group]) - len(agents)
+        if k > best:
+            best, why = k, f"hostname {'UNIQUE' if limits[group] == 1 else 'MAX_PER'} of {group}"
+    return best, why, ""
 
 
 def _hopeless(shape: AgentShape, demands: Sequence[Demand]) -> str:
@@ -187,68 +251,62 @@ def plan(
     last_failed = [0]
     bounds = [volume(agents, s, shape) for s in scenarios]
     worst_s = max(range(len(scenarios)), key=lambda s: (bounds[s][0], s == 0))
-    lower, bottleneck, need, cap = bounds[worst_s]
+    by_volume, bottleneck, need, cap = bounds[worst_s]
+    rules = [apart(agents, s, shape) for s in scenarios]
+    by_rules, rule, blocked = max(rules, key=lambda r: (bool(r[2]), r[0]))
+    lower = max(by_volume, by_rules)
+    bound_name = f"lower bound ({rule})" if by_rules > by_volume else "volume bound"
+
+    def answer(k: int | None, **more: Any) -> PlanAnswer:
+        return PlanAnswer(
+            k,
+            k == 0,
+            bottleneck=bottleneck,
+            lower_bound=lower,
+            volume_bound=by_volume,
+            rule_bound=by_rules,
+            rule=rule,
+            need=need,
+            capacity=cap,
+            tries=tries,
+            **more,
+        )
 
     fits0, now, _ = run(0)
-    # the placement without extra agents that an operator reads: the failing one if any
     if fits0:
-        return PlanAnswer(0, True, (), bottleneck, 0, need, cap, (), now, now, tries=tries)
-
-    hopeless = _hopeless(shape, [d for s in scenarios for d in s])
+        return answer(0, now=now, final=now)
+    hopeless = blocked or _hopeless(shape, [d for s in scenarios for d in s])
     if hopeless:
-        return PlanAnswer(
-            None,
-            False,
-            (),
-            bottleneck,
-            lower,
-            need,
-            cap,
-            now.unplaced,
-            now,
-            None,
-            why_not=hopeless,
-            tries=tries,
-        )
+        return answer(None, now=now, final=None, why_not=hopeless)
     cap_k = max_extra if max_extra is not None else 2 * lower + len(now.unplaced) + 1
 
     def fits(k: int) -> bool:
         return run(k)[0]
 
-    # last known failure below, first success above
-    failing = 0 if lower <= 0 else None  # k < lower fails by volume; 0 failed by placement
+    # upward from the bound: a few single steps, then doubling steps (the first step is
+    # bigger on big clusters, where the heuristic needs a share of agents above the bound)
+    failing = 0 if lower <= 0 else None  # below the bound fails for certain
     k = max(1, lower)
-    step = 1
+    step = max(1, (len(agents) + lower) // 400)
     steps = 0
     found: int | None = None
-    while k <= cap_k:
+    while True:
         if fits(k):
             found = k
             break
         failing = k
+        if k >= cap_k:
+            break
         steps += 1
         if steps >= LINEAR_STEPS:
             step *= 2
-        k = min(k + step, cap_k) if k < cap_k else cap_k + 1
+        k = min(k + step, cap_k)
     if found is None:
         why = (
             f"even {cap_k} more agents of {shape.cpus:g} cpus, {shape.mem:g} MiB "
             f"and {shape.disk:g} MiB of disk do not make it fit"
         )
-        return PlanAnswer(
-            None,
-            False,
-            (),
-            bottleneck,
-            lower,
-            need,
-            cap,
-            now.unplaced,
-            now,
-            None,
-            why_not=why,
-            tries=tries,
-        )
+        return answer(None, now=now, final=None, why_not=why)
     # bisect between the last failure and the first success: ends with k fits, k−1 fails
     lo = failing if failing is not None else lower - 1
     hi = found
@@ -259,26 +317,12 @@ def plan(
         else:
             lo = mid
     final = run(hi)[1]
-    checks = [
-        Check(hi, True, True, "placement", final.agents_used, 0),
-    ]
+    checks = [Check(hi, True, True, "placement", final.agents_used, 0)]
     if hi - 1 < lower:
-        checks.append(Check(hi - 1, False, True, "volume bound"))
+        checks.append(Check(hi - 1, False, True, bound_name))
     else:
         below = run(hi - 1)[1]
         checks.append(
             Check(hi - 1, False, below.proven, "placement", below.agents_used, len(below.unplaced))
         )
-    return PlanAnswer(
-        hi,
-        False,
-        tuple(checks),
-        bottleneck,
-        lower,
-        need,
-        cap,
-        now.unplaced,
-        now,
-        final,
-        tries=tries,
-    )
+    return answer(hi, now=now, final=final, checks=tuple(checks))

@@ -108,8 +108,7 @@ def test_fewest_extra_agents_checked_both_ways_stored_and_listed(
 def test_a_bigger_factor_never_asks_for_fewer_agents(ops: Any, east: Any) -> None:
     _allocate(ops, "storefront", cpus=0.9, mem=1500, instances=3)
     answers = [
-        _plan(ops, {"storefront": factor}).get_json()["extra_agents"]
-        for factor in (1, 2, 3, 5, 8)
+        _plan(ops, {"storefront": factor}).get_json()["extra_agents"] for factor in (1, 2, 3, 5, 8)
     ]
     assert answers == sorted(answers) and answers[0] == 0 and answers[-1] > 0
 
@@ -131,34 +130,35 @@ def test_propagate_carries_load_along_calls_by_fan_out(ops: Any, east: Any) -> N
     assert [(s["service"], s["instances_after"]) for s in tagged["services"]] == [("cart", 2)]
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ({"scale": {"nobody": 2}}, "nobody"),
-        ({"scale": {"team:ghosts": 2}}, "team:ghosts"),
-        ({"scale": {"tag:nothing": 2}}, "tag:nothing"),
-        ({"scale": {"storefront": 0}}, "scale"),
-        ({"scale": {"storefront": -1}}, "scale"),
-        ({"scale": {}}, "scale"),
-        ({"scale": {"storefront": 2}, "environment": "staging"}, "environment"),
-        ({"scale": {"storefront": 2}, "window": [WINDOW[1], WINDOW[0]]}, "window"),
-        ({"scale": {"storefront": 2}, "window": ["2020-01-01T00:00:00+00:00",
-                                                 "2020-01-02T00:00:00+00:00"]}, "window"),
-        ({"scale": {"storefront": 2}, "window": ["2030-01-01T00:00:00", WINDOW[1]]}, "window"),
-        ({"scale": {"storefront": 2}, "agent_shape": {"cpus": 0, "mem": 10}}, "agent_shape"),
-        ({"scale": {"cart": 2}}, "cart"),  # known, but not allocated in production
-    ],
-)
-def test_bad_plans_are_422_naming_what_is_wrong(
-    ops: Any, east: Any, body: dict[str, Any], field: str
-) -> None:
+BAD = [
+    ({"scale": {"nobody": 2}}, "nobody"),
+    ({"scale": {"team:ghosts": 2}}, "team:ghosts"),
+    ({"scale": {"tag:nothing": 2}}, "tag:nothing"),
+    ({"scale": {"storefront": 0}}, "scale"),
+    ({"scale": {"storefront": -1}}, "scale"),
+    ({"scale": {}}, "scale"),
+    ({"scale": {"storefront": 2}, "environment": "staging"}, "environment"),
+    ({"scale": {"storefront": 2}, "window": [WINDOW[1], WINDOW[0]]}, "window"),
+    (
+        {"scale": {"storefront": 2}, "window": ["2020-01-01T00:00:00Z", "2020-01-02T00:00:00Z"]},
+        "window",
+    ),
+    ({"scale": {"storefront": 2}, "window": ["2030-01-01T00:00:00", WINDOW[1]]}, "window"),
+    ({"scale": {"storefront": 2}, "window": {"starts_at": WINDOW[0]}}, "ends_at"),
+    ({"scale": {"storefront": 2}, "agent_shape": {"cpus": 0, "mem": 10}}, "agent_shape"),
+    ({"scale": {"cart": 2}}, "cart"),  # known, but not allocated in production
+]
+
+
+def test_bad_plans_are_422_naming_what_is_wrong(ops: Any, east: Any) -> None:
     _allocate(ops, "storefront")
-    response = ops.post(
-        "/api/v1/plans", json={"environment": "production", "window": WINDOW, **body}
-    )
-    assert response.status_code == 422, response.get_json()
-    assert response.content_type == "application/problem+json"
-    assert field in response.get_data(as_text=True)
+    for body, field in BAD:
+        response = ops.post(
+            "/api/v1/plans", json={"environment": "production", "window": WINDOW, **body}
+        )
+        assert response.status_code == 422, (body, response.get_json())
+        assert response.content_type == "application/problem+json"
+        assert field in response.get_data(as_text=True), (body, response.get_json())
     assert ops.get("/api/v1/plans").get_json()["total"] == 0
 
 
@@ -169,8 +169,15 @@ def test_window_as_an_object_and_reservations_in_it_count(ops: Any, east: Any) -
     assert before["extra_agents"] == 0 and before["reservations_counted"] == []
     held = ops.post(
         "/api/v1/reservations",
-        json={"cluster": "east", "count": 3, "cpus": 1.5, "mem": 1024, "reason": "sale",
-              "starts_at": WINDOW[0], "ends_at": WINDOW[1]},
+        json={
+            "cluster": "east",
+            "count": 3,
+            "cpus": 1.5,
+            "mem": 1024,
+            "reason": "sale",
+            "starts_at": WINDOW[0],
+            "ends_at": WINDOW[1],
+        },
     )
     assert held.status_code == 201, held.get_json()
     during = _plan(ops, {"storefront": 3}, window=window).get_json()
@@ -192,9 +199,10 @@ def test_reserve_a_plan_201_then_409_and_forced_by_admin(
     [reservation] = made.get_json()["reservations"]
     assert reservation["count"] == 2 and reservation["cpus"] == 1.0
     assert reservation["reason"].startswith(f"plan {fits['id']}: storefront +2")
-    assert reservation["starts_at"] == viewer.get(f"/api/v1/plans/{fits['id']}").get_json()[
-        "starts_at"
-    ]
+    assert (
+        reservation["starts_at"]
+        == viewer.get(f"/api/v1/plans/{fits['id']}").get_json()["starts_at"]
+    )
     assert viewer.get(f"/api/v1/plans/{fits['id']}").get_json()["reservations"] == [
         reservation["id"]
     ]
@@ -216,7 +224,11 @@ def test_reserve_a_plan_201_then_409_and_forced_by_admin(
     assert actions == ["reserve", "create", "reserve", "create"]
 
 
-def test_plan_on_demo_data_with_propagation(app: Flask, admin: Any, ops: Any) -> None:
+def test_plan_on_demo_data_with_propagation(
+    app: Flask, admin: Any, ops: Any, database_url: str
+) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("the demo import is slow; planning is the same on both databases")
     source = Simulator(agents=12, seed=1)
     populate(source, ["/prod"], seed=1)
     with serve(source) as server:
@@ -230,7 +242,7 @@ def test_plan_on_demo_data_with_propagation(app: Flask, admin: Any, ops: Any) ->
         services = ops.get("/api/v1/services").get_json()
         team = sorted({s["team"] for s in services})[0]
         answers = []
-        for factor in (1.0, 3.0, 6.0):
+        for factor in (1.0, 3.0):
             made = _plan(ops, {f"team:{team}": factor}, propagate=True)
             assert made.status_code == 201, made.get_json()
             answers.append(made.get_json())
