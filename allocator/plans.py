@@ -42,6 +42,17 @@ class AgentShape:
     disk: float
     ports: tuple[tuple[int, int], ...] = ()
     attributes: Mapping[str, str] = field(default_factory=dict)
+    # attribute → values the new agents take in turn (racks, zones), so that rules like
+    # GROUP_BY rack can be met by adding agents, as an operator would spread them
+    spread: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def attributes_of(self, i: int) -> dict[str, str]:
+        """The attributes of the i-th new agent (from 0)."""
+        out = dict(self.attributes)
+        for name, values in self.spread.items():
+            if values:
+                out[name] = values[i % len(values)]
+        return out
 
     def size(self) -> tuple[float, float, float]:
         return (self.cpus, self.mem, self.disk)
@@ -91,7 +102,7 @@ def extra_agents(shape: AgentShape, k: int) -> list[Agent]:
             mem=shape.mem,
             disk=shape.disk,
             ports=shape.ports,
-            attributes=dict(shape.attributes),
+            attributes=shape.attributes_of(i - 1),
         )
         for i in range(1, k + 1)
     ]

@@ -134,12 +134,18 @@ def _default_shape(pic: Picture) -> AgentShape:
     counts = Counter(size(a) for a in active)
     common = max(counts, key=lambda s: (counts[s], s))
     template = next(a for a in active if size(a) == common)
+    attributes = {k: str(v) for k, v in template["attributes"].items()}
+    spread = {
+        name: tuple(sorted({str(a["attributes"][name]) for a in active if name in a["attributes"]}))
+        for name in attributes
+    }
     return AgentShape(
         cpus=common[0],
         mem=common[1],
         disk=common[2],
         ports=tuple(tuple(r) for r in template["resources"]["ports"]),  # type: ignore[misc]
-        attributes={k: str(v) for k, v in template["attributes"].items()},
+        attributes=attributes,
+        spread={k: v for k, v in spread.items() if len(v) > 1},
     )
 
 
@@ -167,6 +173,7 @@ def _shape_view(shape: AgentShape) -> dict[str, Any]:
         "disk": shape.disk,
         "ports": [list(r) for r in shape.ports],
         "attributes": dict(shape.attributes),
+        "spread_over": {k: list(v) for k, v in shape.spread.items()},
     }
 
 
@@ -305,6 +312,7 @@ def create_plan(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
                 disk=float(given.get("disk", 0)),
                 ports=shape.ports,
                 attributes=given.get("attributes", shape.attributes),
+                spread={} if "attributes" in given else shape.spread,
             )
         answer = plan(pic.agents, scenarios, shape)
         assert pic.snapshot is not None

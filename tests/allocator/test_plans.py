@@ -1,0 +1,162 @@
+"""Plans: the fewest extra agents, checked both ways, never fewer for more load."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from allocator.placement import Agent, Demand, place
+from allocator.plans import AgentShape, apart, extra_agents, plan
+
+SHAPE = AgentShape(4, 8192, 10000, ports=((31000, 31999),))
+
+
+def _agents(n: int, cpus: float = 4, mem: float = 8192) -> list[Agent]:
+    return [Agent(f"a{i}", f"h{i}", cpus, mem, 10000, ports=((31000, 31999),)) for i in range(n)]
+
+
+def _demand(key: str, count: int, cpus: float, mem: float = 512, **more: object) -> Demand:
+    return Demand(key=key, count=count, cpus=cpus, mem=mem, **more)  # type: ignore[arg-type]
+
+
+def test_fits_as_it_is_needs_no_agent() -> None:
+    got = plan(_agents(3), [[_demand("web", 6, 1.0)]], SHAPE)
+    assert got.extra_agents == 0 and got.fits_now and got.checks == ()
+    assert got.tries == 1
+
+
+def test_volume_bound_proves_k_minus_one() -> None:
+    got = plan(_agents(3), [[_demand("web", 20, 1.0)]], SHAPE)
+    # 20 cpus on 12: two more agents of 4 cpus by volume, and two suffice
+    assert got.extra_agents == 2 and got.lower_bound == 2 and got.bottleneck == "cpus"
+    fits, below = got.checks
+    assert (fits.extra_agents, fits.fits, fits.by) == (2, True, "placement")
+    assert (below.extra_agents, below.fits, below.proven, below.by) == (
+        1,
+        False,
+        True,
+        "volume bound",
+    )
+    assert len(got.unplaced) == 8 and "web" in got.unplaced[0].reason
+
+
+def test_placement_proves_what_volume_cannot() -> None:
+    # 2.5 cpus each: one per agent though the total (10) is under 12
+    got = plan(_agents(3), [[_demand("big", 4, 2.5)]], SHAPE)
+    assert got.lower_bound == 0 and got.extra_agents == 1
+    assert got.checks[1].by == "placement" and got.checks[1].unplaced == 1
+
+
+def test_host_ports_and_unique_hostnames_bound_the_answer() -> None:
+    ported = _demand("api", 7, 0.1, ports=(31005,))
+    got = plan(_agents(3), [[ported]], SHAPE)
+    assert got.extra_agents == 4 and got.rule_bound == 4 and got.rule == "host port 31005"
+    assert got.checks[1].by == "lower bound (host port 31005)"
+    unique = _demand("u", 5, 0.1, constraints=(("hostname", "UNIQUE"),))
+    assert apart(_agents(3), [unique], SHAPE)[:2] == (2, "hostname UNIQUE of u")
+    closed = AgentShape(4, 8192, 10000, ports=((32000, 32100),))
+    hopeless = plan(_agents(3), [[ported]], closed)
+    assert hopeless.extra_agents is None and "31005" in hopeless.why_not
+
+
+def test_an_instance_bigger_than_the_shape_has_no_answer() -> None:
+    got = plan(_agents(2), [[_demand("huge", 1, 6.0)]], SHAPE)
+    assert got.extra_agents is None and got.final is None
+    assert "huge" in got.why_not and "6" in got.why_not
+    assert len(got.unplaced) == 1
+
+
+def test_every_scenario_must_fit() -> None:
+    base = [_demand("web", 8, 1.0)]
+    reserved = _demand("reservation:1", 4, 1.0)
+    got = plan(_agents(3), [base, [*base, reserved]], SHAPE)
+    assert got.extra_agents == 0  # 8 cpus of 12 and 12 of 12 both fit
+    tighter = plan(_agents(3), [base, [*base, replace(reserved, count=6)]], SHAPE)
+    assert tighter.extra_agents == 1
+
+
+# --- properties on generated clusters ------------------------------------------------------
+
+
+@st.composite
+def clusters(draw: st.DrawFn) -> tuple[list[Agent], list[Demand]]:
+    n = draw(st.integers(1, 5))
+    agents = [
+        Agent(
+            f"a{i}",
+            f"h{i}",
+            draw(st.sampled_from([2.0, 4.0, 8.0])),
+            draw(st.sampled_from([4096.0, 8192.0, 16384.0])),
+            10000,
+            ports=((31000, 31010),),
+            attributes={"rack": f"r{i % 2}"},
+        )
+        for i in range(n)
+    ]
+    demands = []
+    for k in range(draw(st.integers(1, 4))):
+        constraints: tuple[tuple[str, ...], ...] = draw(
+            st.sampled_from([(), (), (("hostname", "UNIQUE"),), (("rack", "GROUP_BY", "2"),)])
+        )
+        demands.append(
+            Demand(
+                key=f"d{k}",
+                count=draw(st.integers(1, 3)),
+                cpus=draw(st.sampled_from([0.25, 0.5, 1.0, 1.5, 2.0])),
+                mem=draw(st.sampled_from([256.0, 1024.0, 2048.0, 3000.0])),
+                ports=draw(st.sampled_from([(), (), (31000 + k,)])),
+                constraints=constraints,
+                headroom=draw(st.sampled_from([0.0, 0.0, 0.1])),
+            )
+        )
+    return agents, demands
+
+
+def _scaled(demands: list[Demand], factor: float) -> list[Demand]:
+    return [replace(d, count=math.ceil(d.count * factor)) for d in demands]
+
+
+GEN_SHAPE = AgentShape(
+    8,
+    16384,
+    10000,
+    ports=((31000, 31010),),
+    attributes={"rack": "r0"},
+    spread={"rack": ("r0", "r1")},
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(clusters(), st.sampled_from([1.0, 1.5, 2.0, 3.0]))
+def test_k_fits_and_k_minus_one_does_not(
+    cluster: tuple[list[Agent], list[Demand]], factor: float
+) -> None:
+    agents, demands = cluster
+    wanted = _scaled(demands, factor)
+    got = plan(agents, [wanted], GEN_SHAPE)
+    if got.extra_agents is None:
+        return
+    k = got.extra_agents
+    assert place([*agents, *extra_agents(GEN_SHAPE, k)], wanted).fits
+    if k > 0:
+        assert not place([*agents, *extra_agents(GEN_SHAPE, k - 1)], wanted).fits
+        assert [c.extra_agents for c in got.checks] == [k, k - 1]
+    assert k >= got.lower_bound
+
+
+@settings(max_examples=25, deadline=None)
+@given(clusters())
+def test_a_higher_factor_never_needs_fewer_agents(
+    cluster: tuple[list[Agent], list[Demand]],
+) -> None:
+    agents, demands = cluster
+    answers = [plan(agents, [_scaled(demands, f)], GEN_SHAPE) for f in (1.0, 1.5, 2.0, 3.0)]
+    ks = [a.extra_agents for a in answers]
+    known = [k for k in ks if k is not None]
+    assert known == sorted(known), ks
+    # once no number of agents helps, more load does not make it helpable
+    if None in ks:
+        assert all(k is None for k in ks[ks.index(None) :]), ks
