@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from ledger.capacity import picture, require_fit
+from ledger.capacity import Picture, latest_snapshot_row, picture, require_fit
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError, NotFoundError, PreconditionFailedError
@@ -200,7 +200,13 @@ def _verdict(
 ) -> dict[str, Any] | None:
     if not check_fit:
         return None
-    pic = picture(session, alloc.environment.cluster)
+    cluster = alloc.environment.cluster
+    if latest_snapshot_row(session, cluster.id) is None:
+        # never synced: the verdict is "not checked" whatever the cluster holds, so do not
+        # load its allocations (a write would cost O(allocations) for nothing)
+        pic = Picture(cluster, None, (), (), (), (), (), (), utcnow())
+    else:
+        pic = picture(session, cluster)
     verdict = require_fit(
         pic,
         force=force or lenient,
