@@ -25,7 +25,7 @@ from ledger.tokens import create_token
 from models.session import make_engine
 from tests.conftest import new_postgres_database
 
-WORKERS = 6
+WORKERS = 4
 SERVICES_PER_WORKER = 8
 
 
