@@ -204,6 +204,19 @@ def apart(
     return best, why, ""
 
 
+def _left_over(p: Placement, demands: Sequence[Demand], shape: AgentShape) -> int:
+    """Agents of the shape that the unplaced instances need by volume alone."""
+    size = {d.key: (d.cpus, d.mem, d.disk) for d in demands}
+    need = [0.0, 0.0, 0.0]
+    for u in p.unplaced:
+        for r in range(3):
+            need[r] += size.get(u.key, (0.0, 0.0, 0.0))[r]
+    return max(
+        (math.ceil(n / c - _EPS) for n, c in zip(need, shape.size(), strict=True) if c > _EPS),
+        default=0,
+    )
+
+
 def _hopeless(shape: AgentShape, demands: Sequence[Demand]) -> str:
     """Why no number of new agents can help, if an instance cannot go on an empty one."""
     for d in sorted(demands, key=lambda d: d.key):
@@ -295,14 +308,17 @@ def plan(
         return run(k)[0]
 
     # upward from the bound: a few single steps, then doubling steps (the first step is
-    # bigger on big clusters, where the heuristic needs a share of agents above the bound)
+    # bigger on big clusters, where the heuristic needs a share of agents above the
+    # bound); a step is never smaller than the agents that the instances left unplaced
+    # need by volume
     failing = 0 if lower <= 0 else None  # below the bound fails for certain
     k = max(1, lower)
     step = max(1, (len(agents) + lower) // 400)
     steps = 0
     found: int | None = None
     while True:
-        if fits(k):
+        ok, placed, which = run(k)
+        if ok:
             found = k
             break
         failing = k
@@ -311,7 +327,7 @@ def plan(
         steps += 1
         if steps >= LINEAR_STEPS:
             step *= 2
-        k = min(k + step, cap_k)
+        k = min(k + max(step, _left_over(placed, scenarios[which], shape)), cap_k)
     if found is None:
         why = (
             f"even {cap_k} more agents of {shape.cpus:g} cpus, {shape.mem:g} MiB "

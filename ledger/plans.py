@@ -42,6 +42,9 @@ from models import Plan, Reservation, Service
 from models.base import utcnow
 
 SHOWN_UNPLACED = 100  # unplaced instances kept in a plan's answer; the count is complete
+# instances one plan may place in all: beyond this a plan would run for minutes, and no
+# cluster berth knows is that big
+MAX_PLANNED_INSTANCES = 200_000
 
 
 class NoSnapshotError(ConflictError):
@@ -287,6 +290,17 @@ def create_plan(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
                 scaled[name] = _instances(alloc.instances, factors[name])
                 demand = replace(demand, count=scaled[name])
             demands.append(demand)
+        total = sum(d.count for d in demands)
+        if total > MAX_PLANNED_INSTANCES:
+            raise InvalidError(
+                {
+                    "scale": [
+                        f"the plan would place {total} instances on cluster '{cluster.name}', "
+                        f"more than {MAX_PLANNED_INSTANCES}; use smaller factors"
+                        + (" or plan without propagate" if data.get("propagate") else "")
+                    ]
+                }
+            )
         surge_input = [
             (
                 _Scaled(

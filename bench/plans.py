@@ -1,0 +1,121 @@
+"""Time of one what-if plan, and the extra agents it asks for as the factor rises.
+
+The cluster of bench.placement_speed: 1,000 agents of three shapes in 40 racks; 5,000
+services × 3 instances, each with 1-2 host ports unique in the cluster and UNIQUE
+hostname. A generated layered call graph (edge → BFF → domain → data, each
+service calling up to three of the next tier, fan-out 0.5-2) carries the load. Two
+kinds of plan, each for rising factors:
+
+- promotion: a storefront team of 50 edge services scaled, the load carried along the
+  calls (`propagate`) through the BFF, domain and data tiers, as a team lead asks
+  before a sale;
+- everything: every service scaled (slow: each placement that fails near the answer runs
+  the fast mode's fallbacks on 20,000+ instances), with --everything.
+
+The extra agents are those of the most common shape (16 cpus, 64 GiB). Printed per
+plan: seconds, instances, extra agents, lower bound, placements tried, the two checks.
+
+    .venv/bin/python -m bench.plans [--factors 1,1.5,2,3,5] [--everything 1.2,1.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+import time
+from dataclasses import replace
+
+from allocator.dependencies import Edge, graph, load_factors
+from allocator.placement import Demand
+from allocator.plans import AgentShape, PlanAnswer, plan
+from bench.placement_speed import allocations, cluster
+
+PORTS = (31000, 38999)
+TEAM_EVERY = 10  # every 10th service of the edge tier forms the team: 50 of 5,000
+
+
+TIERS = ((0.0, 0.1), (0.1, 0.3), (0.3, 0.7), (0.7, 1.0))  # edge, BFF, domain, data
+
+
+def call_edges(n: int, seed: int = 7) -> list[Edge]:
+    """A layered call graph: each service calls 0-3 services of the next tier down (edge →
+    BFF → domain → data), fan-out 0.5-2; the data tier calls nobody."""
+    rng = random.Random(seed)
+    bounds = [(int(lo * n), int(hi * n)) for lo, hi in TIERS]
+    edges = []
+    for t, (lo, hi) in enumerate(bounds[:-1]):
+        below = range(*bounds[t + 1])
+        for i in range(lo, hi):
+            for j in sorted(rng.sample(below, rng.choice((0, 1, 2, 2, 3)))):
+                fan_out = rng.choice((0.5, 1.0, 1.0, 2.0))
+                edges.append(Edge(f"svc-{i:05d}", f"svc-{j:05d}", fan_out))
+    return edges
+
+
+def scaled(demands: list[Demand], factors: dict[str, float]) -> list[Demand]:
+    out = []
+    for d in demands:
+        f = factors.get(d.key.split("/")[0], 1.0)
+        out.append(replace(d, count=math.ceil(round(d.count * f, 9))) if f != 1.0 else d)
+    return out
+
+
+def line(label: str, seconds: float, demands: list[Demand], got: PlanAnswer) -> str:
+    checks = ", ".join(
+        f"{c.extra_agents} {'fits' if c.fits else 'does not'} ({c.by})" for c in got.checks
+    )
+    return (
+        f"{label:>22}: {seconds:6.2f} s  {sum(d.count for d in demands):6d} instances  "
+        f"extra agents {got.extra_agents!s:>5}  lower bound {got.lower_bound:4d}  "
+        f"placements {got.tries:2d}  {checks or 'fits as it is'}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", type=int, default=1000)
+    parser.add_argument("--services", type=int, default=5000)
+    parser.add_argument("--factors", default="1,1.5,2,3,5", help="the promotion's factors")
+    parser.add_argument("--everything", default="", help="factors for every service, e.g. 1.2")
+    args = parser.parse_args()
+    agents = cluster(args.agents, PORTS)
+    demands = allocations(args.services, PORTS, constraints=True)
+    names = [d.key.split("/")[0] for d in demands]
+    g = graph(names, call_edges(len(names)))
+    edge_tier = int(TIERS[0][1] * len(names))
+    team = [n for i, n in enumerate(names[:edge_tier]) if i % TEAM_EVERY == 0]
+    shape = AgentShape(16.0, 65536.0, 500_000.0, ports=(PORTS,))
+    print(
+        f"python {sys.version.split()[0]}, {len(agents)} agents, {len(demands)} services, "
+        f"{sum(d.count for d in demands)} instances, {g.number_of_edges()} calls; "
+        f"new agents of {shape.cpus:g} cpus, {shape.mem:g} MiB"
+    )
+    previous = -1
+    for factor in (float(f) for f in args.factors.split(",") if f):
+        factors = load_factors(g, dict.fromkeys(team, factor))
+        wanted = scaled(demands, factors)
+        start = time.perf_counter()
+        got = plan(agents, [wanted], shape)
+        seconds = time.perf_counter() - start
+        grown = sum(1 for n in names if factors.get(n, 1.0) > 1.0)
+        print(line(f"team x{factor:g} ({grown} grow)", seconds, wanted, got))
+        k = got.extra_agents if got.extra_agents is not None else math.inf
+        if k < previous:
+            print("  !! fewer extra agents than for a smaller factor")
+        previous = int(k) if k != math.inf else previous
+    previous = -1
+    for factor in (float(f) for f in args.everything.split(",") if f):
+        wanted = scaled(demands, dict.fromkeys(names, factor))
+        start = time.perf_counter()
+        got = plan(agents, [wanted], shape)
+        print(line(f"everything x{factor:g}", time.perf_counter() - start, wanted, got))
+        k = got.extra_agents if got.extra_agents is not None else math.inf
+        if k < previous:
+            print("  !! fewer extra agents than for a smaller factor")
+        previous = int(k) if k != math.inf else previous
+
+
+if __name__ == "__main__":
+    main()
