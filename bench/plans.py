@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import sys
 import time
@@ -87,6 +88,8 @@ def main() -> None:
     edge_tier = int(TIERS[0][1] * len(names))
     team = [n for i, n in enumerate(names[:edge_tier]) if i % TEAM_EVERY == 0]
     shape = AgentShape(16.0, 65536.0, 500_000.0, ports=(PORTS,))
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"load average {load} on {os.cpu_count()} cores (other work slows every figure)")
     print(
         f"python {sys.version.split()[0]}, {len(agents)} agents, {len(demands)} services, "
         f"{sum(d.count for d in demands)} instances, {g.number_of_edges()} calls; "

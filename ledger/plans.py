@@ -419,7 +419,12 @@ def reserve_plan(ctx: Context, plan_id: int, *, force: bool = False) -> dict[str
     refresh_if_stale(ctx, environment=env_name)
 
     def work(session: Session) -> dict[str, Any]:
-        p = _find(session, plan_id)
+        # the plan's row locked (PostgreSQL; SQLite writes one at a time): two reserves of
+        # one plan at once make one set of reservations, and the other is told so
+        session.execute(select(Plan.id).where(Plan.id == plan_id).with_for_update())
+        p = session.get(Plan, plan_id, populate_existing=True)
+        if p is None:
+            raise NotFoundError(f"there is no plan {plan_id}")
         now = utcnow()
         if p.ends_at <= now:
             raise ConflictError(f"plan {plan_id}'s window ended at {p.ends_at.isoformat()}")

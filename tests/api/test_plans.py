@@ -253,3 +253,25 @@ def test_plan_on_demo_data_with_propagation(
     assert last["checked"]["fits"]["fits"] is True
     assert last["checked"]["does_not_fit"]["extra_agents"] == ks[-1] - 1
     assert all(s["instances_after"] >= s["instances_before"] for s in last["services"])
+
+
+def test_two_reserves_of_one_plan_at_once_make_one_set(
+    app: Flask, tokens: dict, ops: Any, viewer: Any, east: Any, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one write at a time")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import Api
+
+    _allocate(ops, "storefront", cpus=0.5, instances=2)
+    plan_id = _plan(ops, {"storefront": 2}).get_json()["id"]
+
+    def reserve(_: int) -> int:
+        api = Api(app.test_client(), tokens["ops"])
+        return int(api.post(f"/api/v1/plans/{plan_id}/reserve").status_code)
+
+    with ThreadPoolExecutor(4) as pool:
+        codes = sorted(pool.map(reserve, range(4)))
+    assert codes == [201, 409, 409, 409]
+    assert len(viewer.get("/api/v1/reservations").get_json()) == 1
