@@ -1,16 +1,19 @@
 """What-if plans: the fewest extra agents of one shape that make scaled demands fit.
 
 The answer k is checked both ways by placing everything: with k extra agents every
-instance is placed, with k − 1 some are not (or k − 1 is below the volume bound, which
-proves it). The search starts at the volume lower bound and goes up one agent at a time
-for a few steps, then doubles its step and bisects back to a k whose k − 1 fails. As
-placement is a heuristic, "fits with k" is not strictly monotone in k; the answer is still
-consistent (k fits, k − 1 does not) and never below the bound.
+instance is placed, with k − 1 some are not (or k − 1 is below a lower bound, which
+proves it). The lower bound is the larger of the volume bound (cpus, mem, disk in total,
+less the smallest headroom) and the instances that can never share an agent (one host
+port, a UNIQUE hostname group). The search starts at the bound, steps up (a few single
+steps, then doubling, never less than what the unplaced instances need by volume) until
+a placement fits, and bisects back to a k whose k − 1 fails. As placement is a
+heuristic, "fits with k" is not strictly monotone in k; the answer is still consistent
+(k fits, k − 1 does not) and never below the bound.
 
-Monotone in the load: more instances never lower the volume bound, and the search
-returns the first k it meets that fits, so a plan with higher factors lands at or above
-one with lower factors unless the heuristic finds a placement for more instances that it
-misses for fewer; the property tests check this on generated clusters.
+Monotone in the load: more instances never lower the bounds, and the search ends at a k
+whose k − 1 fails, so a plan with higher factors lands at or above one with lower factors
+unless the heuristic places more instances on k − 1 agents where it missed fewer; the
+property tests check the answer never falls on generated clusters.
 
 A plan may hold several scenarios (the sets of reservations active at different times
 of its window): k must fit all of them.
