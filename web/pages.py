@@ -88,11 +88,6 @@ def csrf_token() -> str:
     return str(generate_csrf())
 
 
-@bp.app_template_global()
-def page_exists(endpoint: str) -> bool:
-    return endpoint in current_app.view_functions
-
-
 @bp.app_template_filter("age")
 def _age(seconds: float | None) -> str:
     if seconds is None:
@@ -123,7 +118,10 @@ def _safe_next(target: str | None) -> str:
     if not target:
         return url_for("web.index")
     parts = urlsplit(target)
+    # browsers read "/\\host" as "//host": a backslash anywhere is refused as well
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("web.index")
+    if "\\" in target or any(ord(ch) < 32 for ch in target):
         return url_for("web.index")
     return target
 

@@ -49,7 +49,13 @@ def test_a_login_takes_a_valid_token_and_keeps_only_its_hash(
 def test_a_login_never_sends_anyone_to_another_site(
     browser: FlaskClient, tokens: dict[str, str]
 ) -> None:
-    for target in ("//evil.example/x", "https://evil.example/", "javascript:alert(1)"):
+    for target in (
+        "//evil.example/x",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "/\\evil.example",
+        "/%5Cevil.example",
+    ):
         answer = login(browser, tokens["viewer"], next_url=target)
         assert answer.headers["Location"] == "/", target
 
