@@ -50,15 +50,15 @@ class ReservationForm(PageForm):
             raise ValidationError("must be after the start")
 
     def as_reservation(self) -> dict[str, Any]:
-        """The body the reservation use case takes, times in UTC as the labels say."""
+        """The body the reservations API takes, times in UTC as the labels say."""
         return {
             "environment": self.environment.data,
             "count": self.count.data,
             "cpus": self.cpus.data,
             "mem": self.mem.data,
             "disk": self.disk.data or 0,
-            "starts_at": _utc(self.starts_at.data),
-            "ends_at": _utc(self.ends_at.data),
+            "starts_at": _utc(self.starts_at.data).isoformat(),
+            "ends_at": _utc(self.ends_at.data).isoformat(),
             "reason": self.reason.data,
         }
 

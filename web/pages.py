@@ -29,10 +29,11 @@ from wtforms.validators import ValidationError
 from api.errors import STATUS
 from api.plans import PlanIn
 from api.reports import csv_response
+from api.schemas import ReservationIn
 from ledger import plans, reports, reservations
 from ledger.context import Context
 from ledger.environments import get_environment, list_environments
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, in_words
 from ledger.tokens import Caller, authenticate, authenticate_digest, hash_token
 from web import charts
 from web.forms import LoginForm, PlanForm, ReservationForm
@@ -208,9 +209,12 @@ def reservation_list() -> Any:
     if request.method == "POST":
         require("ops")
         if form.validate():
-            try:
-                reservations.create_reservation(_context(), form.as_reservation())
+            try:  # the API's schema has the last word, so both refuse alike
+                data = ReservationIn().load(form.as_reservation())
+                reservations.create_reservation(_context(), data)
                 return redirect(url_for("web.reservation_list"))
+            except SchemaError as exc:
+                error, status = in_words(exc.normalized_messages()), 422
             except LedgerError as exc:
                 error, status = exc.detail, _status(exc)
         else:

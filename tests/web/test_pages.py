@@ -118,6 +118,10 @@ def test_reservations_through_the_form_need_ops_and_csrf(
         "/reservations", data={**_reservation(), "ends_at": "2030-01-09T00:00", "csrf_token": token}
     )
     assert bad.status_code == 422 and "must be after the start" in bad.get_data(as_text=True)
+    # what the API's schema refuses, the form refuses too
+    old = {**_reservation(), "starts_at": "1960-01-01T00:00", "csrf_token": token}
+    ancient = browser.post("/reservations", data=old)
+    assert ancient.status_code == 422 and "between 1970 and 9999" in ancient.get_data(as_text=True)
     assert _held(ops) == before
     data = {**_reservation(reason="<b>x</b>"), "csrf_token": token}
     made = browser.post("/reservations", data=data)
