@@ -55,7 +55,8 @@ IMAGE = "registry.local/shop/{}:1.4.2"
 MIX = [("read", 35), ("list", 10), ("ports", 5), ("render", 25), ("put", 20), ("delete", 5)]
 
 
-def _free_port(lo: int = 8400, hi: int = 8499) -> int:
+def free_port(lo: int = 8400, hi: int = 8499) -> int:
+    """A free loopback port in the range kept for load runs and fault tests."""
     for port in range(lo, hi + 1):
         with socket.socket() as sock:
             try:
@@ -243,11 +244,11 @@ def main() -> None:
     url = make_url(SERVER).set(database=name).render_as_string(hide_password=False)
     server = None
     sim = Simulator(agents=20, seed=11)
-    sim_server = serve(sim, port=_free_port())
+    sim_server = serve(sim, port=free_port())
     try:
         upgrade_database(url)
         token = _seed(url, sim_server.url, args.processes)
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "BERTH_DATABASE_URL": url, "BERTH_LOG_LEVEL": "WARNING"}
         server = subprocess.Popen(
             [

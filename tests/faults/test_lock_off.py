@@ -18,12 +18,9 @@ import pytest
 from sqlalchemy import text
 
 from app import create_app, upgrade_database
-from ledger.clusters import create_cluster
-from ledger.environments import create_environment
-from ledger.services import create_service
-from ledger.tokens import create_token
 from models.session import make_engine
 from tests.conftest import new_postgres_database
+from tests.faults.conftest import seed_burst
 
 WORKERS = 4
 SERVICES_PER_WORKER = 8
@@ -68,31 +65,7 @@ def _worker(url: str, token: str, lock: bool, index: int, barrier: Any, results:
 def database() -> Iterator[tuple[str, str]]:
     url, drop = new_postgres_database("berth_nolock")
     upgrade_database(url)
-    app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "ERROR"})
-    ctx = app.extensions["berth"].context()
-    create_cluster(
-        ctx,
-        {
-            "name": "east",
-            "mesos_masters": ["http://m:5050"],
-            "marathon_url": "http://m:8080",
-            "port_ranges": ["31000-31999"],
-        },
-    )
-    create_environment(ctx, {"name": "production", "cluster": "east", "marathon_group": "/p"})
-    for i in range(WORKERS):
-        for n in range(SERVICES_PER_WORKER):
-            create_service(
-                ctx,
-                {
-                    "name": f"svc-{i}-{n}",
-                    "runtime": "java",
-                    "team": "t",
-                    "ports": [{"name": "http"}, {"name": "dubbo"}],
-                },
-            )
-    token = create_token(ctx, "racer", "ops")
-    app.extensions["berth"].engine.dispose()
+    token = seed_burst(url, WORKERS, SERVICES_PER_WORKER)
     yield url, token
     drop()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,28 +21,15 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from app import create_app, upgrade_database
-from ledger.clusters import create_cluster
-from ledger.environments import create_environment
-from ledger.services import create_service
-from ledger.tokens import create_token
+from app import upgrade_database
+from bench.load import free_port
 from models.session import make_engine
+from tests.faults.conftest import seed_burst
 from tests.faults.private_postgres import PrivatePostgres
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = 8
 WRITES_PER_CLIENT = 10
-
-
-def _free_port(lo: int = 8400, hi: int = 8499) -> int:
-    for port in range(lo, hi + 1):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free loopback port in {lo}-{hi}")
 
 
 @pytest.fixture
@@ -53,30 +39,8 @@ def berth_on_private_postgres() -> Iterator[tuple[PrivatePostgres, str, str]]:
     try:
         pg.start()
         upgrade_database(pg.url)
-        app = create_app({"DATABASE_URL": pg.url, "LOG_LEVEL": "ERROR"})
-        ctx = app.extensions["berth"].context()
-        cluster = {
-            "name": "east",
-            "mesos_masters": ["http://m:5050"],
-            "marathon_url": "http://m:8080",
-            "port_ranges": ["31000-31999"],
-        }
-        create_cluster(ctx, cluster)
-        create_environment(ctx, {"name": "production", "cluster": "east", "marathon_group": "/p"})
-        for i in range(CLIENTS):
-            for n in range(WRITES_PER_CLIENT):
-                create_service(
-                    ctx,
-                    {
-                        "name": f"svc-{i}-{n}",
-                        "runtime": "java",
-                        "team": "t",
-                        "ports": [{"name": "http"}, {"name": "dubbo"}],
-                    },
-                )
-        token = create_token(ctx, "burst", "ops")
-        app.extensions["berth"].engine.dispose()
-        port = _free_port()
+        token = seed_burst(pg.url, CLIENTS, WRITES_PER_CLIENT)
+        port = free_port()
         env = {**os.environ, "BERTH_DATABASE_URL": pg.url, "BERTH_LOG_LEVEL": "ERROR"}
         server = subprocess.Popen(
             [
