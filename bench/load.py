@@ -67,6 +67,30 @@ def free_port(lo: int = 8400, hi: int = 8499) -> int:
     raise RuntimeError(f"no free loopback port in {lo}-{hi}")
 
 
+def start_gunicorn(url: str, port: int, workers: int, threads: int = 1) -> subprocess.Popen[bytes]:
+    """berth under gunicorn on 127.0.0.1:`port` with the database `url`, once it answers."""
+    env = {**os.environ, "BERTH_DATABASE_URL": url, "BERTH_LOG_LEVEL": "WARNING"}
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    server = subprocess.Popen(
+        [gunicorn, "--workers", str(workers), "--threads", str(threads)]
+        + ["--bind", f"127.0.0.1:{port}", "--timeout", "120", "app:create_app()"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(300):
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {server.returncode}")
+        try:
+            requests.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=20)
+            return server
+        except requests.RequestException:
+            time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError(f"gunicorn did not answer on 127.0.0.1:{port}")
+
+
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -249,29 +273,8 @@ def main() -> None:
         upgrade_database(url)
         token = _seed(url, sim_server.url, args.processes)
         port = free_port()
-        env = {**os.environ, "BERTH_DATABASE_URL": url, "BERTH_LOG_LEVEL": "WARNING"}
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "--workers",
-                str(args.workers),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--timeout",
-                "120",
-                "app:create_app()",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
+        server = start_gunicorn(url, port, args.workers)
         base = f"http://127.0.0.1:{port}/api/v1"
-        for _ in range(300):
-            try:
-                requests.get(f"{base}/openapi.json", timeout=20)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
 
         # warm every worker up (imports, the first connections) before the clock starts
         warm = requests.Session()

@@ -7,27 +7,22 @@ is held twice and no allocation is half-written. The server restarted is a priva
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 from sqlalchemy import text
 
 from app import upgrade_database
-from bench.load import free_port
+from bench.load import free_port, start_gunicorn
 from models.session import make_engine
 from tests.faults.conftest import seed_burst
 from tests.faults.private_postgres import PrivatePostgres
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = 8
 WRITES_PER_CLIENT = 10
 
@@ -41,32 +36,8 @@ def berth_on_private_postgres() -> Iterator[tuple[PrivatePostgres, str, str]]:
         upgrade_database(pg.url)
         token = seed_burst(pg.url, CLIENTS, WRITES_PER_CLIENT)
         port = free_port()
-        env = {**os.environ, "BERTH_DATABASE_URL": pg.url, "BERTH_LOG_LEVEL": "ERROR"}
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "-w",
-                "2",
-                "--threads",
-                "4",
-                "-b",
-                f"127.0.0.1:{port}",
-                "--timeout",
-                "60",
-                "app:create_app()",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        server = start_gunicorn(pg.url, port, workers=2, threads=4)
         base = f"http://127.0.0.1:{port}"
-        for _ in range(150):
-            try:
-                requests.get(f"{base}/api/v1/openapi.json", timeout=20)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
         yield pg, base, token
     finally:
         if server is not None:
