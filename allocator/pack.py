@@ -43,8 +43,10 @@ def _number(token: str, line: int) -> float:
         value = float(token)
     except ValueError:
         raise FormatError(f"line {line}: {token!r} is not a number") from None
-    if value < 0 or value != value or value in (float("inf"), float("-inf")):
-        raise FormatError(f"line {line}: {token!r} must be a finite number ≥ 0")
+    # negative sizes are taken as given: some published instances (Caprara's triplets,
+    # class C) hold a few, and their optima were computed with them
+    if value != value or value in (float("inf"), float("-inf")):
+        raise FormatError(f"line {line}: {token!r} must be a finite number")
     return int(value) if value.is_integer() else value
 
 

@@ -85,6 +85,7 @@ def test_an_item_larger_than_an_agent_is_reported_unplaced() -> None:
         ("2\n10 10\n2\n1 1 1\n", "expected 2 item types"),
         ("2\n10 x\n1\n1 1 1\n", "'x' is not a number"),
         ("1\n10\n1\n3 1.5\n", "whole number"),
+        ("1\n10\n1\nnan 1\n", "finite number"),
     ],
 )
 def test_unreadable_input_says_where(text: str, says: str) -> None:
