@@ -64,10 +64,11 @@ def _worker(url: str, token: str, lock: bool, index: int, barrier: Any, results:
 @pytest.fixture
 def database() -> Iterator[tuple[str, str]]:
     url, drop = new_postgres_database("berth_nolock")
-    upgrade_database(url)
-    token = seed_burst(url, WORKERS, SERVICES_PER_WORKER)
-    yield url, token
-    drop()
+    try:
+        upgrade_database(url)
+        yield url, seed_burst(url, WORKERS, SERVICES_PER_WORKER)
+    finally:
+        drop()
 
 
 def _race(url: str, token: str, lock: bool) -> tuple[list[tuple[str, int, Any]], int]:
