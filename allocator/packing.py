@@ -1078,16 +1078,17 @@ def pack(
 ) -> Packing:
     """Place every item into a bin, using as few bins as the effort allows.
 
+    quick: first fit decreasing alone (a plan's search steps, where a miss is cheap).
     fast: first fit decreasing; only when items are left over, further orders, best fit, a
     repair search and (on small problems) an exhaustive search, before giving up on them.
     thorough: several constructive heuristics, the best kept, then a local search that
     empties bins, until the lower bound is reached or the budget is spent.
     """
-    if effort not in ("fast", "thorough"):
-        raise ValueError(f"effort must be 'fast' or 'thorough', not {effort!r}")
+    if effort not in ("quick", "fast", "thorough"):
+        raise ValueError(f"effort must be 'quick', 'fast' or 'thorough', not {effort!r}")
     core = _Core(problem, rules)
     if budget is None:
-        budget = FAST_BUDGET if effort == "fast" else THOROUGH_BUDGET
+        budget = THOROUGH_BUDGET if effort == "thorough" else FAST_BUDGET
     rng = random.Random(seed)
     if lower is None:
         lower = vector_lower_bound(
@@ -1116,7 +1117,9 @@ def pack(
 
     proven = False  # that no placement of every item exists, when some are left over
     first = consider(_first_fit(core, orders["max"], bins), "ffd-max")
-    if effort == "fast":
+    if effort == "quick":
+        proven = _hopeless(core)
+    elif effort == "fast":
         if _rank(first)[0]:
             proven = _fallbacks(core, orders, bins, budget, rng, consider, current)
     elif not reached(first):

@@ -102,7 +102,7 @@ class Placement:
         return not self.unplaced
 
 
-EFFORTS = ("fast", "thorough")
+EFFORTS = ("quick", "fast", "thorough")
 
 
 def _priority(d: Demand, restriction: float) -> int:
@@ -223,8 +223,10 @@ def place(
     agents' free room; only if instances are left over, other orders, best fit, a repair
     search and, on small inputs, an exhaustive search run before they are declared
     unplaceable. effort="thorough" (plans): several heuristics and a local search that
-    empties agents, to use as few agents as it can. `budget` bounds the work (in candidate
-    checks, so that results do not depend on the machine's speed).
+    empties agents, to use as few agents as it can. effort="quick": the first fit alone,
+    for searches that place many times and confirm their answer with "fast". `budget`
+    bounds the work (in candidate checks, so that results do not depend on the machine's
+    speed).
     """
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {EFFORTS}, not {effort!r}")
@@ -258,7 +260,7 @@ def place(
             best = (got, rules)
         # only a search under the rules as given proves that nothing fits
         proven = got.proven if attempt is demands else not got.unplaced
-        if not got.unplaced and (effort == "fast" or got.bins_used == bound):
+        if not got.unplaced and (effort != "thorough" or got.bins_used == bound):
             break
     assert best is not None
     packing, rules = best

@@ -251,11 +251,18 @@ def plan(
     """
     scenarios = [list(s) for s in scenarios] or [[]]
     tries = 0
-    cache: dict[int, tuple[bool, Placement, int]] = {}  # k → fits all, worst placement, which
+    # (k, effort) → fits all, worst placement, which scenario
+    cache: dict[tuple[int, str], tuple[bool, Placement, int]] = {}
 
-    def run(k: int) -> tuple[bool, Placement, int]:
+    # the search places with the first fit alone ("quick": a miss costs one pass, where
+    # "fast" tries five more orders and a repair before it gives up); the answer and the
+    # agent below it are then judged with the effort asked for
+    search = "quick" if effort == "fast" else effort
+
+    def run(k: int, how: str | None = None) -> tuple[bool, Placement, int]:
         nonlocal tries
-        got = cache.get(k)
+        how = how or search
+        got = cache.get((k, how))
         if got is not None:
             return got
         pool = [*agents, *extra_agents(shape, k)]
@@ -264,16 +271,16 @@ def plan(
         first: tuple[Placement, int] | None = None
         for s in order:
             tries += 1
-            p = place(pool, scenarios[s], effort=effort)
+            p = place(pool, scenarios[s], effort=how)
             if first is None:
                 first = (p, s)
             if not p.fits:
                 last_failed[0] = s
-                cache[k] = (False, p, s)
-                return cache[k]
+                cache[(k, how)] = (False, p, s)
+                return cache[(k, how)]
         assert first is not None
-        cache[k] = (True, first[0], first[1])
-        return cache[k]
+        cache[(k, how)] = (True, first[0], first[1])
+        return cache[(k, how)]
 
     last_failed = [0]
     bounds = [volume(agents, s, shape) for s in scenarios]
@@ -299,7 +306,7 @@ def plan(
             **more,
         )
 
-    fits0, now, _ = run(0)
+    fits0, now, _ = run(0, effort)
     if fits0:
         return answer(0, now=now, final=now)
     hopeless = blocked or _hopeless(shape, [d for s in scenarios for d in s])
@@ -346,12 +353,16 @@ def plan(
             hi = mid
         else:
             lo = mid
-    final = run(hi)[1]
+    # what the first fit alone places, the fuller effort places too; but the fuller
+    # effort may also place one agent fewer: step down while it does
+    while hi - 1 >= max(lower, 1) and run(hi - 1, effort)[0]:
+        hi -= 1
+    final = run(hi, effort)[1]
     checks = [Check(hi, True, True, "placement", final.agents_used, 0)]
     if hi - 1 < lower:
         checks.append(Check(hi - 1, False, True, bound_name))
     else:
-        below = run(hi - 1)[1]
+        below = run(hi - 1, effort)[1]
         checks.append(
             Check(hi - 1, False, below.proven, "placement", below.agents_used, len(below.unplaced))
         )

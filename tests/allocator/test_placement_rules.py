@@ -261,7 +261,7 @@ def test_thorough_uses_no_more_agents_than_fast() -> None:
 
 def test_an_unknown_effort_is_refused() -> None:
     with pytest.raises(ValueError, match="effort"):
-        place(cluster(1), [], effort="quick")
+        place(cluster(1), [], effort="careful")
 
 
 def test_the_order_of_the_input_does_not_matter() -> None:
