@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
+import time
 from types import FrameType
 
 from simulator.demo import populate
@@ -92,14 +92,17 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    stop = threading.Event()
+    # a flag, not a threading.Event: a second signal arriving while the handler is inside
+    # Event.set() would deadlock on the Event's own lock (Ctrl-C, then run-demo's SIGTERM)
+    stopped: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        stopped.append(signum)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    stop.wait()
+    while not stopped:
+        time.sleep(0.1)
     for server in reversed(servers):
         server.shutdown()
     return 0
