@@ -24,6 +24,7 @@ from ledger.services import add_service
 from ledger.upstream import Endpoints, translate
 from marathon.apps import AppShape, describe
 from marathon.errors import ClusterError
+from marathon.render import carried_env
 from models import Allocation, Cluster, Environment, ImportConflict, PortAssignment, Service
 from models.base import utcnow
 from models.service import RUNTIMES
@@ -142,7 +143,9 @@ def _allocation_data(shape: AppShape) -> dict[str, Any]:
             "minimum_health_capacity": shape.minimum_health_capacity,
             "maximum_over_capacity": shape.maximum_over_capacity,
         },
-        "overrides": {},
+        # the app's own variables (Spring profiles, endpoints, …) must survive its first
+        # deploy through berth
+        "overrides": {"env": env} if (env := carried_env(shape.env)) else {},
     }
 
 

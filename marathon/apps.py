@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -46,6 +46,8 @@ class AppShape:
     minimum_health_capacity: float
     maximum_over_capacity: float
     env_names: tuple[str, ...]
+    # plain values only: Marathon's secret references ({"secret": …}) are not ours to copy
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def _network(app: dict[str, Any]) -> str:
@@ -184,4 +186,5 @@ def describe(app: dict[str, Any]) -> AppShape:
         minimum_health_capacity=float(strategy.get("minimumHealthCapacity", 1)),
         maximum_over_capacity=float(strategy.get("maximumOverCapacity", 1)),
         env_names=tuple(sorted(str(k) for k in env)),
+        env={str(k): str(v) for k, v in env.items() if isinstance(v, str | int | float)},
     )

@@ -96,6 +96,25 @@ def _heap_mib(mem: int, share: float) -> int:
     return max(16, int(mem * share))
 
 
+# variables that render() writes from the ledger; an imported app's own values of them are
+# left behind, so that they follow the allocation (mem, host ports) from then on
+RENDERED_ENV = frozenset({"DUBBO_PORT_TO_REGISTRY", "DUBBO_IP_TO_REGISTRY_FROM"})
+_HEAP_FLAG = re.compile(r"-Xm[sx]\S*")
+
+
+def carried_env(running: Mapping[str, str]) -> dict[str, str]:
+    """What an imported app's env must keep when berth renders it: all but what berth
+    writes itself, and JAVA_OPTS without its heap flags (berth sizes the heap by mem)."""
+    env = {k: v for k, v in running.items() if k not in RENDERED_ENV}
+    if "JAVA_OPTS" in env:
+        rest = " ".join(_HEAP_FLAG.sub("", env["JAVA_OPTS"]).split())
+        if rest:
+            env["JAVA_OPTS"] = rest
+        else:
+            del env["JAVA_OPTS"]
+    return env
+
+
 def _env(inp: RenderInput) -> dict[str, str]:
     env = {str(k): str(v) for k, v in (inp.defaults.get("env") or {}).items()}
     if inp.runtime == "java":
@@ -113,6 +132,19 @@ def _env(inp: RenderInput) -> dict[str, str]:
             # exports DUBBO_IP_TO_REGISTRY from the variable named here
             env["DUBBO_IP_TO_REGISTRY_FROM"] = "HOST"
     return env
+
+
+def _keep_heap_flags(inp: RenderInput, definition: dict[str, Any]) -> None:
+    """An override's JAVA_OPTS adds to the heap flags that mem sets, unless it sets -Xmx."""
+    env = definition.get("env")
+    overridden = (inp.overrides.get("env") or {}) if isinstance(inp.overrides, Mapping) else {}
+    if inp.runtime != "java" or not isinstance(env, dict) or "JAVA_OPTS" not in overridden:
+        return
+    value = str(env.get("JAVA_OPTS") or "")
+    if "-Xmx" not in value:
+        flags = _env(inp)["JAVA_OPTS"].split()
+        heap = " ".join(f for f in flags if _HEAP_FLAG.fullmatch(f))
+        env["JAVA_OPTS"] = f"{heap} {value}".strip()
 
 
 def _health(inp: RenderInput) -> list[dict[str, Any]]:
@@ -195,6 +227,7 @@ def render(inp: RenderInput) -> dict[str, Any]:
     definition = merge_patch(definition, inp.defaults.get("patch") or {})
     definition = merge_patch(definition, dict(inp.overrides))
     definition["id"] = app_id  # neither defaults nor overrides may move the app
+    _keep_heap_flags(inp, definition)
     if inp.build_url:
         definition["labels"]["BERTH_BUILD_URL"] = inp.build_url
     if inp.git_sha:

@@ -68,6 +68,23 @@ def test_every_running_app_is_imported_with_its_resources_and_ports(
         assert service["team"] == marathon_app["labels"]["team"]
         deps = sorted(d.rsplit("/", 1)[-1] for d in marathon_app.get("dependencies", []))
         assert sorted(c["service"] for c in service["calls"]) == deps
+    # the first deploy through berth keeps each app's own variables; berth still sizes the
+    # JVM heap by mem and writes the Dubbo port
+    java = [a for a in apps if "JAVA_OPTS" in (a.get("env") or {})]
+    assert java
+    for marathon_app in java[:5]:
+        name = marathon_app["id"].rsplit("/", 1)[-1]
+        url = f"/api/v1/environments/production/allocations/{name}/marathon?image=r/{name}:2"
+        rendered = admin.get(url)
+        assert rendered.status_code == 200, rendered.get_json()
+        env = rendered.get_json()["env"]
+        for key, value in marathon_app["env"].items():
+            if key not in ("JAVA_OPTS", "DUBBO_PORT_TO_REGISTRY"):
+                assert env[key] == value, (name, key)
+        heap = int(marathon_app["mem"] * 0.75)
+        assert env["JAVA_OPTS"].startswith(f"-Xms{heap}m -Xmx{heap}m"), env["JAVA_OPTS"]
+        kept = [f for f in marathon_app["env"]["JAVA_OPTS"].split() if not f.startswith("-Xm")]
+        assert env["JAVA_OPTS"].split()[2:] == kept, name
 
 
 def test_a_second_import_is_a_no_op(app: Flask, admin: Any, demo_cluster: Any) -> None:
