@@ -90,8 +90,14 @@ def unplaced_view(u: Any) -> dict[str, Any]:
     }
 
 
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 as marshmallow writes every other time of the API: these views sit inside
+    free-form dicts, where Flask's JSON provider would write RFC 1123 instead."""
+    return moment.isoformat() if moment is not None else None
+
+
 def interval_view(i: Interval) -> dict[str, Any]:
-    return {"from": i.start, "until": i.end, "reservations": sorted(i.active)}
+    return {"from": iso(i.start), "until": iso(i.end), "reservations": sorted(i.active)}
 
 
 def latest_snapshot_row(session: Session, cluster_id: int) -> Snapshot | None:

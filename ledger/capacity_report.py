@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from ledger.capacity import (
     Picture,
     Verdict,
     interval_view,
+    iso,
     judge,
     picture,
     surge_summary,
@@ -48,7 +50,7 @@ def _reserved(pic: Picture, keep: set[str]) -> dict[str, Any]:
     return {
         "now": _sum([by_id[i] for i in now if i in by_id]),
         "peak": peak,
-        "window": {"from": pic.now, "until": horizon},
+        "window": {"from": iso(pic.now), "until": iso(horizon)},
     }
 
 
@@ -69,6 +71,17 @@ def _kept(agent: Agent, here: dict[str, int], sizes: dict[str, Demand]) -> dict[
         "disk": agent.total_disk if agent.total_disk is not None else agent.disk,
     }
     return {r: round(share * total[r], 3) for r in RESOURCES}
+
+
+def natural(text: str) -> list[Any]:
+    """Sort key that reads the numbers in a name as numbers: agent-2 before agent-10."""
+    return [int(part) if k % 2 else part for k, part in enumerate(re.split(r"(\d+)", text))]
+
+
+def agent_order(view: dict[str, Any]) -> tuple[Any, ...]:
+    """Active agents first, then by hostname as people read it, ties by id. Only the views
+    use it: placement keeps the snapshot's order by id, which makes it deterministic."""
+    return (not view["active"], natural(view["hostname"] or ""), view["id"])
 
 
 def _agents_view(pic: Picture, placement: Placement | None, keep: set[str]) -> list[dict]:
@@ -110,7 +123,7 @@ def _agents_view(pic: Picture, placement: Placement | None, keep: set[str]) -> l
                 "instances": {},
             }
         )
-    return out
+    return sorted(out, key=agent_order)
 
 
 def _report(pic: Picture, verdict: Verdict, env: str | None) -> dict[str, Any]:
@@ -156,8 +169,8 @@ def _report(pic: Picture, verdict: Verdict, env: str | None) -> dict[str, Any]:
         "environment": env,
         "snapshot": {
             "id": snap.id,
-            "taken_at": snap.taken_at,
-            "confirmed_at": snap.confirmed_at,
+            "taken_at": iso(snap.taken_at),
+            "confirmed_at": iso(snap.confirmed_at),
             "age_seconds": round((pic.now - snap.confirmed_at).total_seconds(), 3),
         },
         "agents_active": len(pic.agents),

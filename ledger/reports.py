@@ -13,7 +13,7 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -163,14 +163,19 @@ def _agents(
 
 
 def _headroom_days(pic: Picture, free_now: dict[str, float]) -> list[dict[str, Any]]:
-    """Free room per day for the next 30 days: today's free, plus the reservations active
-    now, less the most that the reservations of that day hold at any moment."""
+    """Free room per UTC calendar day for the next 30 days (the labels are dates: a day of
+    24 hours from now would show a reservation on the day before it starts): today's free,
+    plus the reservations active now, less the most the reservations of that day hold."""
     sizes = {r.id: d for r, d in pic.reservations}
     now_active = pic.intervals[0].active if pic.intervals else frozenset()
     reserved_now = _load((sizes[i], sizes[i].count) for i in now_active)
+    now = pic.now.astimezone(UTC)
+    midnight = datetime.combine(now.date(), time(), tzinfo=UTC)
     days = []
     for day in range(DAYS):
-        start, end = pic.now + timedelta(days=day), pic.now + timedelta(days=day + 1)
+        # calendar days in UTC, as labelled: today from now on, then whole days
+        start = now if day == 0 else midnight + timedelta(days=day)
+        end = midnight + timedelta(days=day + 1)
         peak = {r: 0.0 for r in CHARTED}
         for interval in pic.intervals:
             if interval.start >= end or (interval.end is not None and interval.end <= start):
@@ -290,7 +295,12 @@ def _section(pic: Picture, kind: str, name: str) -> dict[str, Any]:
     free = {r: cap["free"][r] for r in CHARTED}
     return {
         "cluster": pic.cluster.name,
-        "snapshot": cap["snapshot"],
+        # the capacity answer writes its times as text; this schema writes them itself
+        "snapshot": {
+            **cap["snapshot"],
+            "taken_at": pic.snapshot.taken_at if pic.snapshot else None,
+            "confirmed_at": pic.snapshot.confirmed_at if pic.snapshot else None,
+        },
         "agents_active": cap["agents_active"],
         "fits": cap["fits"],
         "totals": {r: cap["totals"][r] for r in CHARTED},

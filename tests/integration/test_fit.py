@@ -291,3 +291,88 @@ def test_free_leaves_out_the_headroom_kept_on_agents_in_use(
     assert all(a["free"]["mem"] == 8192 - (1024 + 32) - 2048 for a in holding)
     assert after["headroom_kept"]["mem"] == 2 * 2048
     assert after["free"]["mem"] == 24576 - 2 * (1024 + 32) - 2 * 2048
+
+
+def test_times_inside_capacity_and_fit_answers_are_iso_8601(
+    ops: Any, admin: Any, viewer: Any, synced: Any
+) -> None:
+    """The same form as every other time of the API (a reservation's starts_at), never
+    the RFC 1123 that Flask writes for times inside free-form objects."""
+    start = datetime.now(UTC) + timedelta(days=7)
+    made = ops.post(
+        "/api/v1/reservations",
+        json={
+            "cluster": "east",
+            "count": 3,
+            "cpus": 3,
+            "mem": 6000,
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(days=2)).isoformat(),
+            "reason": "singles day promotion",
+        },
+    ).get_json()
+    refused = put(ops, "order-service", instances=3, mem=3000)
+    assert refused.status_code == 409
+    when = refused.get_json()["fit"]["when"]
+    assert when["from"] == made["starts_at"] and when["until"] == made["ends_at"]
+    assert datetime.fromisoformat(when["from"]) == start
+    put(admin, "order-service", "production", "?force=true", instances=3, mem=3000)
+    for url in ("/api/v1/clusters/east/capacity", "/api/v1/environments/production/capacity"):
+        capacity = viewer.get(url).get_json()
+        snapshot = viewer.get("/api/v1/clusters/east/snapshot").get_json()
+        assert capacity["snapshot"]["taken_at"] == snapshot["taken_at"]
+        assert datetime.fromisoformat(capacity["snapshot"]["confirmed_at"]).tzinfo is not None
+        window = capacity["reserved"]["window"]
+        assert "GMT" not in window["from"] + window["until"]
+        assert datetime.fromisoformat(window["until"]) - datetime.fromisoformat(
+            window["from"]
+        ) == timedelta(days=30)
+        assert capacity["when_it_stops_fitting"]["from"] == made["starts_at"]
+
+
+def test_agents_are_listed_by_hostname_in_number_order(admin: Any, viewer: Any) -> None:
+    """Ids S0, S1, ... sort as text as S0, S1, S10, S11, S2: people look for hosts by name."""
+    sim = Simulator(agents=0, seed=5)
+    names = [f"agent-{n}" for n in (10, 2, 1, 11, 3, 4, 5, 6, 7, 8, 9, 12)] + ["agent-2"]
+    for name in names:
+        sim.add_agent(cpus=1, mem=1024, disk=1000, ports="[31000-32000]", hostname=name)
+    with serve(sim) as server:
+        sim_cluster(admin, "west", [server.url], server.url)
+        assert admin.post("/api/v1/clusters/west/sync").status_code == 200
+        capacity = viewer.get("/api/v1/clusters/west/capacity").get_json()
+        report = viewer.get("/api/v1/reports/capacity?cluster=west&format=csv")
+    shown = [(a["hostname"], a["id"]) for a in capacity["agents"]]
+    ids = {a.hostname: a.id for a in sim.agents.values() if a.hostname != "agent-2"}
+    twins = sorted(a.id for a in sim.agents.values() if a.hostname == "agent-2")
+    expected = [(f"agent-{n}", ids.get(f"agent-{n}")) for n in range(1, 13)]
+    expected[1:2] = [("agent-2", twins[0]), ("agent-2", twins[1])]
+    assert shown == expected
+    rows = report.get_data(as_text=True).splitlines()[1:]
+    assert [r.split(",")[3] for r in rows] == [h for h, _ in expected]
+
+
+def test_a_three_day_reservation_shows_on_three_days_of_the_report(
+    ops: Any, viewer: Any, synced: Any
+) -> None:
+    """Days of the report's headroom are UTC calendar days, as their labels say."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today + timedelta(days=10)
+    made = ops.post(
+        "/api/v1/reservations",
+        json={
+            "cluster": "east",
+            "count": 1,
+            "cpus": 1,
+            "mem": 1000,
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(days=3)).isoformat(),
+            "reason": "three days of load tests",
+        },
+    )
+    assert made.status_code == 201, made.get_json()
+    report = viewer.get("/api/v1/reports/capacity?cluster=east").get_json()
+    days = report["clusters"][0]["headroom"]
+    held = [d["day"] for d in days if d["reserved"]["mem"] > 0]
+    assert held == [(start + timedelta(days=n)).date().isoformat() for n in range(3)]
+    assert days[0]["day"] == today.date().isoformat()
+    assert days[0]["until"] == (today + timedelta(days=1)).isoformat()
