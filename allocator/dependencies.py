@@ -122,22 +122,27 @@ def impact(g: nx.DiGraph, service: str) -> Impact:
     return Impact(service, ordered(up), ordered(down))
 
 
-def load_factors(g: nx.DiGraph, explicit: Mapping[str, float]) -> dict[str, float]:
+def load_factors(
+    g: nx.DiGraph, explicit: Mapping[str, float], load: Mapping[str, float] | None = None
+) -> dict[str, float]:
     """How much each service's load grows when the `explicit` services grow by their factor.
 
-    The model: a service's extra load is what its callers' extra load sends it, one
-    request of a caller causing `fan_out` requests:
+    The model: a service that others call takes its load from its callers, each sending
+    `fan_out` requests per request of its own. With load(c) a caller's present load (the
+    plan passes its instances in the environment; 1 when unknown), the callee's load after
+    the change, over its load now, is the mean of its callers' factors weighted by what
+    each sends it:
 
         factor(callee) = max(explicit(callee),
-                             1 + Σ over callers max(0, factor(caller) − 1) × fan_out)
+                             Σ w(c) × max(1, factor(c)) / Σ w(c)),  w(c) = load(c) × fan_out
 
-    with explicit(s) = 1 for services not named. It measures a caller's extra traffic in
-    units of the callee's present load, i.e. it assumes each caller is the callee's whole
-    present load: an upper estimate for a callee with many callers, which is the safe side
-    for capacity. A caller scaled down (factor < 1) sends nothing less: planning never
-    counts on a shrink elsewhere. Factors are evaluated callers first; edges allowed to
-    close a cycle carry nothing, and neither do edges inside a legacy cycle. A factor is
-    never below the explicit one. Only services whose factor is not 1 are returned.
+    so a callee grows as much as its only caller, and one of many callers that grows moves
+    it by that caller's share. (Adding the callers' growths instead counts a request that
+    reaches a service along two paths twice, and multiplies down deep graphs.) A caller
+    scaled down sends no less: planning never counts on a shrink elsewhere. Factors are
+    evaluated callers first; edges allowed to close a cycle carry nothing, and neither do
+    edges inside a legacy cycle. A factor is never below the explicit one. Only services
+    whose factor is not 1 are returned.
     """
     h = _ordering(g)
     condensed = nx.condensation(h)
@@ -150,11 +155,16 @@ def load_factors(g: nx.DiGraph, explicit: Mapping[str, float]) -> dict[str, floa
         members.setdefault(scc, []).append(name)
     for scc in nx.topological_sort(condensed):
         for callee in members[scc]:
-            extra = 0.0
+            sent = weight = 0.0
             for caller in h.predecessors(callee):
                 if scc_of[caller] == scc:
                     continue
-                extra += max(0.0, factor[caller] - 1.0) * g.edges[caller, callee]["fan_out"]
-            if extra > 0:
-                factor[callee] = max(factor[callee], 1.0 + extra)
+                w = (
+                    max(0.0, float((load or {}).get(caller, 1.0)))
+                    * g.edges[caller, callee]["fan_out"]
+                )
+                sent += w * max(1.0, factor[caller])
+                weight += w
+            if weight > 0:
+                factor[callee] = max(factor[callee], sent / weight)
     return {n: f for n, f in sorted(factor.items()) if not math.isclose(f, 1.0)}

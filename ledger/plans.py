@@ -70,7 +70,11 @@ def _instances(n: int, factor: float) -> int:
 
 
 def _factors(
-    session: Session, env_services: dict[str, Service], scale: dict[str, float], propagate: bool
+    session: Session,
+    env_services: dict[str, Service],
+    scale: dict[str, float],
+    propagate: bool,
+    load: dict[str, int] | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Factor per service of the environment and where it came from ("explicit", "team:x",
     "tag:y", "propagated"). A service's own entry beats a tag, a tag beats a team; among
@@ -113,7 +117,9 @@ def _factors(
     explicit = {name: f for name, (_, f, _) in by_rank.items()}
     source = {name: src for name, (_, _, src) in by_rank.items()}
     if propagate:
-        carried = dependencies.load_factors(call_graph(session), explicit)
+        carried = dependencies.load_factors(
+            call_graph(session), explicit, {n: float(i) for n, i in (load or {}).items()}
+        )
         for name, f in carried.items():
             if name in env_services and f > explicit.get(name, 1.0) + 1e-12:
                 explicit[name] = f
@@ -281,6 +287,7 @@ def create_plan(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
             {n: a.service for n, (a, _) in mine.items()},
             data["scale"],
             data.get("propagate", False),
+            {n: a.instances for n, (a, _) in mine.items()},
         )
         scaled: dict[str, int] = {}
         demands: list[Demand] = []

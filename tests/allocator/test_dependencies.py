@@ -79,17 +79,31 @@ def test_impact_upstream_and_downstream_nearest_first() -> None:
     assert impact(g, "app").downstream == {"web": 1, "cart": 2, "pricing": 2}
 
 
-def test_load_flows_by_fan_out_along_chains_and_adds_up_at_joins() -> None:
+def test_load_flows_along_calls_by_each_callers_share() -> None:
     chain = _g(Edge("a", "b", fan_out=2), Edge("b", "c", fan_out=0.5))
-    # b: 1 + (3 − 1) × 2 = 5; c: 1 + (5 − 1) × 0.5 = 3
-    assert load_factors(chain, {"a": 3}) == {"a": 3, "b": 5, "c": 3}
+    # an only caller's growth is its callee's, whatever the fan-out
+    assert load_factors(chain, {"a": 3}) == {"a": 3, "b": 3, "c": 3}
     diamond = _g(Edge("a", "b"), Edge("a", "c"), Edge("b", "d"), Edge("c", "d"))
-    assert load_factors(diamond, {"a": 2}) == {"a": 2, "b": 2, "c": 2, "d": 3}
+    # d hears of each request to a twice, before and after: it doubles, not triples
+    assert load_factors(diamond, {"a": 2}) == {"a": 2, "b": 2, "c": 2, "d": 2}
     # an explicit factor above what flows in is kept; below it is raised
     assert load_factors(diamond, {"a": 2, "d": 4})["d"] == 4
-    assert load_factors(diamond, {"a": 2, "d": 1.5})["d"] == 3
+    assert load_factors(diamond, {"a": 2, "d": 1.5})["d"] == 2
     # shrinking a caller frees nothing downstream
     assert load_factors(chain, {"a": 0.5}) == {"a": 0.5}
+    # two callers of d: web sends 3 of d's 4 shares (load 3 × fan-out 1), batch 1 of them
+    join = _g(Edge("web", "d"), Edge("batch", "d"))
+    assert load_factors(join, {"web": 3}, {"web": 3, "batch": 1}) == {"web": 3, "d": 2.5}
+    # fan-out weighs the share: batch sends 3 requests per request of its own
+    join = _g(Edge("web", "d"), Edge("batch", "d", fan_out=3))
+    assert load_factors(join, {"web": 3}, {"web": 1, "batch": 1}) == {"web": 3, "d": 1.5}
+
+
+def test_factors_stay_within_the_largest_explicit_one_on_deep_graphs() -> None:
+    names = [f"s{i}" for i in range(40)]
+    edges = [Edge(names[i], names[j]) for i in range(40) for j in range(i + 1, min(40, i + 4))]
+    got = load_factors(graph(names, edges), {"s0": 3, "s1": 3, "s2": 3})
+    assert max(got.values()) == 3
 
 
 def test_allowed_cycle_edges_and_legacy_cycles_carry_no_load_around() -> None:
