@@ -406,6 +406,21 @@ class _Final:
             self._by_room[(demand.headroom, w)] = order
         holder = next(b for b in order if allowed(b))
         most = rooms[holder][w]
+        # bigger than any allowed agent even when empty: say so, not how full they are
+        h = demand.headroom
+        empty = [
+            (_size_of(a)[w] - h * _total(a)[w], i)
+            for i, a in enumerate(self.agents)
+            if static_set is None or i in static_set
+        ]
+        largest, big = max(empty, key=lambda p: (p[0], -p[1]))
+        if size[w] > largest + _EPS:
+            return (
+                f"needs {_fmt(size[w], worst)}; no agent is that large: the largest "
+                f"{'it may use ' if static_set is not None else ''}offers "
+                f"{_fmt(max(0.0, largest), worst)} when empty ({self.agents[big].hostname})",
+                shortfall,
+            )
         where = "an agent"
         if demand.ports:
             where = (

@@ -67,7 +67,7 @@ class TeamLine(Schema):
 
 class DayLine(Schema):
     day = fields.String()
-    from_ = fields.DateTime(data_key="from")
+    from_ = fields.DateTime(data_key="from", attribute="from")
     until = fields.DateTime()
     reserved = fields.Nested(Figures)
     free = fields.Nested(Figures)

@@ -188,7 +188,8 @@ def test_the_reason_names_the_need_and_the_most_free_on_an_allowed_agent() -> No
 def test_reasons_for_cpus_constraints_and_no_agents() -> None:
     p = place([agent(1, cpus=2)], [Demand("c", 1, 3, 64, label="cruncher (test)")])
     assert p.unplaced[0].reason == (
-        "cruncher (test) #1: needs 3 cpus; the most free on an agent is 2 cpus (agent-1)"
+        "cruncher (test) #1: needs 3 cpus; no agent is that large: the largest offers 2 cpus "
+        "when empty (agent-1)"
     )
     assert p.unplaced[0].shortfall["cpus"] == 1
     p = place(
@@ -282,3 +283,13 @@ def test_proven_says_whether_a_does_not_fit_is_certain() -> None:
     # 3 instances of 2.5 cpus on two 4-cpu agents: room in total, none found, exhaustively
     p = place(cluster(2, cpus=4), [Demand("x", 3, 2.5, 64)])
     assert not p.fits and p.proven
+
+
+def test_an_instance_larger_than_any_agent_is_called_so() -> None:
+    agents = cluster(3)
+    biggest = max(a.mem for a in agents)
+    got = place(agents, [Demand("huge", 1, 1, biggest + 1000)])
+    (u,) = got.unplaced
+    assert "no agent is that large" in u.reason
+    assert f"offers {biggest:.0f} MiB when empty" in u.reason
+    assert u.shortfall["mem"] > 0
