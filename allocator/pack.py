@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from allocator.bounds import vector_lower_bound
 from allocator.packing import Kind, Packing, Problem, pack
 
+MAX_ITEMS = 1_000_000  # a bigger file is a mistake, not a cluster
+
 
 @dataclass(frozen=True)
 class VectorInstance:
@@ -72,9 +74,11 @@ def parse_vbp(text: str) -> VectorInstance:
             raise FormatError(f"line {n}: expected {dims} sizes and a quantity")
         sizes.append(tuple(_number(t, n) for t in row[:dims]))
         q = _number(row[dims], n)
-        if not float(q).is_integer():
-            raise FormatError(f"line {n}: the quantity {row[dims]!r} must be a whole number")
+        if not float(q).is_integer() or q < 0:
+            raise FormatError(f"line {n}: the quantity {row[dims]!r} must be a whole number ≥ 0")
         counts.append(int(q))
+    if sum(counts) > MAX_ITEMS:
+        raise FormatError(f"{sum(counts)} items in all; at most {MAX_ITEMS:,} are packed")
     return VectorInstance(capacity, tuple(sizes), tuple(counts))
 
 

@@ -86,6 +86,8 @@ def test_an_item_larger_than_an_agent_is_reported_unplaced() -> None:
         ("2\n10 x\n1\n1 1 1\n", "'x' is not a number"),
         ("1\n10\n1\n3 1.5\n", "whole number"),
         ("1\n10\n1\nnan 1\n", "finite number"),
+        ("1\n10\n1\n3 -1\n", "whole number ≥ 0"),
+        ("1\n10\n1\n3 1e11\n", "at most 1,000,000"),
     ],
 )
 def test_unreadable_input_says_where(text: str, says: str) -> None:
