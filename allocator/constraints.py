@@ -117,10 +117,7 @@ class AgentRules:
             a: [attribute(agent, a) for agent in agents] for a in attrs
         }
         distinct = {a: len(set(v) - {None}) for a, v in self.values.items()}
-        totals: dict[str, int] = {}
-        for d in demands:
-            totals[d.constraint_group] = totals.get(d.constraint_group, 0) + d.count
-        self.totals = totals
+        self.totals = totals = group_totals(demands)
         ports = _PortIndex(agents) if any(d.ports for d in demands) else None
         lacking: dict[int, set[int]] = {}
         barred: dict[tuple[tuple[str, ...], ...], set[int]] = {}
@@ -304,11 +301,6 @@ class AgentRules:
             if seen and self.values[attr][b] not in seen:
                 return f"constraint CLUSTER {attr} {next(iter(seen))}"
         return None
-
-
-def spread_values(agents: Sequence[Agent], field_name: str) -> int:
-    """How many distinct values of a field the agents have (what GROUP_BY spreads over)."""
-    return len({attribute(a, field_name) for a in agents} - {None})
 
 
 def group_totals(demands: Sequence[Demand]) -> Mapping[str, int]:

@@ -45,6 +45,15 @@ class Agent:
     total_mem: float | None = None
     total_disk: float | None = None
 
+    @property
+    def totals(self) -> tuple[float, float, float]:
+        """The agent's whole cpus, mem and disk, which headroom shares are taken of."""
+        return (
+            self.total_cpus if self.total_cpus is not None else self.cpus,
+            self.total_mem if self.total_mem is not None else self.mem,
+            self.total_disk if self.total_disk is not None else self.disk,
+        )
+
 
 @dataclass(frozen=True)
 class Demand:
@@ -202,14 +211,6 @@ def _canonical(
     )
 
 
-def _total(a: Agent) -> tuple[float, float, float]:
-    return (
-        a.total_cpus if a.total_cpus is not None else a.cpus,
-        a.total_mem if a.total_mem is not None else a.mem,
-        a.total_disk if a.total_disk is not None else a.disk,
-    )
-
-
 def place(
     agents: Sequence[Agent],
     demands: Sequence[Demand],
@@ -244,7 +245,7 @@ def place(
         rules = AgentRules(agents, attempt)
         problem = Problem(
             free=[(a.cpus, a.mem, a.disk) for a in agents],
-            total=[_total(a) for a in agents],
+            total=[a.totals for a in agents],
             kinds=[
                 Kind(
                     size=(d.cpus, d.mem, d.disk),
@@ -334,7 +335,7 @@ class _Final:
             got = []
             for a, used, hm in zip(self.agents, self.used, self.hmax, strict=True):
                 keep = max(h, hm)
-                f, t = (a.cpus, a.mem, a.disk), _total(a)
+                f, t = (a.cpus, a.mem, a.disk), a.totals
                 got.append(
                     (
                         f[0] - used[0] - keep * t[0],
@@ -409,7 +410,7 @@ class _Final:
         # bigger than any allowed agent even when empty: say so, not how full they are
         h = demand.headroom
         empty = [
-            (_size_of(a)[w] - h * _total(a)[w], i)
+            (_size_of(a)[w] - h * a.totals[w], i)
             for i, a in enumerate(self.agents)
             if static_set is None or i in static_set
         ]
@@ -462,7 +463,7 @@ def _lower_bound(agents: Sequence[Agent], demands: Sequence[Demand]) -> int:
     for h in sorted({d.headroom for d in active}):
         some = [d for d in active if d.headroom >= h]
         caps = [
-            tuple(max(0.0, f - h * t) for f, t in zip(_size_of(a), _total(a), strict=True))
+            tuple(max(0.0, f - h * t) for f, t in zip(_size_of(a), a.totals, strict=True))
             for a in agents
         ]
         by_size = max(

@@ -111,14 +111,6 @@ def extra_agents(shape: AgentShape, k: int) -> list[Agent]:
     ]
 
 
-def _total(a: Agent) -> tuple[float, float, float]:
-    return (
-        a.total_cpus if a.total_cpus is not None else a.cpus,
-        a.total_mem if a.total_mem is not None else a.mem,
-        a.total_disk if a.total_disk is not None else a.disk,
-    )
-
-
 def volume(
     agents: Sequence[Agent], demands: Sequence[Demand], shape: AgentShape
 ) -> tuple[int, str, dict[str, float], dict[str, float]]:
@@ -134,7 +126,7 @@ def volume(
     h = min((d.headroom for d in live), default=0.0)
     need = {r: sum(getattr(d, r) * d.count for d in live) for r in RESOURCES}
     cap = {
-        r: sum(max(0.0, getattr(a, r) - h * _total(a)[i]) for a in agents)
+        r: sum(max(0.0, getattr(a, r) - h * a.totals[i]) for a in agents)
         for i, r in enumerate(RESOURCES)
     }
     per_agent = {r: getattr(shape, r) * (1 - h) for r in RESOURCES}

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.allocations import find_allocation
-from ledger.capacity import DoesNotFitError, judge, latest_snapshot_row, picture
+from ledger.capacity import DoesNotFitError, judge_cached, latest_snapshot_row, picture
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError
@@ -81,7 +81,7 @@ def require_placed(session: Session, alloc: Allocation, *, force: bool = False) 
     """409 when instances of this allocation cannot be placed now (an admin may force)."""
     if force or latest_snapshot_row(session, alloc.environment.cluster_id) is None:
         return  # never synced: nothing to check against
-    verdict = judge(picture(session, alloc.environment.cluster))
+    verdict = judge_cached(picture(session, alloc.environment.cluster))
     if not verdict.checked or verdict.placement is None:
         return
     key = f"{alloc.environment.name}/{alloc.service.name}"

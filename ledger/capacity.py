@@ -3,10 +3,12 @@ the agents of the latest snapshot; and the capacity answers built from that plac
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -340,6 +342,41 @@ def judge(pic: Picture, tolerate: frozenset[str] = frozenset()) -> Verdict:
             when = next(i for i in pic.intervals if i.active == active)
             return Verdict(True, False, current, later, when, pic)
     return Verdict(True, current.fits, current, None, None, pic)
+
+
+# cluster id → (what the verdict depends on, the verdict); per process, one entry a cluster
+_verdicts: dict[int, tuple[str, Verdict]] = {}
+_verdicts_lock = threading.Lock()
+placements_run = 0  # how many times judge_cached had to place (tests read it)
+
+
+def placement_key(pic: Picture) -> str:
+    """A digest of everything `judge` reads: the agents, every demand, and which sets of
+    reservations are active now and later (their times only move the answer's dates)."""
+    parts = (
+        pic.agents,
+        [d for _, d in pic.allocations],
+        pic.surge,
+        [d for _, d in pic.reservations],
+        [sorted(i.active) for i in pic.intervals],
+    )
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def judge_cached(pic: Picture) -> Verdict:
+    """`judge(pic)` for readers (the render gate, /metrics): placement runs again only when
+    something it depends on changed, in whatever process changed it. Writes judge afresh."""
+    global placements_run
+    key = placement_key(pic)
+    with _verdicts_lock:
+        kept = _verdicts.get(pic.cluster.id)
+    if kept is not None and kept[0] == key:
+        return replace(kept[1], picture=pic)
+    verdict = judge(pic)
+    with _verdicts_lock:
+        placements_run += 1
+        _verdicts[pic.cluster.id] = (key, verdict)
+    return verdict
 
 
 def require_fit(pic: Picture, *, force: bool, what: str, key: str | None = None) -> Verdict:

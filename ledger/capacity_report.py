@@ -65,11 +65,7 @@ def _kept(agent: Agent, here: dict[str, int], sizes: dict[str, Demand]) -> dict[
     """What headroom keeps free on an agent: the largest share asked by what it holds, of
     its whole size, so that "free" is what another instance could really still use."""
     share = max((sizes[k].headroom for k, n in here.items() if n > 0), default=0.0)
-    total = {
-        "cpus": agent.total_cpus if agent.total_cpus is not None else agent.cpus,
-        "mem": agent.total_mem if agent.total_mem is not None else agent.mem,
-        "disk": agent.total_disk if agent.total_disk is not None else agent.disk,
-    }
+    total = dict(zip(RESOURCES, agent.totals, strict=True))
     return {r: round(share * total[r], 3) for r in RESOURCES}
 
 
@@ -126,7 +122,10 @@ def _agents_view(pic: Picture, placement: Placement | None, keep: set[str]) -> l
     return sorted(out, key=agent_order)
 
 
-def _report(pic: Picture, verdict: Verdict, env: str | None) -> dict[str, Any]:
+def capacity_answer(pic: Picture, verdict: Verdict, env: str | None) -> dict[str, Any]:
+    """The capacity answer of a cluster (env None) or an environment, from a verdict that
+    the caller may have cached: the endpoints, the reports and /metrics all use it."""
+
     def mine(key: str) -> bool:
         if env is None:
             return True
@@ -207,7 +206,7 @@ def cluster_capacity(ctx: Context, name: str) -> dict[str, Any]:
 
     def work(session: Session) -> dict[str, Any]:
         pic = picture(session, find_cluster(session, name))
-        return _report(pic, judge(pic), None)
+        return capacity_answer(pic, judge(pic), None)
 
     return in_transaction(ctx, work)
 
@@ -219,6 +218,6 @@ def environment_capacity(ctx: Context, env_name: str) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
         env = find_environment(session, env_name)
         pic = picture(session, env.cluster)
-        return _report(pic, judge(pic), env.name)
+        return capacity_answer(pic, judge(pic), env.name)
 
     return in_transaction(ctx, work)

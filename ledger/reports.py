@@ -20,8 +20,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from allocator.placement import Demand, Placement, place
-from ledger.capacity import Picture, app_id, judge, latest_snapshot_row, picture
-from ledger.capacity_report import _report as capacity_answer
+from ledger.capacity import (
+    Picture,
+    app_id,
+    judge,
+    judge_cached,
+    latest_snapshot_row,
+    picture,
+)
+from ledger.capacity_report import capacity_answer
 from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.deployments import deployment_view
@@ -427,7 +434,7 @@ def overview(ctx: Context) -> list[dict[str, Any]]:
                 "environments": [{"name": e.name, "headroom": e.headroom} for e in envs],
             }
             if pic.snapshot is not None:
-                verdict = judge(pic)
+                verdict = judge_cached(pic)
                 cap = capacity_answer(pic, verdict, None)
                 entry |= {
                     "snapshot_age_seconds": cap["snapshot"]["age_seconds"],

@@ -11,7 +11,7 @@ from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
-from ledger import metrics as ledger_metrics
+from ledger import capacity
 from simulator import Simulator, serve
 from tests import factories as f
 
@@ -103,12 +103,12 @@ def test_placement_is_reused_until_what_it_depends_on_changes(
     client: Any, ops: Any, synced: Any
 ) -> None:
     scrape(client)
-    runs = ledger_metrics.placements_run
+    runs = capacity.placements_run
     scrape(client)
-    assert ledger_metrics.placements_run == runs
+    assert capacity.placements_run == runs
     assert f.allocate(ops, "test", cpus=1, mem=2048, instances=1).status_code == 200
     after = scrape(client)
-    assert ledger_metrics.placements_run == runs + 1
+    assert capacity.placements_run == runs + 1
     key = (("cluster", "east"), ("environment", "test"))
     assert after[("berth_environment_allocated_cpus", key)] == pytest.approx(1.1)
 
