@@ -103,8 +103,7 @@ def _factors(
             errors[key] = ["use a service name, 'team:<team>' or 'tag:<tag>'"]
             continue
         if not members:
-            what = {"team": "team", "tag": "tag", "service": "service"}[kind]
-            errors[key] = [f"there is no {what} '{value}'"]
+            errors[key] = [f"there is no {kind} '{value}'"]
             continue
         placed = [s for s in members if s.name in env_services]
         if not placed:

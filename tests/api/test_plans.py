@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,7 +67,7 @@ def test_fewest_extra_agents_checked_both_ways_stored_and_listed(
     assert plan["checked"]["does_not_fit"] == {
         "extra_agents": 0,
         "fits": False,
-        "proven": plan["checked"]["does_not_fit"]["proven"],
+        "proven": True,  # three agents, four instances of 2.5 cpus: a search settles it
         "by": "placement",
         "agents_used": 3,
         "unplaced": 1,
@@ -267,11 +268,37 @@ def test_two_reserves_of_one_plan_at_once_make_one_set(
     _allocate(ops, "storefront", cpus=0.5, instances=2)
     plan_id = _plan(ops, {"storefront": 2}).get_json()["id"]
 
-    def reserve(_: int) -> int:
+    start = threading.Barrier(4)
+
+    def reserve(_: int) -> tuple[int, str]:
         api = Api(app.test_client(), tokens["ops"])
-        return int(api.post(f"/api/v1/plans/{plan_id}/reserve").status_code)
+        start.wait()  # all four at once, so that only the plan's row lock orders them
+        answer = api.post(f"/api/v1/plans/{plan_id}/reserve")
+        return int(answer.status_code), str(answer.get_json().get("detail", ""))
 
     with ThreadPoolExecutor(4) as pool:
-        codes = sorted(pool.map(reserve, range(4)))
+        answers = sorted(pool.map(reserve, range(4)))
+    codes = [code for code, _ in answers]
     assert codes == [201, 409, 409, 409]
+    assert all("reserved already" in detail for code, detail in answers if code == 409)
     assert len(viewer.get("/api/v1/reservations").get_json()) == 1
+
+
+def test_a_plan_with_a_stale_snapshot_and_mesos_down_is_503_and_nothing_is_kept(
+    app: Flask, ops: Any, viewer: Any, east: Any
+) -> None:
+    from dataclasses import replace
+
+    _allocate(ops, "storefront", cpus=0.5, instances=2)
+    east.sim.faults.add("drop")
+    berth = app.extensions["berth"]
+    settings = berth.settings
+    berth.settings = replace(settings, snapshot_max_age=timedelta(0), cluster_timeout=(0.5, 0.5))
+    try:
+        refused = _plan(ops, {"storefront": 2})
+    finally:
+        berth.settings = settings
+    assert refused.status_code == 503, refused.get_json()
+    assert refused.headers["Content-Type"].startswith("application/problem+json")
+    assert refused.headers["Retry-After"]
+    assert viewer.get("/api/v1/plans").get_json()["total"] == 0
