@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -31,7 +32,10 @@ def render_input(
     image: str,
     build_url: str | None = None,
     git_sha: str | None = None,
+    callees: Mapping[int, Sequence[str]] | None = None,
 ) -> RenderInput:
+    """`callees`: `callees_in(session, env)`, when many allocations of one environment are
+    rendered, so that their dependencies are read once, not once each."""
     env, service = alloc.environment, alloc.service
     held = {p.port_name: p.port for p in alloc.ports}
     ports = tuple(
@@ -39,12 +43,8 @@ def render_input(
         for p in service.ports
         if p.name in held
     )
-    callees = session.scalars(
-        select(Service.name)
-        .join(ServiceDependency, ServiceDependency.callee_id == Service.id)
-        .join(Allocation, Allocation.service_id == Service.id)
-        .where(ServiceDependency.caller_id == service.id, Allocation.environment_id == env.id)
-    ).all()
+    if callees is None:
+        callees = callees_in(session, env.id, caller_id=service.id)
     return RenderInput(
         group=env.marathon_group,
         service=service.name,
@@ -62,12 +62,29 @@ def render_input(
         constraints=tuple(tuple(c) for c in alloc.constraints),
         minimum_health_capacity=alloc.minimum_health_capacity,
         maximum_over_capacity=alloc.maximum_over_capacity,
-        dependencies=tuple(sorted(callees)),
+        dependencies=tuple(sorted(callees.get(service.id, ()))),
         defaults=env.defaults or {},
         overrides=alloc.overrides or {},
         build_url=build_url,
         git_sha=git_sha,
     )
+
+
+def callees_in(session: Session, env_id: int, caller_id: int | None = None) -> dict[int, list[str]]:
+    """Caller service id → the names of the services it calls that are allocated in the
+    environment (Marathon's dependencies), for one caller or for all."""
+    query = (
+        select(ServiceDependency.caller_id, Service.name)
+        .join(Service, ServiceDependency.callee_id == Service.id)
+        .join(Allocation, Allocation.service_id == Service.id)
+        .where(Allocation.environment_id == env_id)
+    )
+    if caller_id is not None:
+        query = query.where(ServiceDependency.caller_id == caller_id)
+    out: dict[int, list[str]] = {}
+    for caller, name in session.execute(query):
+        out.setdefault(caller, []).append(name)
+    return out
 
 
 def check_image(image: str) -> None:
@@ -134,8 +151,9 @@ def export_environment(ctx: Context, env_name: str) -> dict[str, str]:
             .order_by(Service.name)
         ).all()
         files = {}
+        callees = callees_in(session, env.id)
         for alloc in allocs:
-            definition = render(render_input(session, alloc, IMAGE_PLACEHOLDER))
+            definition = render(render_input(session, alloc, IMAGE_PLACEHOLDER, callees=callees))
             text = json.dumps(definition, sort_keys=True, indent=2, ensure_ascii=False)
             files[f"{alloc.service.name}.json"] = text + "\n"
         return files

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import posixpath
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.app_definitions import IMAGE_PLACEHOLDER, render_input
+from ledger.app_definitions import IMAGE_PLACEHOLDER, callees_in, render_input
 from ledger.capacity import app_id, latest_snapshot_row
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
@@ -76,7 +76,11 @@ def _running_tasks(app: dict[str, Any]) -> int:
 
 
 def _compare(
-    session: Session, alloc: Allocation, app: dict[str, Any], releases: Sequence[Deployment]
+    session: Session,
+    alloc: Allocation,
+    app: dict[str, Any],
+    releases: Sequence[Deployment],
+    callees: Mapping[int, Sequence[str]],
 ) -> dict[str, Any]:
     running = app["definition"]
     labels = running.get("labels") or {}
@@ -89,7 +93,7 @@ def _compare(
         image = ((running.get("container") or {}).get("docker") or {}).get("image")
         image = image or IMAGE_PLACEHOLDER
         fields = LEDGER_FIELDS
-    rendered = render(render_input(session, alloc, image))
+    rendered = render(render_input(session, alloc, image, callees=callees))
     return {
         "service": alloc.service.name,
         "app_id": rendered["id"],
@@ -163,14 +167,19 @@ def environment_drift(ctx: Context, env_name: str, *, refresh: bool = False) -> 
                 f"cluster '{name}' has never been synced, so berth does not know what runs; "
                 f"sync it (POST /api/v1/clusters/{name}/sync) or ask with ?refresh=true"
             )
-        allocs = session.scalars(
+        # the cluster's allocations, read once: this environment's are compared, every
+        # environment's tell which running apps are berth's
+        on_cluster = session.scalars(
             select(Allocation)
             .join(Service)
-            .where(Allocation.environment_id == env.id)
+            .join(Environment)
+            .where(Environment.cluster_id == env.cluster_id)
             .order_by(Service.name)
         ).all()
+        allocs = [a for a in on_cluster if a.environment_id == env.id]
         apps = {a["id"]: a for a in snap.apps}
         releases = _releases(session, env.name)
+        callees = callees_in(session, env.id)
         drifted, in_sync, missing = [], [], []
         for alloc in allocs:
             name = alloc.service.name
@@ -183,17 +192,12 @@ def environment_drift(ctx: Context, env_name: str, *, refresh: bool = False) -> 
                 else:
                     in_sync.append(name)  # nothing should run, and nothing does
                 continue
-            entry = _compare(session, alloc, app, releases.get(name, []))
+            entry = _compare(session, alloc, app, releases.get(name, []), callees)
             if entry["differences"]:
                 drifted.append(entry)
             else:
                 in_sync.append(name)
-        known = {
-            app_id(a.environment, a.service.name)
-            for a in session.scalars(
-                select(Allocation).join(Environment).where(Environment.cluster_id == env.cluster_id)
-            )
-        }
+        known = {app_id(a.environment, a.service.name) for a in on_cluster}
         unmanaged = _unmanaged(session, env, snap, known)
         now = utcnow()
         return {

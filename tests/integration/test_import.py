@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -77,6 +78,7 @@ def test_every_running_app_is_imported_with_its_resources_and_ports(
         url = f"/api/v1/environments/production/allocations/{name}/marathon?image=r/{name}:2"
         rendered = admin.get(url)
         assert rendered.status_code == 200, rendered.get_json()
+        assert rendered.get_json()["dependencies"] == sorted(marathon_app["dependencies"])
         env = rendered.get_json()["env"]
         for key, value in marathon_app["env"].items():
             if key not in ("JAVA_OPTS", "DUBBO_PORT_TO_REGISTRY"):
@@ -211,9 +213,16 @@ def test_export_then_import_templates_round_trip(
     f.service(admin, "cart-api", ["http"], runtime="node")
     f.allocate(ops, "production", instances=3, constraints=[["hostname", "UNIQUE"]])
     f.allocate(ops, "production", "cart-api", network="bridge", mem=256)
+    called = admin.patch(
+        "/api/v1/services/order-service", json={"calls": [{"service": "cart-api"}]}
+    )
+    assert called.status_code == 200, called.get_json()
     runner = app.test_cli_runner()
     out = runner.invoke(args=["export", "--environment", "production", str(tmp_path)])
     assert out.exit_code == 0, out.output
+    # the export renders every app as the pipeline's endpoint does, dependencies included
+    exported = json.loads((tmp_path / "order-service.json").read_text())
+    assert [d.rsplit("/", 1)[-1] for d in exported["dependencies"]] == ["cart-api"]
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["cart-api.json", "order-service.json"]
     first = (tmp_path / "order-service.json").read_text()
