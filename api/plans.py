@@ -10,7 +10,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from api.auth import require_admin_to_force, requires
 from api.blueprint import Blueprint
 from api.request_context import ledger_context
-from api.schemas import FitOut, ReservationOut, StrictSchema, _name, _sane_time
+from api.schemas import FitOut, ReservationOut, StrictSchema, name_field, sane_time
 from ledger import plans
 
 blp = Blueprint(
@@ -49,12 +49,12 @@ class AgentShapeIn(StrictSchema):
 
 
 class WindowIn(StrictSchema):
-    starts_at = fields.AwareDateTime(required=True, default_timezone=None, validate=_sane_time)
-    ends_at = fields.AwareDateTime(required=True, default_timezone=None, validate=_sane_time)
+    starts_at = fields.AwareDateTime(required=True, default_timezone=None, validate=sane_time)
+    ends_at = fields.AwareDateTime(required=True, default_timezone=None, validate=sane_time)
 
 
 class PlanIn(StrictSchema):
-    environment = _name(required=True)
+    environment = name_field(required=True)
     scale = fields.Dict(
         keys=fields.String(validate=_SCALE_KEY),
         values=fields.Float(
@@ -110,7 +110,7 @@ class PlanIn(StrictSchema):
 
 
 class PlanListArgs(StrictSchema):
-    environment = _name()
+    environment = name_field()
     limit = fields.Integer(validate=validate.Range(min=1, max=1000), load_default=50)
     offset = fields.Integer(validate=validate.Range(min=0, max=10**9), load_default=0)
 

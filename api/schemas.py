@@ -81,7 +81,7 @@ class StrictSchema(Schema):
         return data
 
 
-def _name(**kwargs: Any) -> fields.String:
+def name_field(**kwargs: Any) -> fields.String:
     return fields.String(validate=_dns_label, **kwargs)
 
 
@@ -89,7 +89,7 @@ def _text(**kwargs: Any) -> fields.String:
     return fields.String(validate=validate.Length(max=1024), **kwargs)
 
 
-_sane_time = validate.Range(
+sane_time = validate.Range(
     min=datetime(1970, 1, 1, tzinfo=UTC),
     max=datetime(9999, 12, 30, tzinfo=UTC),
     error="must lie between 1970 and 9999",
@@ -214,7 +214,7 @@ class ClusterPatch(StrictSchema):
 
 
 class ClusterIn(ClusterPatch):
-    name = _name(required=True)
+    name = name_field(required=True)
     mesos_masters = fields.List(
         fields.String(validate=_http_url), required=True, validate=validate.Length(min=1, max=16)
     )
@@ -283,14 +283,14 @@ class SnapshotOut(Schema):
 
 
 class EnvironmentListArgs(StrictSchema):
-    cluster = _name(metadata={"description": "only the environments of this cluster"})
+    cluster = name_field(metadata={"description": "only the environments of this cluster"})
 
 
 # --- environments -----------------------------------------------------------------------
 
 
 class EnvironmentPatch(StrictSchema):
-    cluster = _name()
+    cluster = name_field()
     marathon_group = fields.String(validate=[_group, validate.Length(max=255)])
     headroom = fields.Float(
         validate=validate.Range(min=0, max=0.9),
@@ -305,8 +305,8 @@ class EnvironmentPatch(StrictSchema):
 
 
 class EnvironmentIn(EnvironmentPatch):
-    name = _name(required=True)
-    cluster = _name(required=True)
+    name = name_field(required=True)
+    cluster = name_field(required=True)
     marathon_group = fields.String(validate=[_group, validate.Length(max=255)], required=True)
     headroom = fields.Float(validate=validate.Range(min=0, max=0.9), load_default=0.0)
     defaults = fields.Dict(keys=fields.String(), load_default=dict, validate=check_defaults)
@@ -328,7 +328,7 @@ class EnvironmentOut(Schema):
 
 
 class NamedPort(StrictSchema):
-    name = _name(required=True, metadata={"example": "http"})
+    name = name_field(required=True, metadata={"example": "http"})
     protocol = fields.String(validate=validate.OneOf(["tcp", "udp"]), load_default="tcp")
     container_port = fields.Integer(
         strict=True,
@@ -346,7 +346,7 @@ class HealthCheck(StrictSchema):
         ),
         load_default="HTTP",
     )
-    port = _name(metadata={"description": "name of the service port to check"})
+    port = name_field(metadata={"description": "name of the service port to check"})
     path = fields.String(
         validate=[
             FullMatch(r"^/\S*$", error="must start with / and hold no spaces"),
@@ -378,7 +378,7 @@ class HealthCheck(StrictSchema):
 
 
 class Call(StrictSchema):
-    service = _name(required=True)
+    service = name_field(required=True)
     fan_out = fields.Float(
         validate=validate.Range(min=0, min_inclusive=False, max=1000),
         load_default=1.0,
@@ -469,7 +469,7 @@ class ServicePatch(StrictSchema):
 
 
 class ServiceIn(ServicePatch):
-    name = _name(required=True)
+    name = name_field(required=True)
     runtime = fields.String(
         validate=validate.OneOf(["java", "node", "python", "dotnet", "other"]), required=True
     )
@@ -681,8 +681,8 @@ class AuditArgs(StrictSchema):
     )
     actor = fields.String(validate=validate.Length(max=255))
     action = fields.String(validate=validate.Length(max=32))
-    since = fields.AwareDateTime(default_timezone=None, validate=_sane_time)
-    until = fields.AwareDateTime(default_timezone=None, validate=_sane_time)
+    since = fields.AwareDateTime(default_timezone=None, validate=sane_time)
+    until = fields.AwareDateTime(default_timezone=None, validate=sane_time)
     limit = fields.Integer(validate=validate.Range(min=1, max=1000), load_default=100)
     offset = fields.Integer(validate=validate.Range(min=0, max=10**9), load_default=0)
 
@@ -710,8 +710,8 @@ class AuditPageOut(Schema):
 
 
 class ReservationIn(StrictSchema):
-    cluster = _name(metadata={"description": "a cluster, or give an environment"})
-    environment = _name()
+    cluster = name_field(metadata={"description": "a cluster, or give an environment"})
+    environment = name_field()
     count = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=10000))
     cpus = fields.Float(
         required=True,
@@ -725,11 +725,11 @@ class ReservationIn(StrictSchema):
         validate=validate.Length(max=32),
         load_default=list,
     )
-    starts_at = fields.AwareDateTime(required=True, default_timezone=None, validate=_sane_time)
+    starts_at = fields.AwareDateTime(required=True, default_timezone=None, validate=sane_time)
     ends_at = fields.AwareDateTime(
         required=True,
         default_timezone=None,
-        validate=_sane_time,
+        validate=sane_time,
         metadata={"description": "exclusive: the window is [starts_at, ends_at)"},
     )
     reason = fields.String(required=True, validate=validate.Length(min=1, max=1024))
@@ -762,8 +762,8 @@ class ReservationOut(Schema):
 
 
 class ReservationListArgs(StrictSchema):
-    cluster = _name()
-    environment = _name()
+    cluster = name_field()
+    environment = name_field()
     include_expired = fields.Boolean(load_default=False)
 
 
@@ -818,8 +818,8 @@ class MarathonArgs(StrictSchema):
 
 
 class DeploymentIn(StrictSchema):
-    service = _name(required=True)
-    environment = _name(required=True)
+    service = name_field(required=True)
+    environment = name_field(required=True)
     image = fields.String(required=True, validate=validate.Length(min=1, max=512))
     build_url = fields.String(validate=validate.Length(max=2048))
     git_sha = fields.String(validate=FullMatch(r"^[0-9a-fA-F]{4,64}$", error="a git commit id"))
@@ -835,8 +835,8 @@ class ForceArgs(StrictSchema):
 
 
 class DeploymentListArgs(StrictSchema):
-    service = _name()
-    environment = _name()
+    service = name_field()
+    environment = name_field()
     limit = fields.Integer(validate=validate.Range(min=1, max=1000), load_default=50)
 
 
@@ -866,4 +866,4 @@ class DeploymentOut(Schema):
 
 
 class DockerfileArgs(StrictSchema):
-    environment = _name(required=True, metadata={"description": "whose allocation sizes it"})
+    environment = name_field(required=True, metadata={"description": "whose allocation sizes it"})

@@ -18,7 +18,7 @@ from api.schemas import (
     ServiceOut,
     ServicePatch,
     StrictSchema,
-    _name,
+    name_field,
 )
 from ledger import app_definitions, services
 
@@ -89,7 +89,7 @@ class ImpactOut(Schema):
 
 
 class DeployOrderArgs(StrictSchema):
-    environment = _name(metadata={"description": "only the services allocated there"})
+    environment = name_field(metadata={"description": "only the services allocated there"})
 
 
 class DeployOrderOut(Schema):
