@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
 
-from simulator import serve
-from tests.web.dataset import GROWN, load_shop, shop_simulator
+from tests.web.dataset import GROWN
 
 URL = "/api/v1/reports/capacity"
-
-
-@pytest.fixture
-def shop(app: Flask, admin: Any, ops: Any) -> Iterator[dict[str, Any]]:
-    with serve(shop_simulator()) as server:
-        yield load_shop(app, admin, ops, server.url)
 
 
 def test_report_figures_agree_with_the_capacity_answers(viewer: Any, shop: Any) -> None:
