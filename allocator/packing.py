@@ -329,6 +329,14 @@ class _Orders:
         )
 
 
+# every order first fit may go by: the measures alone, headroom first, priority ignored
+ORDERS = (
+    _Orders.NAMES
+    + tuple(f"head-{n}" for n in _Orders.NAMES)
+    + tuple(f"plain-{n}" for n in _Orders.NAMES)
+)
+
+
 def _items_in(core: _Core, kinds: Sequence[int]) -> list[int]:
     """Item ids of the kinds, kind after kind."""
     first = core.first
@@ -363,17 +371,15 @@ class _Tree:
         self.size = size
         self.levels: dict[float, list[Vector]] = {}
         self.none: Vector = (-math.inf,) * st.core.dims
-        # exclusive end of each node's range of leaves
-        self.end = [0] * (2 * size)
-        for node in range(size, 2 * size):
-            self.end[node] = node - size + 1
-        for node in range(size - 1, 0, -1):
-            self.end[node] = self.end[2 * node + 1]
+        self.three = st.core.dims == 3  # cpus, mem, disk: spelled out in the hot loops
 
     def _leaf(self, h: float, b: int) -> Vector:
         st = self.st
         keep = st.keep[b] if h <= st.hmax[b] else st.core.reserve(h, b)
-        return tuple(r - k for r, k in zip(st.res[b], keep, strict=True))
+        res = st.res[b]
+        if self.three:
+            return (res[0] - keep[0], res[1] - keep[1], res[2] - keep[2])
+        return tuple(r - k for r, k in zip(res, keep, strict=True))
 
     def _level(self, h: float) -> list[Vector]:
         tree = self.levels.get(h)
@@ -394,50 +400,66 @@ class _Tree:
             tree[i] = self._leaf(h, b)
             i //= 2
             while i:
-                new = tuple(map(max, tree[2 * i], tree[2 * i + 1]))
+                left, right = tree[2 * i], tree[2 * i + 1]
+                if self.three:
+                    new = (
+                        left[0] if left[0] > right[0] else right[0],
+                        left[1] if left[1] > right[1] else right[1],
+                        left[2] if left[2] > right[2] else right[2],
+                    )
+                else:
+                    new = tuple(map(max, left, right))
                 if new == tree[i]:
                     break
                 tree[i] = new
                 i //= 2
 
     def first(self, x: int, start: int) -> int:
-        """Position (>= start) of the first bin that can take item x, or -1."""
+        """Position (>= start) of the first bin that can take item x, or -1.
+
+        The walk starts at the leaf `start` and climbs only as far as it must: identical
+        items resume where the previous one went, and the next bin with room is usually
+        close by, so a search costs a few nodes rather than a descent from the root.
+        A node's room is the per-dimension maximum of its children's, so a node that
+        seems to have room may hold no bin that does: the walk then backs out of it.
+        """
         st = self.st
         core = st.core
         k = core.kind_of[x]
         tree = self._level(core.head[k])
         need = tuple(s - EPS for s in core.size[k])
-        end = self.end
+        # three dimensions (cpus, mem, disk) compared inline: this is the innermost loop
+        three = len(need) == 3
+        n0, n1, n2 = need if three else (0.0, 0.0, 0.0)
+
+        def ok(m: Vector) -> bool:
+            return all(a >= s for a, s in zip(m, need, strict=True))
+
         size = self.size
+        if start >= size:
+            return -1
         rules = st.rules
         order = self.order
-        stack = [1]
+        node = start + size
         work = 0
-        while stack:
-            node = stack.pop()
-            if end[node] <= start:
-                continue
+        while True:
             work += 1
             m = tree[node]
-            ok = True
-            for a, s in zip(m, need, strict=True):
-                if a < s:
-                    ok = False
-                    break
-            if not ok:
-                continue
-            if node >= size:
-                i = node - size
-                if i < start:
+            if (m[0] >= n0 and m[1] >= n1 and m[2] >= n2) if three else ok(m):
+                if node < size:
+                    node *= 2  # the left child first: bins in order
                     continue
+                i = node - size
                 if rules is None or rules.allows(k, order[i]):
                     core.work += work
                     return i
-                continue
-            stack.append(2 * node + 1)
-            stack.append(2 * node)
-        core.work += work
-        return -1
+            # on to the next subtree to the right: up while this is a right child
+            while node & 1:
+                node >>= 1
+            if node == 0:
+                core.work += work
+                return -1
+            node += 1
 
 
 def _first_fit(core: _Core, kinds: Sequence[int], bins: Sequence[int]) -> _State:
@@ -1075,6 +1097,7 @@ def pack(
     budget: int | None = None,
     seed: int = 0,
     lower: int | None = None,
+    order: str = "max",
 ) -> Packing:
     """Place every item into a bin, using as few bins as the effort allows.
 
@@ -1083,9 +1106,15 @@ def pack(
     repair search and (on small problems) an exhaustive search, before giving up on them.
     thorough: several constructive heuristics, the best kept, then a local search that
     empties bins, until the lower bound is reached or the budget is spent.
+
+    order: the measure of size that the first pass sorts by (one of ORDERS); the other
+    measures follow it. Which measure packs a cluster best varies with its shapes, so a
+    search that places many times learns it once and leads with it.
     """
     if effort not in ("quick", "fast", "thorough"):
         raise ValueError(f"effort must be 'quick', 'fast' or 'thorough', not {effort!r}")
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, not {order!r}")
     core = _Core(problem, rules)
     if budget is None:
         budget = THOROUGH_BUDGET if effort == "thorough" else FAST_BUDGET
@@ -1116,17 +1145,20 @@ def pack(
         return _rank(st) == (0, lower)
 
     proven = False  # that no placement of every item exists, when some are left over
-    first = consider(_first_fit(core, orders["max"], bins), "ffd-max")
+    first = consider(_first_fit(core, orders[order], bins), f"ffd-{order}")
     if effort == "quick":
         proven = _hopeless(core)
     elif effort == "fast":
         if _rank(first)[0]:
-            proven = _fallbacks(core, orders, bins, budget, rng, consider, current)
+            proven = _fallbacks(core, orders, bins, budget, rng, consider, current, order)
     elif not reached(first):
-        if not _constructive(core, orders, bins, budget, lambda st, n: reached(consider(st, n))):
+        done = _constructive(
+            core, orders, bins, budget, lambda st, n: reached(consider(st, n)), order
+        )
+        if not done:
             if _rank(current())[0]:
                 proven = _fallbacks(
-                    core, orders, bins, budget // 2, rng, consider, current, again=False
+                    core, orders, bins, budget // 2, rng, consider, current, order, again=False
                 )
             optimal = False
             # small problems: search exhaustively for one bin fewer, while it succeeds; a
@@ -1164,13 +1196,16 @@ def _constructive(
     bins: list[int],
     budget: int,
     consider: Callable[[_State, str], bool],
+    done: str = "max",
 ) -> bool:
-    """The constructive heuristics, cheapest first; stops once one reaches the bound."""
-    names = [n for n in _Orders.NAMES if n != "max"]
+    """The constructive heuristics, cheapest first; stops once one reaches the bound.
+
+    `done`: the order whose first fit has run already."""
+    names = [n for n in _Orders.NAMES if n != done]
     if orders.headroom:
-        names += ["head-" + n for n in _Orders.NAMES]
+        names += ["head-" + n for n in _Orders.NAMES if "head-" + n != done]
     if orders.prioritised:
-        names += ["plain-" + n for n in _Orders.NAMES]
+        names += ["plain-" + n for n in _Orders.NAMES if "plain-" + n != done]
     for name in names:
         if consider(_first_fit(core, orders[name], bins), f"ffd-{name}"):
             return True
@@ -1206,6 +1241,7 @@ def _fallbacks(
     rng: random.Random,
     consider: Callable[[_State, str], _State],
     best: Callable[[], _State],
+    done: str = "max",
     again: bool = True,
 ) -> bool:
     """What the fast mode tries before it says that items do not fit; True when proven.
@@ -1220,9 +1256,12 @@ def _fallbacks(
     if not again:  # the constructive heuristics have run already
         names = []
     else:
-        names = ["sum", "weighted", "l2"] + (
-            ["plain-max", "plain-sum"] if orders.prioritised else []
-        )
+        names = [
+            n
+            for n in ("max", "sum", "weighted", "l2")
+            + (("plain-max", "plain-sum") if orders.prioritised else ())
+            if n != done
+        ]
     for name in names:
         st = _first_fit(core, orders[name], bins)
         if not _rank(consider(st, f"ffd-{name}"))[0]:

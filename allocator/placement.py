@@ -217,6 +217,7 @@ def place(
     *,
     effort: str = "fast",
     budget: int | None = None,
+    order: str = "max",
 ) -> Placement:
     """Place every instance of every demand on an agent, or say which do not fit and why.
 
@@ -225,14 +226,18 @@ def place(
     search and, on small inputs, an exhaustive search run before they are declared
     unplaceable. effort="thorough" (plans): several heuristics and a local search that
     empties agents, to use as few agents as it can. effort="quick": the first fit alone,
-    for searches that place many times and confirm their answer with "fast". `budget`
+    for searches that place many times and confirm their answer with "fast" (it neither
+    computes the lower bound, 0, nor explains in detail what is left over). `budget`
     bounds the work (in candidate checks, so that results do not depend on the machine's
-    speed).
+    speed). `order`: the measure of size the first pass sorts by (allocator.packing.ORDERS); a
+    plan's search leads with the one that packed its cluster best.
     """
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {EFFORTS}, not {effort!r}")
     agents, demands = _canonical(agents, demands)
-    bound = _lower_bound(agents, demands)
+    # a search that places many times reads only what fits and what is left over
+    quick = effort == "quick"
+    bound = 0 if quick else _lower_bound(agents, demands)
     assignments: dict[str, list[str]] = {d.key: [] for d in demands}
     if not any(d.count > 0 for d in demands):
         return Placement({k: () for k in assignments}, (), 0, bound, proven=True)
@@ -256,7 +261,7 @@ def place(
                 for k, d in enumerate(attempt)
             ],
         )
-        got = pack(problem, rules, effort=effort, budget=budget, lower=bound)
+        got = pack(problem, rules, effort=effort, budget=budget, lower=bound, order=order)
         if best is None or (got.unplaced, got.bins_used) < (best[0].unplaced, best[0].bins_used):
             best = (got, rules)
         # only a search under the rules as given proves that nothing fits
@@ -274,11 +279,15 @@ def place(
             missing.append((k, len(placed)))
     unplaced: list[Unplaced] = []
     if missing:
-        final = _Final(agents, demands, rules, packing.by_kind)
+        final = None if quick else _Final(agents, demands, rules, packing.by_kind)
         for k, placed in missing:
             d = demands[k]
             for index in range(placed + 1, d.count + 1):
-                unplaced.append(final.explain(k, index))
+                if final is None:
+                    why = f"{d.name} #{index}: first fit alone found no agent"
+                    unplaced.append(Unplaced(d.key, index, why, {}))
+                else:
+                    unplaced.append(final.explain(k, index))
     return Placement(
         assignments={k: tuple(v) for k, v in assignments.items()},
         unplaced=tuple(unplaced),
@@ -327,6 +336,7 @@ class _Final:
         self._rooms: dict[float, list[tuple[float, float, float]]] = {}
         self._by_lack: dict[tuple[tuple[float, float, float], float], list[int]] = {}
         self._by_room: dict[tuple[float, int], list[int]] = {}
+        self._largest_of: dict[tuple[float, int], tuple[float, int]] = {}
 
     def rooms(self, h: float) -> list[tuple[float, float, float]]:
         """What each agent has left for a demand of headroom h: free less what it keeps."""
@@ -344,6 +354,22 @@ class _Final:
                     )
                 )
             self._rooms[h] = got
+        return got
+
+    def _largest(self, h: float, w: int, allowed: Sequence[int] | None) -> tuple[float, int]:
+        """What the largest of the allowed agents offers in dimension w when empty, less
+        headroom h, and which agent that is; known per (h, w) when every agent is allowed,
+        as thousands of unplaced demands ask the same."""
+        key = (h, w)
+        if allowed is None and key in self._largest_of:
+            return self._largest_of[key]
+        empty = [
+            (_size_of(self.agents[i])[w] - h * self.agents[i].totals[w], i)
+            for i in (allowed if allowed is not None else range(len(self.agents)))
+        ]
+        got = max(empty, key=lambda p: (p[0], -p[1]))
+        if allowed is None:
+            self._largest_of[key] = got
         return got
 
     def explain(self, k: int, index: int) -> Unplaced:
@@ -409,12 +435,7 @@ class _Final:
         most = rooms[holder][w]
         # bigger than any allowed agent even when empty: say so, not how full they are
         h = demand.headroom
-        empty = [
-            (_size_of(a)[w] - h * a.totals[w], i)
-            for i, a in enumerate(self.agents)
-            if static_set is None or i in static_set
-        ]
-        largest, big = max(empty, key=lambda p: (p[0], -p[1]))
+        largest, big = self._largest(h, w, static)
         if size[w] > largest + _EPS:
             return (
                 f"needs {_fmt(size[w], worst)}; no agent is that large: the largest "
