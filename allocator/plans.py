@@ -341,7 +341,8 @@ def plan(
 
         Upward in leaps that double, the first as big as what the last miss left over
         needs by volume (what is left over packs worse than its volume: the leaps catch
-        up), then bisecting back: ends with k fits and k − 1 misses.
+        up), or down from `upper` in steps that double; then bisecting: ends with k fits
+        and k − 1 misses.
         """
         # a miss of this order already seen below upper: first fit misses there again
         lo = max(
@@ -353,7 +354,17 @@ def plan(
             ]
         )
         hi = upper
-        if hi is None:
+        if hi is not None:
+            # another order did better just below the last answer: its own answer is
+            # likely close below, so the search walks down in doubling steps
+            step = 1
+            while hi - step > lo:
+                if not run(hi - step, search, lead)[0]:
+                    lo = hi - step
+                    break
+                hi -= step
+                step *= 2
+        else:
             placed, which = missed, missed_in
             leap = max(1, (len(agents) + lower) // 400)
             leap = max(leap, _left_over(placed, scenarios[which], shape))
