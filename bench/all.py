@@ -163,6 +163,24 @@ def _rows(name: str, f: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 )
             )
         return rows
+    if name == "plans":
+        slow = f["slowest"]
+        every = "; ".join(
+            f"{p['plan']}: {p['seconds']:.2f} s, {p['extra_agents']} extra" for p in f["plans"]
+        )
+        return [
+            (
+                "bench.plans",
+                f"slowest plan, {f['services']:,} services on {f['agents']:,} agents "
+                "(s; placements tried; ÷ one first-fit pass)",
+                f"{slow['plan']}: {slow['seconds']:.2f} s, {slow['extra_agents']} extra agents "
+                f"(bound {slow['lower_bound']}); {slow['placements']} placements; "
+                f"×{slow['placements_worth']} one pass; "
+                f"{'monotone' if f['monotone'] else 'NOT monotone'}",
+                "≤ 10 s",
+                every,
+            )
+        ]
     if name == "load":
         routes = "; ".join(
             f"{k} {r['rps']:.1f}/s p50 {r['p50_ms']:.0f} p99 {r['p99_ms']:.0f}"
