@@ -12,6 +12,7 @@ from marshmallow import Schema, fields, validate
 from api.auth import requires
 from api.blueprint import Blueprint
 from api.request_context import ledger_context
+from api.schemas import FullMatch, StrictSchema, name_field
 from ledger import reports
 
 CSV_HELP = (
@@ -32,13 +33,20 @@ blp = Blueprint(
     description="Capacity reports for a cluster, an environment or a team",
 )
 
-_name = {"validate": validate.Length(min=1, max=63)}
+# a team is not a DNS label: the same rule as a service's team (and the importer's)
+_team = FullMatch(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+    error="must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
+)
 
 
-class ReportArgs(Schema):
-    cluster = fields.String(**_name)
-    environment = fields.String(**_name)
-    team = fields.String(**_name)
+class ReportArgs(StrictSchema):
+    """A malformed name is refused naming its field, as on every other endpoint, rather
+    than looked up and answered with a 404 that hides the typo."""
+
+    cluster = name_field()
+    environment = name_field()
+    team = fields.String(validate=_team)
     format = fields.String(validate=validate.OneOf(["json", "csv"]))
 
 

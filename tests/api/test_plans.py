@@ -302,3 +302,155 @@ def test_a_plan_with_a_stale_snapshot_and_mesos_down_is_503_and_nothing_is_kept(
     assert refused.headers["Content-Type"].startswith("application/problem+json")
     assert refused.headers["Retry-After"]
     assert viewer.get("/api/v1/plans").get_json()["total"] == 0
+
+
+# --- refusals of a plan's reservation: 4xx problems that say what to do, and change nothing
+
+
+def _rows(app: Flask) -> dict[str, int]:
+    """Rows per table: a refused request must leave every one of them as it was."""
+    from sqlalchemy import func, select
+
+    from models import Base
+
+    with app.extensions["berth"].engine.connect() as conn:
+        return {
+            t.name: conn.scalar(select(func.count()).select_from(t)) or 0
+            for t in Base.metadata.sorted_tables
+        }
+
+
+def _refused(response: Any, status: int, *words: str) -> str:
+    assert response.status_code == status, response.get_json()
+    assert response.mimetype == "application/problem+json"
+    detail = str(response.get_json()["detail"])
+    assert all(w in detail for w in words), detail
+    return detail
+
+
+def test_a_plan_whose_window_has_ended_is_refused_when_made_and_when_reserved(
+    app: Flask, ops: Any, viewer: Any, east: Any
+) -> None:
+    """The API refuses to make a plan whose window is over, so the plan here gets a window
+    that ends three seconds after it is made, and is reserved once that has passed."""
+    import re
+    import time
+
+    _allocate(ops, "storefront", cpus=0.5, instances=2)
+    over = ["2020-01-01T00:00:00+00:00", "2020-01-02T00:00:00+00:00"]
+    before = _rows(app)
+    _refused(_plan(ops, {"storefront": 2}, window=over), 422, "window", "over already")
+    assert _rows(app) == before
+
+    now = datetime.now(UTC)
+    short = [(now - timedelta(hours=1)).isoformat(), (now + timedelta(seconds=3)).isoformat()]
+    made = _plan(ops, {"storefront": 2}, window=short)
+    assert made.status_code == 201, made.get_json()  # a slow machine: over before it was made
+    plan = made.get_json()
+    ends_at = datetime.fromisoformat(plan["ends_at"])
+    time.sleep(max(0.0, (ends_at - datetime.now(UTC)).total_seconds()) + 0.2)
+
+    before = _rows(app)
+    detail = _refused(ops.post(f"/api/v1/plans/{plan['id']}/reserve"), 409, "window ended at")
+    # says when, as a time with its zone, the one the plan shows
+    said = re.search(r"ended at (\S+)", detail)
+    assert said is not None
+    assert datetime.fromisoformat(said.group(1)) == ends_at, detail
+    assert _rows(app) == before
+    assert viewer.get(f"/api/v1/plans/{plan['id']}").get_json()["reservations"] == []
+    assert viewer.get("/api/v1/reservations?include_expired=true").get_json() == []
+
+
+@pytest.mark.parametrize("factor", [1, 0.5])
+def test_a_plan_that_adds_no_instances_has_nothing_to_reserve(
+    app: Flask, ops: Any, viewer: Any, east: Any, factor: float
+) -> None:
+    _allocate(ops, "storefront", cpus=0.5, instances=2)
+    made = _plan(ops, {"storefront": factor})
+    assert made.status_code == 201, made.get_json()
+    plan = made.get_json()
+    assert [s["added"] for s in plan["services"]] == [plan["instances_after"] - 2]
+    before = _rows(app)
+    _refused(
+        ops.post(f"/api/v1/plans/{plan['id']}/reserve"),
+        409,
+        f"plan {plan['id']} adds no instances",
+        "nothing to reserve",
+    )
+    assert _rows(app) == before
+    assert viewer.get("/api/v1/reservations").get_json() == []
+
+
+def test_a_missing_plan_is_404_to_get_and_to_reserve(app: Flask, ops: Any, east: Any) -> None:
+    _allocate(ops, "storefront", cpus=0.5, instances=2)
+    plan_id = _plan(ops, {"storefront": 2}).get_json()["id"]
+    missing = plan_id + 1000
+    before = _rows(app)
+    _refused(ops.get(f"/api/v1/plans/{missing}"), 404, f"there is no plan {missing}")
+    _refused(ops.post(f"/api/v1/plans/{missing}/reserve"), 404, f"there is no plan {missing}")
+    # an id past the database's integer is no plan either, not a 500
+    for url in ("/api/v1/plans/2147483648", "/api/v1/plans/99999999999999999999/reserve"):
+        refused = ops.post(url) if url.endswith("reserve") else ops.get(url)
+        assert refused.status_code == 404, refused.get_data(as_text=True)
+        assert refused.mimetype == "application/problem+json"
+    assert _rows(app) == before
+
+
+def test_a_plan_is_reserved_again_once_its_reservations_are_deleted(
+    app: Flask, ops: Any, viewer: Any, east: Any
+) -> None:
+    _allocate(ops, "storefront", cpus=0.5, instances=2)
+    plan_id = _plan(ops, {"storefront": 2}).get_json()["id"]
+    first = ops.post(f"/api/v1/plans/{plan_id}/reserve")
+    assert first.status_code == 201, first.get_json()
+    [held] = first.get_json()["reservations"]
+    _refused(ops.post(f"/api/v1/plans/{plan_id}/reserve"), 409, "reserved already", str(held["id"]))
+
+    assert ops.delete(f"/api/v1/reservations/{held['id']}").status_code == 204
+    second = ops.post(f"/api/v1/plans/{plan_id}/reserve")
+    assert second.status_code == 201, second.get_json()
+    [again] = second.get_json()["reservations"]
+    assert (again["count"], again["cpus"], again["mem"]) == (held["count"], 0.5, 1024)
+    assert viewer.get(f"/api/v1/plans/{plan_id}").get_json()["reservations"] == [again["id"]]
+    assert [r["id"] for r in viewer.get("/api/v1/reservations").get_json()] == [again["id"]]
+    before = _rows(app)
+    _refused(
+        ops.post(f"/api/v1/plans/{plan_id}/reserve"), 409, "reserved already", str(again["id"])
+    )
+    assert _rows(app) == before
+    actions = [
+        e["action"] for e in viewer.get("/api/v1/audit?entity_type=plan").get_json()["events"]
+    ]
+    assert actions == ["reserve", "reserve", "create"]
+
+
+def test_a_reused_reservation_id_does_not_make_a_plan_reserved(
+    request: pytest.FixtureRequest, ops: Any, viewer: Any, east: Any, database_url: str
+) -> None:
+    """A plan knows its reservations by id only; SQLite hands a deleted row's id to the next
+    row, so someone else's reservation passes for the plan's and the 409 tells the user to
+    delete it. Known bug (see the report of the test gaps): expected to fail on SQLite."""
+    if database_url.startswith("sqlite"):
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason="SQLite reuses the id of a deleted reservation")
+        )
+    _allocate(ops, "storefront", cpus=0.5, instances=2)
+    plan_id = _plan(ops, {"storefront": 2}).get_json()["id"]
+    [mine] = ops.post(f"/api/v1/plans/{plan_id}/reserve").get_json()["reservations"]
+    assert ops.delete(f"/api/v1/reservations/{mine['id']}").status_code == 204
+    theirs = ops.post(
+        "/api/v1/reservations",
+        json={
+            "cluster": "east",
+            "count": 1,
+            "cpus": 0.1,
+            "mem": 64,
+            "reason": "someone else's",
+            "starts_at": WINDOW[0],
+            "ends_at": WINDOW[1],
+        },
+    )
+    assert theirs.status_code == 201, theirs.get_json()
+    again = ops.post(f"/api/v1/plans/{plan_id}/reserve")
+    assert again.status_code == 201, again.get_json()
+    assert theirs.get_json()["id"] not in [r["id"] for r in again.get_json()["reservations"]]

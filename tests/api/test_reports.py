@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
+from flask import Flask
 
-from tests.web.dataset import GROWN
+from simulator import serve
+from tests.integration.conftest import dead_url  # noqa: F401  (a fixture)
+from tests.web.conftest import login
+from tests.web.dataset import GROWN, load_shop, shop_simulator
 
 URL = "/api/v1/reports/capacity"
 
@@ -93,12 +103,50 @@ def test_allocated_against_used_right_sizing_and_teams(viewer: Any, shop: Any) -
         ("?team=nobody", 404),
         ("?cluster=shop&colour=red", 422),
         ("?team=a%00b", 422),
+        ("?cluster=Bad%20Name!", 422),
+        ("?environment=Bad%20Name!", 422),
+        ("?team=Bad%20Name!", 422),
+        ("?cluster=", 422),
     ],
 )
 def test_a_scope_must_be_one_known_name(viewer: Any, query: str, status: int) -> None:
     response = viewer.get(URL + query)
     assert response.status_code == status, response.get_json()
     assert response.mimetype == "application/problem+json"
+
+
+@pytest.mark.parametrize("field", ["cluster", "environment", "team"])
+def test_a_malformed_name_is_422_naming_the_field_as_elsewhere(
+    viewer: Any, shop: Any, field: str
+) -> None:
+    """Like the other endpoints' query names: the field and the rule, not a 404 for a typo."""
+    response = viewer.get(f"{URL}?{field}=Bad%20Name!")
+    assert response.status_code == 422, response.get_json()
+    assert response.mimetype == "application/problem+json"
+    problem = response.get_json()
+    assert list(problem["errors"]) == [field]
+    assert problem["detail"].startswith(f"{field}: must be ")
+    # the same words as the reservations list gives for the same mistake
+    if field != "team":
+        elsewhere = viewer.get(f"/api/v1/reservations?{field}=Bad%20Name!").get_json()
+        assert problem["errors"] == elsewhere["errors"]
+
+
+def test_a_team_is_named_as_services_name_it(viewer: Any, ops: Any, shop: Any) -> None:
+    """Teams are not DNS labels: 'Web_Shop.EU' is a team a service may have."""
+    assert ops.get(f"/api/v1/services/{GROWN}").get_json()["team"] != "Web_Shop.EU"
+    moved = ops.patch(f"/api/v1/services/{GROWN}", json={"team": "Web_Shop.EU"})
+    assert moved.status_code == 200, moved.get_json()
+    report = viewer.get(f"{URL}?team=Web_Shop.EU")
+    assert report.status_code == 200, report.get_json()
+    assert [s["service"] for s in report.get_json()["clusters"][0]["services"]] == [GROWN]
+
+
+def test_an_unknown_parameter_is_422_naming_it(viewer: Any) -> None:
+    response = viewer.get(f"{URL}?cluster=shop&colour=red")
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    assert list(response.get_json()["errors"]) == ["colour"]
 
 
 def test_reports_need_a_token(anonymous: Any) -> None:
@@ -170,3 +218,160 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_quoted() -> None:
     rows = list(csv.DictReader(io.StringIO(report_csv(report))))
     assert rows[0]["team"] == "'@SUM(1+1)"
     assert rows[0]["scope"] == "team==cmd|' /C calc'!A0"  # starts with a letter: as it is
+
+
+# --- reports while the cluster's Mesos master fails -------------------------------------
+
+
+@pytest.fixture
+def shop_server(app: Flask, admin: Any, ops: Any) -> Iterator[Any]:
+    """The shop, and the simulator serving it, whose faults a test sets over HTTP."""
+    with serve(shop_simulator()) as server:
+        load_shop(app, admin, ops, server.url)
+        yield server
+
+
+@pytest.fixture
+def no_snapshot_is_fresh(app: Flask) -> Iterator[None]:
+    """Every report must read the cluster first (the age allowed is 0), with short timeouts."""
+    berth = app.extensions["berth"]
+    original = berth.settings
+    berth.settings = replace(original, snapshot_max_age=timedelta(0), cluster_timeout=(0.5, 0.5))
+    yield
+    berth.settings = original
+
+
+def _fault(server: Any, **fault: Any) -> None:
+    answer = requests.post(f"{server.url}/_sim/faults", json=fault, timeout=5)
+    assert answer.status_code == 201, answer.text
+
+
+def _clear(server: Any) -> None:
+    assert requests.delete(f"{server.url}/_sim/faults", timeout=5).status_code == 204
+
+
+def _rows(app: Flask) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from models import Base
+
+    with app.extensions["berth"].engine.connect() as conn:
+        return {
+            t.name: conn.scalar(select(func.count()).select_from(t)) or 0
+            for t in Base.metadata.sorted_tables
+        }
+
+
+def _snapshot(viewer: Any, cluster: str = "shop") -> tuple[int, str]:
+    snap = viewer.get(f"/api/v1/clusters/{cluster}/snapshot").get_json()
+    return snap["id"], snap["confirmed_at"]
+
+
+def _is_503_problem(response: Any, *words: str) -> None:
+    assert response.status_code == 503, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    retry_after = response.headers.get("Retry-After", "")
+    assert retry_after.isdigit() and int(retry_after) > 0, f"Retry-After: {retry_after!r}"
+    detail = response.get_json()["detail"]
+    assert all(w in detail for w in words), detail
+
+
+MESOS_FAULTS = [
+    pytest.param({"kind": "drop", "path_prefix": "/master"}, id="mesos-drops"),
+    pytest.param({"kind": "status", "path_prefix": "/master", "status": 500}, id="mesos-500"),
+]
+
+
+@pytest.mark.parametrize("fault", MESOS_FAULTS)
+def test_a_report_that_cannot_read_mesos_is_503_and_keeps_nothing(
+    app: Flask,
+    viewer: Any,
+    tokens: dict[str, str],
+    shop_server: Any,
+    no_snapshot_is_fresh: None,
+    fault: dict[str, Any],
+) -> None:
+    """Older than allowed and Mesos failing: no figures from a snapshot too old to trust, a
+    503 saying which cluster and how old, and no snapshot moved or stored."""
+    before, snapshot = _rows(app), _snapshot(viewer)
+    _fault(shop_server, **fault)
+    words = ("cluster 'shop' cannot be read", "s old, older than the 0 s allowed")
+    _is_503_problem(viewer.get(f"{URL}?cluster=shop"), *words)
+    _is_503_problem(viewer.get(f"{URL}?environment=production&format=csv"), *words)
+    _is_503_problem(viewer.get(f"{URL}?cluster=shop", headers={"Accept": "text/csv"}), *words)
+
+    browser = app.test_client()
+    login(browser, tokens["viewer"])
+    for page in ("/reports/capacity?cluster=shop", "/reports/capacity.csv?cluster=shop"):
+        shown = browser.get(page)
+        assert shown.status_code == 503, (page, shown.status_code)
+        assert shown.mimetype == "text/html"  # the pages answer pages, the API problems
+        assert "cluster &#39;shop&#39; cannot be read" in shown.get_data(as_text=True)
+
+    assert _rows(app) == before
+    assert _snapshot(viewer) == snapshot
+    # the failed reads left the cluster free to sync: once Mesos answers, so do the reports
+    _clear(shop_server)
+    report = viewer.get(f"{URL}?cluster=shop")
+    assert report.status_code == 200, report.get_json()
+    assert report.get_json()["clusters"][0]["snapshot"]["confirmed_at"] > snapshot[1]
+
+
+def test_a_young_snapshot_answers_while_mesos_is_down_and_says_its_age(
+    app: Flask, viewer: Any, tokens: dict[str, str], shop_server: Any
+) -> None:
+    """Within the age allowed (5 min by default) the report answers from the last snapshot
+    without asking the cluster, and says when that snapshot was last confirmed."""
+    snapshot_id, confirmed_at = _snapshot(viewer)
+    answered = viewer.get(f"{URL}?cluster=shop").get_json()
+    before = _rows(app)
+    _fault(shop_server, kind="drop", path_prefix="/master")
+    time.sleep(1.1)  # so that the age shown is at least a second
+
+    report = viewer.get(f"{URL}?cluster=shop")
+    assert report.status_code == 200, report.get_json()
+    (section,) = report.get_json()["clusters"]
+    assert section["snapshot"]["id"] == snapshot_id
+    assert section["snapshot"]["confirmed_at"] == confirmed_at
+    generated = datetime.fromisoformat(report.get_json()["generated_at"])
+    age = (generated - datetime.fromisoformat(confirmed_at)).total_seconds()
+    assert section["snapshot"]["age_seconds"] == pytest.approx(age, abs=0.01)
+    assert section["snapshot"]["age_seconds"] >= 1
+    assert section["free"] == answered["clusters"][0]["free"]
+    table = viewer.get(f"{URL}?cluster=shop&format=csv")
+    assert table.status_code == 200 and table.mimetype == "text/csv"
+
+    browser = app.test_client()
+    login(browser, tokens["viewer"])
+    page = browser.get("/reports/capacity?cluster=shop")
+    assert page.status_code == 200
+    shown = re.search(r"Snapshot (\d+) s ago", page.get_data(as_text=True))
+    assert shown is not None and int(shown.group(1)) >= 1
+    assert _rows(app) == before
+
+
+def test_a_report_on_a_cluster_never_read_and_down_is_503(
+    app: Flask,
+    admin: Any,
+    viewer: Any,
+    tokens: dict[str, str],
+    no_snapshot_is_fresh: None,
+    dead_url: str,  # noqa: F811
+) -> None:
+    """Nothing listens at the cluster's URLs: connections are refused at once."""
+    down = dead_url
+    cluster = {"name": "dark", "mesos_masters": [down], "marathon_url": down}
+    assert admin.post("/api/v1/clusters", json=cluster).status_code == 201
+    before = _rows(app)
+    words = ("cluster 'dark' cannot be read", "its last snapshot is missing")
+    _is_503_problem(viewer.get(f"{URL}?cluster=dark"), *words)
+    _is_503_problem(viewer.get(f"{URL}?cluster=dark&format=csv"), *words)
+    browser = app.test_client()
+    login(browser, tokens["viewer"])
+    shown = browser.get("/reports/capacity?cluster=dark")
+    assert shown.status_code == 503 and shown.mimetype == "text/html"
+    after = _rows(app)
+    # the first attempt to sync a cluster makes its sync lease (who syncs, the last error)
+    assert after.pop("sync_leases") == before.pop("sync_leases") + 1
+    assert after == before
+    assert viewer.get("/api/v1/clusters/dark/snapshot").status_code == 404
