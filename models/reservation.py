@@ -22,6 +22,9 @@ class Reservation(Base):
         CheckConstraint("count >= 1", name="count_positive"),
         CheckConstraint("cpus > 0 AND mem >= 0 AND disk >= 0", name="sizes_valid"),
         Index("ix_reservations_cluster_id_ends_at", "cluster_id", "ends_at"),
+        # plans refer to their reservations by id: SQLite must not hand a deleted one's
+        # id to the next (PostgreSQL's sequences never do)
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

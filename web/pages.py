@@ -26,7 +26,7 @@ from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import Forbidden, HTTPException
 from wtforms.validators import ValidationError
 
-from api.errors import STATUS
+from api.errors import RETRY_AFTER_SECONDS, STATUS
 from api.plans import PlanIn
 from api.reports import csv_response
 from api.schemas import ReservationIn
@@ -370,7 +370,10 @@ def _status(exc: LedgerError) -> int:
 @bp.errorhandler(LedgerError)
 def _ledger_error(exc: LedgerError) -> Any:
     status = _status(exc)
-    return render_template("error.html", status=status, title=exc.title, detail=exc.detail), status
+    page = render_template("error.html", status=status, title=exc.title, detail=exc.detail)
+    # as the API does: a cluster or the database away for a moment says when to come back
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
+    return page, status, headers
 
 
 @bp.errorhandler(CSRFError)

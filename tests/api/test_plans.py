@@ -425,15 +425,11 @@ def test_a_plan_is_reserved_again_once_its_reservations_are_deleted(
 
 
 def test_a_reused_reservation_id_does_not_make_a_plan_reserved(
-    request: pytest.FixtureRequest, ops: Any, viewer: Any, east: Any, database_url: str
+    ops: Any, viewer: Any, east: Any
 ) -> None:
-    """A plan knows its reservations by id only; SQLite hands a deleted row's id to the next
-    row, so someone else's reservation passes for the plan's and the 409 tells the user to
-    delete it. Known bug (see the report of the test gaps): expected to fail on SQLite."""
-    if database_url.startswith("sqlite"):
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="SQLite reuses the id of a deleted reservation")
-        )
+    """A plan knows its reservations by id; were a deleted reservation's id handed to the
+    next one (SQLite without AUTOINCREMENT), someone else's reservation would pass for the
+    plan's and the 409 would tell the user to delete it."""
     _allocate(ops, "storefront", cpus=0.5, instances=2)
     plan_id = _plan(ops, {"storefront": 2}).get_json()["id"]
     [mine] = ops.post(f"/api/v1/plans/{plan_id}/reserve").get_json()["reservations"]

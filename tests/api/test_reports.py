@@ -306,6 +306,7 @@ def test_a_report_that_cannot_read_mesos_is_503_and_keeps_nothing(
         shown = browser.get(page)
         assert shown.status_code == 503, (page, shown.status_code)
         assert shown.mimetype == "text/html"  # the pages answer pages, the API problems
+        assert shown.headers["Retry-After"].isdigit()
         assert "cluster &#39;shop&#39; cannot be read" in shown.get_data(as_text=True)
 
     assert _rows(app) == before
@@ -370,6 +371,7 @@ def test_a_report_on_a_cluster_never_read_and_down_is_503(
     login(browser, tokens["viewer"])
     shown = browser.get("/reports/capacity?cluster=dark")
     assert shown.status_code == 503 and shown.mimetype == "text/html"
+    assert shown.headers["Retry-After"].isdigit()
     after = _rows(app)
     # the first attempt to sync a cluster makes its sync lease (who syncs, the last error)
     assert after.pop("sync_leases") == before.pop("sync_leases") + 1
