@@ -12,7 +12,7 @@ from marshmallow import Schema, fields, validate
 from api.auth import requires
 from api.blueprint import Blueprint
 from api.request_context import ledger_context
-from api.schemas import FullMatch, StrictSchema, name_field
+from api.schemas import TEAM_NAME, StrictSchema, name_field
 from ledger import reports
 
 CSV_HELP = (
@@ -33,12 +33,6 @@ blp = Blueprint(
     description="Capacity reports for a cluster, an environment or a team",
 )
 
-# a team is not a DNS label: the same rule as a service's team (and the importer's)
-_team = FullMatch(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
-    error="must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
-)
-
 
 class ReportArgs(StrictSchema):
     """A malformed name is refused naming its field, as on every other endpoint, rather
@@ -46,7 +40,7 @@ class ReportArgs(StrictSchema):
 
     cluster = name_field()
     environment = name_field()
-    team = fields.String(validate=_team)
+    team = fields.String(validate=TEAM_NAME)
     format = fields.String(validate=validate.OneOf(["json", "csv"]))
 
 

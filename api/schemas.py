@@ -36,7 +36,8 @@ _dns_label = FullMatch(
     error="must be a DNS label: 1-63 lowercase letters, digits and '-', "
     "starting and ending with a letter or digit",
 )
-_team = FullMatch(
+# teams and tags are not DNS labels (the importer takes Marathon labels as they are)
+TEAM_NAME = FullMatch(
     r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
     error="must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
 )
@@ -407,8 +408,8 @@ def _no_repeats(values: list[Any]) -> None:
 
 class ServicePatch(StrictSchema):
     runtime = fields.String(validate=validate.OneOf(["java", "node", "python", "dotnet", "other"]))
-    team = fields.String(validate=_team)
-    tags = fields.List(fields.String(validate=_team), validate=validate.Length(max=64))
+    team = fields.String(validate=TEAM_NAME)
+    tags = fields.List(fields.String(validate=TEAM_NAME), validate=validate.Length(max=64))
     ports = fields.List(
         fields.Nested(NamedPort),
         validate=validate.Length(max=16),
@@ -473,9 +474,9 @@ class ServiceIn(ServicePatch):
     runtime = fields.String(
         validate=validate.OneOf(["java", "node", "python", "dotnet", "other"]), required=True
     )
-    team = fields.String(validate=_team, required=True)
+    team = fields.String(validate=TEAM_NAME, required=True)
     tags = fields.List(
-        fields.String(validate=_team), validate=validate.Length(max=64), load_default=list
+        fields.String(validate=TEAM_NAME), validate=validate.Length(max=64), load_default=list
     )
     ports = fields.List(
         fields.Nested(NamedPort),
@@ -509,8 +510,8 @@ class ServiceOut(Schema):
 
 
 class ServiceListArgs(StrictSchema):
-    team = fields.String(validate=_team)
-    tag = fields.String(validate=_team)
+    team = fields.String(validate=TEAM_NAME)
+    tag = fields.String(validate=TEAM_NAME)
 
 
 # --- allocations ------------------------------------------------------------------------
