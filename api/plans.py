@@ -181,7 +181,12 @@ class PlanPageOut(Schema):
     total = fields.Integer()
     limit = fields.Integer()
     offset = fields.Integer()
-    plans = fields.List(fields.Nested(PlanOut))
+    # without each plan's per-service lines and unplaced instances: a plan of every service
+    # holds thousands of them (close to a MiB), a page of fifty tens of MiB
+    plans = fields.List(
+        fields.Nested(PlanOut(exclude=("services", "unplaced"))),
+        metadata={"description": "as GET /plans/{id}, without services and unplaced"},
+    )
 
 
 class PlanReservedOut(Schema):

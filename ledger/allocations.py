@@ -9,12 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from ledger.capacity import Picture, latest_snapshot_row, picture, require_fit
+from ledger.capacity import Picture, picture, require_fit
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError, NotFoundError, PreconditionFailedError
 from ledger.host_ports import assign_ports, lock_cluster, purge_quarantine, release_ports
 from ledger.services import find_service
+from ledger.snapshots import latest_snapshot_row
 from ledger.sync import refresh_if_stale
 from ledger.views import allocation_view
 from models import Allocation, Environment, Service

@@ -10,10 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.allocations import find_allocation
-from ledger.capacity import DoesNotFitError, judge_cached, latest_snapshot_row, picture
+from ledger.capacity import DoesNotFitError, judge_cached, picture
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError
+from ledger.snapshots import latest_snapshot_row
 from marathon.dockerfile import dockerfile
 from marathon.render import (
     DEFAULT_HEAP_SHARE,

@@ -13,14 +13,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, joinedload, lazyload, selectinload
 
 from allocator.placement import Agent, Demand, Placement, place
 from allocator.ports import subtract_ports
 from allocator.surge import surge_instances
 from allocator.windows import Interval, Window, distinct_sets, intervals_from
 from ledger.errors import ConflictError
-from models import Allocation, Cluster, Environment, Reservation, Snapshot
+from ledger.snapshots import latest_snapshot_row
+from models import (
+    Allocation,
+    Cluster,
+    Environment,
+    PortAssignment,
+    Reservation,
+    Service,
+    Snapshot,
+)
 from models.base import utcnow
 
 RESOURCES = ("cpus", "mem", "disk")
@@ -100,15 +109,6 @@ def iso(moment: datetime | None) -> str | None:
 
 def interval_view(i: Interval) -> dict[str, Any]:
     return {"from": iso(i.start), "until": iso(i.end), "reservations": sorted(i.active)}
-
-
-def latest_snapshot_row(session: Session, cluster_id: int) -> Snapshot | None:
-    return session.scalar(
-        select(Snapshot)
-        .where(Snapshot.cluster_id == cluster_id)
-        .order_by(Snapshot.confirmed_at.desc(), Snapshot.id.desc())
-        .limit(1)
-    )
 
 
 def app_id(env: Environment, service: str) -> str:
@@ -195,7 +195,7 @@ def _constraints(rows: Iterable[Any]) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(str(x) for x in c) for c in rows if usable_constraint(c))
 
 
-def _allocation_demand(cluster: Cluster, alloc: Allocation) -> Demand:
+def _allocation_demand(cluster: Cluster, alloc: Allocation, ports: Sequence[int]) -> Demand:
     env, service = alloc.environment.name, alloc.service.name
     return Demand(
         key=f"{env}/{service}",
@@ -203,7 +203,7 @@ def _allocation_demand(cluster: Cluster, alloc: Allocation) -> Demand:
         cpus=alloc.cpus + cluster.executor_cpus,
         mem=alloc.mem + cluster.executor_mem,
         disk=alloc.disk,
-        ports=tuple(p.port for p in alloc.ports),
+        ports=tuple(ports),
         constraints=_constraints(alloc.constraints),
         headroom=alloc.environment.headroom,
         label=f"{service} ({env})",
@@ -259,14 +259,36 @@ def _reservation_demand(cluster: Cluster, r: Reservation) -> Demand:
 def picture(session: Session, cluster: Cluster, now: datetime | None = None) -> Picture:
     now = now or utcnow()
     snapshot = latest_snapshot_row(session, cluster.id)
+    session.flush()  # the request's own changes count
     allocs = session.scalars(
         select(Allocation)
         .join(Environment)
         .where(Environment.cluster_id == cluster.id)
         .order_by(Allocation.id)
+        # what placement and its readers use, and no more: on 5,000 services, loading
+        # what only a render reads (JSON columns, port objects, the environment again on
+        # every row) took most of a second
+        .options(
+            defer(Allocation.overrides),
+            lazyload(Allocation.ports),
+            selectinload(Allocation.environment),
+            joinedload(Allocation.service).options(
+                lazyload(Service.ports),
+                defer(Service.health_check),
+                defer(Service.consistency_exceptions),
+                defer(Service.description),
+                defer(Service.dockerfile_template),
+            ),
+        )
     ).all()
-    session.flush()
-    allocations = tuple((a, _allocation_demand(cluster, a)) for a in allocs)
+    held: dict[int, list[int]] = defaultdict(list)
+    for alloc_id, port in session.execute(
+        select(PortAssignment.allocation_id, PortAssignment.port)
+        .where(PortAssignment.cluster_id == cluster.id, PortAssignment.allocation_id.is_not(None))
+        .order_by(PortAssignment.port)
+    ):
+        held[alloc_id].append(port)
+    allocations = tuple((a, _allocation_demand(cluster, a, held[a.id])) for a in allocs)
     reservations = tuple(
         (r, _reservation_demand(cluster, r))
         for r in session.scalars(

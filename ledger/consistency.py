@@ -15,11 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.app_definitions import IMAGE_PLACEHOLDER, render_input
-from ledger.capacity import app_id, latest_snapshot_row
+from ledger.capacity import app_id
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import ConflictError, InvalidError
 from ledger.services import find_service
+from ledger.snapshots import latest_snapshot_row
 from marathon.compare import image_repository
 from marathon.dockerfile import dockerfile
 from marathon.render import DEFAULT_HEAP_SHARE, render

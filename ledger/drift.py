@@ -15,10 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.app_definitions import IMAGE_PLACEHOLDER, callees_in, render_input
-from ledger.capacity import app_id, latest_snapshot_row
+from ledger.capacity import app_id
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import ConflictError
+from ledger.snapshots import latest_snapshot_row
 from ledger.sync import fresh_snapshot
 from marathon.compare import LEDGER_FIELDS, RELEASE_FIELDS, differences
 from marathon.render import config_hash, render

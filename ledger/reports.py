@@ -25,7 +25,6 @@ from ledger.capacity import (
     app_id,
     judge,
     judge_cached,
-    latest_snapshot_row,
     picture,
 )
 from ledger.capacity_report import capacity_answer
@@ -35,6 +34,7 @@ from ledger.deployments import deployment_view
 from ledger.environments import find_environment
 from ledger.errors import InvalidError, NotFoundError
 from ledger.services import find_service
+from ledger.snapshots import latest_snapshot_row
 from ledger.sync import fresh_snapshot
 from ledger.views import allocation_view, service_view
 from models import Allocation, Cluster, Deployment, Environment, Service

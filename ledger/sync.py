@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.errors import NotFoundError, SnapshotStaleError, SyncBusyError, UpstreamError
+from ledger.snapshots import latest_snapshot_row
 from ledger.upstream import Endpoints, translate
 from marathon.client import MarathonApp
 from marathon.errors import ClusterError
@@ -157,7 +158,7 @@ def store_snapshot(ctx: Context, name: str, reading: Reading) -> dict[str, Any]:
         cluster = find_cluster(session, name)
         now = utcnow()
         digest = reading.digest()
-        latest = _latest(session, cluster.id)
+        latest = latest_snapshot_row(session, cluster.id)
         changed = latest is None or latest.content_hash != digest
         if changed:
             latest = Snapshot(
@@ -219,19 +220,10 @@ def sync_cluster(
     return result
 
 
-def _latest(session: Session, cluster_id: int) -> Snapshot | None:
-    return session.scalar(
-        select(Snapshot)
-        .where(Snapshot.cluster_id == cluster_id)
-        .order_by(Snapshot.confirmed_at.desc(), Snapshot.id.desc())
-        .limit(1)
-    )
-
-
 def latest_snapshot(ctx: Context, name: str, *, full: bool = False) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
         cluster = find_cluster(session, name)
-        snap = _latest(session, cluster.id)
+        snap = latest_snapshot_row(session, cluster.id)
         if snap is None:
             raise NotFoundError(
                 f"cluster '{name}' has no snapshot yet; sync it first "
@@ -285,7 +277,7 @@ def refresh_if_stale(
             target = session.scalar(select(Cluster).where(Cluster.name == cluster))
             if target is None:
                 return None
-        snap = _latest(session, target.id)
+        snap = latest_snapshot_row(session, target.id, content=False)
         if snap is None:
             return None
         return target.name, (utcnow() - snap.confirmed_at).total_seconds()
