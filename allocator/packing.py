@@ -1250,9 +1250,20 @@ def _fallbacks(
     search, and a repair search when few items are left over. Returns True when no
     placement of every item exists: the volume is too large, or the exhaustive search
     finished without finding one.
+
+    When the first fit left only a few items over, the repair runs on it first: mending
+    a near miss costs a fraction of five more passes over 25,000 instances, and it is what
+    places the last few of them most often. It runs again at the end only on a better
+    placement that another pass found.
     """
     if _hopeless(core):
         return True
+    repaired: _State | None = None
+    if again and 0 < _rank(best())[0] <= REPAIR_MAX_POOL:
+        repaired = best()
+        st = _repair(core, core.rebuild(repaired.where), budget, rng)
+        if not _rank(consider(st, "repair"))[0]:
+            return False
     if not again:  # the constructive heuristics have run already
         names = []
     else:
@@ -1279,7 +1290,7 @@ def _fallbacks(
         if proven:
             return True
     left = best()
-    if _rank(left)[0] <= REPAIR_MAX_POOL:
+    if left is not repaired and _rank(left)[0] <= REPAIR_MAX_POOL:
         st = _repair(core, core.rebuild(left.where), budget, rng)
         consider(st, "repair")
     return False
