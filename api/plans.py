@@ -177,14 +177,20 @@ class PlanOut(Schema):
     reservations = fields.List(fields.Integer(), metadata={"description": "made from this plan"})
 
 
+class PlanSummaryOut(PlanOut):
+    """A plan in a page: without its per-service lines and unplaced instances, as a plan
+    of every service holds thousands of them (close to a MiB; a page of fifty, tens)."""
+
+    class Meta:
+        exclude = ("services", "unplaced")
+
+
 class PlanPageOut(Schema):
     total = fields.Integer()
     limit = fields.Integer()
     offset = fields.Integer()
-    # without each plan's per-service lines and unplaced instances: a plan of every service
-    # holds thousands of them (close to a MiB), a page of fifty tens of MiB
     plans = fields.List(
-        fields.Nested(PlanOut(exclude=("services", "unplaced"))),
+        fields.Nested(PlanSummaryOut),
         metadata={"description": "as GET /plans/{id}, without services and unplaced"},
     )
 

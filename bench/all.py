@@ -181,6 +181,21 @@ def _rows(name: str, f: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 every,
             )
         ]
+    if name == "plans_api":
+        http = f["http"]
+        value = "; ".join(
+            f"{label}: {h['seconds']:.2f} s, {h['extra_agents']} extra" for label, h in http.items()
+        )
+        return [
+            (
+                "bench.plans_api",
+                f"POST /plans over HTTP, {f['services']:,} services on {f['agents']:,} agents "
+                "(gunicorn, PostgreSQL)",
+                value,
+                "≤ 10 s",
+                f"PUT of one allocation, checked: {f['writes']['put_allocation_s']:.2f} s",
+            )
+        ]
     if name == "load":
         routes = "; ".join(
             f"{k} {r['rps']:.1f}/s p50 {r['p50_ms']:.0f} p99 {r['p99_ms']:.0f}"
@@ -228,8 +243,8 @@ def main() -> None:
         plan.append(("cluster_quality", "cluster_quality", quality, 1200))
     else:
         print("bench.cluster_quality skipped: OR-Tools is not installed", file=sys.stderr)
-    if (ROOT / "bench" / "plans.py").exists():
-        plan.append(("plans", "plans", [], 900))
+    plan.append(("plans", "plans", [], 900))
+    plan.append(("plans_api", "plans_api", ["--no-profile"], 900))
     load = ["--seconds", str(args.load_seconds)]
     plan.append(("load", "load", load, args.load_seconds + 900))
     if args.only:
