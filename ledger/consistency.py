@@ -21,6 +21,7 @@ from ledger.environments import find_environment
 from ledger.errors import ConflictError, InvalidError
 from ledger.services import find_service
 from ledger.snapshots import latest_snapshot_row
+from marathon.apps import image_of
 from marathon.compare import image_repository
 from marathon.dockerfile import dockerfile
 from marathon.render import DEFAULT_HEAP_SHARE, render
@@ -101,7 +102,7 @@ def _image(session: Session, alloc: Allocation) -> tuple[str | None, str]:
     wanted = app_id(env, service.name)
     for app in snap.apps if snap is not None else []:
         if app["id"] == wanted:
-            image = ((app["definition"].get("container") or {}).get("docker") or {}).get("image")
+            image = image_of(app["definition"])
             if image:
                 return str(image), f"running (snapshot {snap.id})"
     return None, "never deployed through berth and not running"
@@ -124,7 +125,7 @@ def _side(session: Session, env: Environment, service: Service) -> dict[str, Any
     env_vars = {str(k): str(v) for k, v in (rendered.get("env") or {}).items()}
     version, version_source = runtime_version(alloc, env_vars)
     checks = rendered.get("healthChecks") or []
-    shown_image = ((rendered.get("container") or {}).get("docker") or {}).get("image")
+    shown_image = image_of(rendered)
     return {
         "environment": env.name,
         "image": shown_image if image else None,

@@ -21,6 +21,7 @@ from ledger.environments import find_environment
 from ledger.errors import ConflictError
 from ledger.snapshots import latest_snapshot_row
 from ledger.sync import fresh_snapshot
+from marathon.apps import image_of
 from marathon.compare import LEDGER_FIELDS, RELEASE_FIELDS, differences
 from marathon.render import config_hash, render
 from models import Allocation, Deployment, Environment, Service, Snapshot
@@ -91,7 +92,7 @@ def _compare(
         fields: tuple[str, ...] = (*LEDGER_FIELDS, *RELEASE_FIELDS)
     else:
         # never deployed through berth (imported): the ledger does not know image and env
-        image = ((running.get("container") or {}).get("docker") or {}).get("image")
+        image = image_of(running)
         image = image or IMAGE_PLACEHOLDER
         fields = LEDGER_FIELDS
     rendered = render(render_input(session, alloc, image, callees=callees))
@@ -140,7 +141,7 @@ def _unmanaged(
                 "cpus": d.get("cpus", 1),
                 "mem": d.get("mem", 128),
                 "disk": d.get("disk", 0),
-                "image": ((d.get("container") or {}).get("docker") or {}).get("image"),
+                "image": image_of(d),
                 "tasks_running": _running_tasks(app),
             }
         )

@@ -37,6 +37,7 @@ from ledger.services import find_service
 from ledger.snapshots import latest_snapshot_row
 from ledger.sync import fresh_snapshot
 from ledger.views import allocation_view, service_view
+from marathon.apps import image_of
 from models import Allocation, Cluster, Deployment, Environment, Service
 from models.base import utcnow
 
@@ -478,13 +479,10 @@ def service_sheet(ctx: Context, name: str) -> dict[str, Any]:
             if snap is not None:
                 wanted = app_id(alloc.environment, service.name)
                 app = next((a for a in snap.apps if a["id"] == wanted), None)
-                docker = ((app or {}).get("definition", {}).get("container") or {}).get(
-                    "docker"
-                ) or {}
                 running = {
                     "app_id": wanted,
                     "found": app is not None,
-                    "image": docker.get("image"),
+                    "image": image_of(app["definition"]) if app else None,
                     "tasks": len(app["tasks"]) if app else 0,
                     "cpus": app["definition"].get("cpus") if app else None,
                     "mem": app["definition"].get("mem") if app else None,

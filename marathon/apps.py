@@ -160,13 +160,19 @@ def absolute_id(app_id: str, relative_to: str) -> str:
     return posixpath.normpath(posixpath.join(relative_to, app_id))
 
 
+def image_of(app: dict[str, Any]) -> str | None:
+    """The Docker image an app definition runs, if it names one (the Mesos containerizer's
+    definitions and apps without a container have none)."""
+    image = ((app.get("container") or {}).get("docker") or {}).get("image")
+    return str(image) if image is not None else None
+
+
 def describe(app: dict[str, Any]) -> AppShape:
     app_id = "/" + str(app["id"]).strip("/")
     group, name = posixpath.split(app_id)
     network = _network(app)
     ports = _ports(app, network)
     strategy = app.get("upgradeStrategy") or {}
-    docker = (app.get("container") or {}).get("docker") or {}
     env = app.get("env") or {}
     return AppShape(
         app_id=app_id,
@@ -180,7 +186,7 @@ def describe(app: dict[str, Any]) -> AppShape:
         ports=ports,
         constraints=_constraints(app),
         health=_health(app, ports),
-        image=docker.get("image"),
+        image=image_of(app),
         labels={str(k): str(v) for k, v in (app.get("labels") or {}).items()},
         dependencies=tuple(absolute_id(d, group or "/") for d in app.get("dependencies") or []),
         minimum_health_capacity=float(strategy.get("minimumHealthCapacity", 1)),
