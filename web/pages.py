@@ -34,6 +34,7 @@ from ledger import plans, reports, reservations
 from ledger.context import Context
 from ledger.environments import get_environment, list_environments
 from ledger.errors import LedgerError, in_words
+from ledger.service_sheet import service_sheet
 from ledger.tokens import Caller, authenticate, authenticate_digest, hash_token
 from web import charts
 from web.forms import LoginForm, PlanForm, ReservationForm
@@ -192,7 +193,7 @@ def environment(name: str) -> Any:
 
 @bp.route("/services/<name>")
 def service(name: str) -> Any:
-    return render_template("service.html", sheet=reports.service_sheet(_context(), name))
+    return render_template("service.html", sheet=service_sheet(_context(), name))
 
 
 def _reservation_form() -> ReservationForm:
