@@ -5,6 +5,7 @@ identical one only moves `confirmed_at`), but every capacity check, write, plan 
 reads it, and decoding its JSON costs 0.2-0.4 s on a cluster of 1,000 agents and 5,000
 apps. So the row is read without its content, and the content comes from this process's
 copy when that copy is of the same row and hash. Readers must not change the lists.
+Each process keeps one decoded snapshot per cluster (tens of MiB for 15,000 tasks).
 """
 
 from __future__ import annotations
