@@ -184,3 +184,33 @@ def test_a_malformed_answer_is_502_not_500(
     assert response.status_code == 502, response.get_json()
     assert "cannot be read" in response.get_json()["detail"]
     assert _count_snapshots(app) == 0
+
+
+def test_readers_see_the_newest_snapshot_and_reading_changes_no_row(
+    app: Flask, admin: Any, ops: Any, sim_server: Any
+) -> None:
+    """Each process keeps the decoded content of a cluster's latest snapshot (ledger/
+    snapshots): a new reading must replace it at once, and reading must not write."""
+    sim_cluster(admin, "east", [sim_server.url], sim_server.url)
+    first = ops.post("/api/v1/clusters/east/sync").get_json()
+    before = ops.get("/api/v1/clusters/east/capacity").get_json()
+    assert len(before["agents"]) == 6
+    with app.extensions["berth"].sessions() as session:
+        row = session.get(Snapshot, first["id"])
+        assert row is not None
+        kept = (row.confirmed_at, row.content_hash, len(row.agents))
+    for _ in range(2):  # from the copy now
+        assert len(ops.get("/api/v1/clusters/east/capacity").get_json()["agents"]) == 6
+    with app.extensions["berth"].sessions() as session:
+        row = session.get(Snapshot, first["id"])
+        assert row is not None and (row.confirmed_at, row.content_hash, len(row.agents)) == kept
+
+    added = requests.post(f"{sim_server.url}/_sim/agents", json={"hostname": "extra"}, timeout=5)
+    assert added.status_code == 201
+    second = ops.post("/api/v1/clusters/east/sync").get_json()
+    assert second["changed"] is True and second["agent_count"] == 7
+    after = ops.get("/api/v1/clusters/east/capacity").get_json()
+    assert len(after["agents"]) == 7
+    assert "extra" in {a["hostname"] for a in after["agents"]}
+    full = ops.get("/api/v1/clusters/east/snapshot?full=true").get_json()
+    assert full["id"] == second["id"] and len(full["agents"]) == 7
