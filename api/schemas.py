@@ -713,6 +713,13 @@ class AuditPageOut(Schema):
 class ReservationIn(StrictSchema):
     cluster = name_field(metadata={"description": "a cluster, or give an environment"})
     environment = name_field()
+    service = name_field(
+        metadata={
+            "description": "the slots are more instances of this service's allocation in "
+            "`environment` (required with it): they need its host ports and obey its "
+            "constraints, counted with its instances; leave `constraints` out then"
+        }
+    )
     count = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=10000))
     cpus = fields.Float(
         required=True,
@@ -741,12 +748,18 @@ class ReservationIn(StrictSchema):
             raise ValidationError("must be after starts_at", "ends_at")
         if not data.get("cluster") and not data.get("environment"):
             raise ValidationError("give a cluster or an environment", "cluster")
+        if data.get("service") and not data.get("environment"):
+            raise ValidationError("give the environment the service is allocated in", "service")
 
 
 class ReservationOut(Schema):
     id = fields.Integer()
     cluster = fields.String()
     environment = fields.String(allow_none=True)
+    service = fields.String(
+        allow_none=True,
+        metadata={"description": "the service whose allocation the slots add to, or null"},
+    )
     count = fields.Integer()
     cpus = fields.Float()
     mem = fields.Integer()

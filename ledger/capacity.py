@@ -243,7 +243,32 @@ def _surge(
     ]
 
 
-def _reservation_demand(cluster: Cluster, r: Reservation) -> Demand:
+def _reservation_demand(cluster: Cluster, r: Reservation, allocation: Demand | None) -> Demand:
+    """A reservation's slots as a demand; `allocation`: the demand of the allocation it
+    belongs to (its service in its environment), if that allocation exists now.
+
+    Slots of an allocation are placed like more of its instances: each needs the
+    allocation's host ports free on its agent (so slots and instances never share an agent
+    when it has ports), and they count under the allocation's constraints together with
+    its instances and its deploy surge (one constraint group). Their sizes stay the
+    reservation's. When the allocation is gone (deleted after the reservation was made),
+    the reservation falls back to its own sizes and constraints, counted among its own
+    slots, without ports; it is made an allocation's again if the service is allocated
+    there again.
+    """
+    if allocation is not None:
+        return Demand(
+            key=f"reservation:{r.id}",
+            count=r.count,
+            cpus=r.cpus + cluster.executor_cpus,
+            mem=r.mem + cluster.executor_mem,
+            disk=r.disk,
+            ports=allocation.ports,
+            constraints=allocation.constraints,
+            headroom=allocation.headroom,
+            group=allocation.constraint_group,
+            label=f"reservation {r.id} for {allocation.name} ({r.reason[:60]})",
+        )
     return Demand(
         key=f"reservation:{r.id}",
         count=r.count,
@@ -289,8 +314,10 @@ def picture(session: Session, cluster: Cluster, now: datetime | None = None) -> 
     ):
         held[alloc_id].append(port)
     allocations = tuple((a, _allocation_demand(cluster, a, held[a.id])) for a in allocs)
+    # a reservation belongs to the allocation of its service in its environment
+    by_service = {(a.environment_id, a.service_id): d for a, d in allocations}
     reservations = tuple(
-        (r, _reservation_demand(cluster, r))
+        (r, _reservation_demand(cluster, r, by_service.get((r.environment_id, r.service_id))))
         for r in session.scalars(
             select(Reservation)
             .where(Reservation.cluster_id == cluster.id, Reservation.ends_at > now)

@@ -421,8 +421,12 @@ def reserve_plan(ctx: Context, plan_id: int, *, force: bool = False) -> dict[str
     """Hold the plan's added instances for its window: one reservation per service that
     grows, with the service's sizes and constraints, all fit-checked together.
 
-    A reservation holds no host ports and its constraints count its own slots only, so
-    UNIQUE hostname spreads the slots but does not keep them off the service's agents.
+    Each reservation belongs to its service's allocation in the plan's environment, so its
+    slots are placed like more instances of it: they need its host ports and count under
+    its constraints together with its instances (UNIQUE hostname keeps them off the agents
+    that run it), so the verdict promises no room that the scale-up would not find there
+    (its deploy surge aside). Should the allocation be deleted, its reservation stays as
+    plain slots of the plan's sizes and constraints, without ports.
     """
     env_name = in_transaction(ctx, lambda session: _find(session, plan_id).environment.name)
     refresh_if_stale(ctx, environment=env_name)
@@ -451,8 +455,14 @@ def reserve_plan(ctx: Context, plan_id: int, *, force: bool = False) -> dict[str
         grown = [s for s in p.result.get("services", []) if s["added"] > 0]
         if not grown:
             raise ConflictError(f"plan {plan_id} adds no instances: there is nothing to reserve")
+        names = [s["service"] for s in grown]
+        services = {
+            svc.name: svc for svc in session.scalars(select(Service).where(Service.name.in_(names)))
+        }
         slots = [
             {
+                # None if the service was deleted since: plain slots then
+                "service": services.get(s["service"]),
                 "count": s["added"],
                 "cpus": s["cpus"],
                 "mem": s["mem"],

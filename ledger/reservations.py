@@ -8,14 +8,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.capacity import picture, require_fit
+from ledger.capacity import picture, require_fit, usable_constraint
 from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError, NotFoundError
 from ledger.host_ports import lock_cluster
+from ledger.services import find_service
 from ledger.sync import refresh_if_stale
-from models import Cluster, Environment, Reservation
+from models import Allocation, Cluster, Environment, Reservation, Service
 from models.base import utcnow
 
 
@@ -25,6 +26,7 @@ def reservation_view(r: Reservation, now: datetime) -> dict[str, Any]:
         "id": r.id,
         "cluster": r.cluster.name,
         "environment": r.environment.name if r.environment else None,
+        "service": r.service.name if r.service else None,
         "count": r.count,
         "cpus": r.cpus,
         "mem": r.mem,
@@ -64,6 +66,40 @@ def _scope(session: Session, data: dict[str, Any]) -> tuple[Cluster, Environment
     return env.cluster, env
 
 
+def _allocated_service(
+    session: Session, env: Environment | None, data: dict[str, Any]
+) -> tuple[Service, list[Any]] | None:
+    """The service whose allocation in `env` the reservation's slots add to, and the
+    constraints to keep with them (the allocation's now: what the slots fall back to
+    should the allocation be deleted). None for plain slots."""
+    name = data.get("service")
+    if name is None:
+        return None
+    if env is None:
+        raise InvalidError({"service": ["give the environment the service is allocated in"]})
+    try:
+        service = find_service(session, name)
+    except NotFoundError as exc:
+        raise InvalidError({"service": [exc.detail]}) from exc
+    alloc = session.scalar(
+        select(Allocation).where(
+            Allocation.environment_id == env.id, Allocation.service_id == service.id
+        )
+    )
+    if alloc is None:
+        raise InvalidError({"service": [f"'{name}' has no allocation in environment '{env.name}'"]})
+    if data.get("constraints"):
+        raise InvalidError(
+            {
+                "constraints": [
+                    f"the slots of a service's reservation obey the constraints of its "
+                    f"allocation ({env.name}/{name}); leave constraints out"
+                ]
+            }
+        )
+    return service, [c for c in alloc.constraints if usable_constraint(c)]
+
+
 def add_reservations(
     ctx: Context,
     session: Session,
@@ -76,12 +112,18 @@ def add_reservations(
     what: str,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Hold several slot sizes inside the caller's transaction, fit-checked together: one
-    verdict for all of them, so that either all are held or none (an admin may force)."""
+    verdict for all of them, so that either all are held or none (an admin may force).
+
+    A slot's `service` (a Service of `env`, optional) makes its reservation one of that
+    service's allocation: placed with the allocation's host ports and constraints while
+    the allocation exists (ledger.capacity._reservation_demand).
+    """
     lock_cluster(ctx, session, cluster.id)
     rows = [
         Reservation(
             cluster=cluster,
             environment=env,
+            service=slot.get("service"),
             count=slot["count"],
             cpus=slot["cpus"],
             mem=slot["mem"],
@@ -116,11 +158,19 @@ def add_reservations(
 def create_reservation(
     ctx: Context, data: dict[str, Any], *, force: bool = False, dry_run: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Hold capacity for a window; 409 with the reasons when it would not fit at some moment."""
+    """Hold capacity for a window; 409 with the reasons when it would not fit at some moment.
+
+    `service` (with `environment`): the slots are more instances of the service's
+    allocation there, so the check places them with its host ports and constraints.
+    """
     refresh_if_stale(ctx, cluster=data.get("cluster"), environment=data.get("environment"))
 
     def work(session: Session) -> tuple[dict[str, Any], dict[str, Any]]:
         cluster, env = _scope(session, data)
+        slot = dict(data)
+        allocated = _allocated_service(session, env, data)
+        if allocated is not None:
+            slot["service"], slot["constraints"] = allocated
         now = utcnow()
         if data["ends_at"] <= now:
             raise InvalidError({"ends_at": ["the window is over already"]})
@@ -129,7 +179,7 @@ def create_reservation(
             session,
             cluster,
             env,
-            [data],
+            [slot],
             force=force,
             now=now,
             what=f"reservation '{data['reason']}'",

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from models.base import Base, utcnow
 from models.cluster import Cluster
 from models.environment import Environment
+from models.service import Service
 
 
 class Reservation(Base):
@@ -21,6 +22,9 @@ class Reservation(Base):
         CheckConstraint("ends_at > starts_at", name="window_not_empty"),
         CheckConstraint("count >= 1", name="count_positive"),
         CheckConstraint("cpus > 0 AND mem >= 0 AND disk >= 0", name="sizes_valid"),
+        CheckConstraint(
+            "service_id IS NULL OR environment_id IS NOT NULL", name="service_in_environment"
+        ),
         Index("ix_reservations_cluster_id_ends_at", "cluster_id", "ends_at"),
         # plans refer to their reservations by id: SQLite must not hand a deleted one's
         # id to the next (PostgreSQL's sequences never do)
@@ -30,6 +34,11 @@ class Reservation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
     environment_id: Mapped[int | None] = mapped_column(ForeignKey("environments.id"))
+    # the service whose allocation in `environment` the slots are more instances of: they
+    # take its host ports and count under its constraints while that allocation exists.
+    # A service can be deleted only once it has no allocation; its reservations then stay,
+    # as plain slots.
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id", ondelete="SET NULL"))
     count: Mapped[int]
     cpus: Mapped[float]
     mem: Mapped[int]
@@ -44,3 +53,4 @@ class Reservation(Base):
 
     cluster: Mapped[Cluster] = relationship(lazy="joined")
     environment: Mapped[Environment | None] = relationship(lazy="joined")
+    service: Mapped[Service | None] = relationship(lazy="joined")

@@ -453,3 +453,59 @@ def test_a_reused_reservation_id_does_not_make_a_plan_reserved(
     again = ops.post(f"/api/v1/plans/{plan_id}/reserve")
     assert again.status_code == 201, again.get_json()
     assert theirs.get_json()["id"] not in [r["id"] for r in again.get_json()["reservations"]]
+
+
+# --- a plan's reservations are its services' allocations grown: host ports and constraints
+
+
+def test_a_plans_reservation_needs_the_host_port_of_its_service(
+    app: Flask, ops: Any, viewer: Any, east: Any
+) -> None:
+    """checkout's host port is taken on all three agents: its added instances need three
+    new agents, and so do the slots that hold them, although cpus and memory would do."""
+    f.service(ops, "checkout", ["http"], team="checkout")
+    _allocate(ops, "checkout", cpus=1.0, instances=3)
+    plan = _plan(ops, {"checkout": 2}).get_json()
+    assert plan["extra_agents"] == 3 and plan["bottleneck"]["rule"] == "host port 31000"
+    before = _rows(app)
+    detail = _refused(
+        ops.post(f"/api/v1/plans/{plan['id']}/reserve"),
+        409,
+        "checkout (production)",
+        "host ports are taken",
+        "The plan says to add 3 agents",
+    )
+    assert detail.count("#") == 3, detail
+    assert _rows(app) == before
+    assert viewer.get(f"/api/v1/plans/{plan['id']}").get_json()["reservations"] == []
+
+
+def test_a_plans_reservation_holds_the_agents_with_the_host_port_free(
+    ops: Any, viewer: Any, east: Any
+) -> None:
+    for rack in ("r1", "r2", "r3"):
+        east.sim.add_agent(
+            cpus=4, mem=8192, disk=20000, ports="[31000-32000]", attributes={"rack": rack}
+        )
+    assert ops.post("/api/v1/clusters/east/sync").status_code == 200
+    f.service(ops, "checkout", ["http"], team="checkout")
+    _allocate(ops, "checkout", cpus=1.0, instances=3, constraints=[["rack", "GROUP_BY", "3"]])
+    now = datetime.now(UTC)
+    window = [(now - timedelta(hours=1)).isoformat(), (now + timedelta(days=2)).isoformat()]
+    plan = _plan(ops, {"checkout": 2}, window=window).get_json()
+    assert plan["fits"] is True and plan["extra_agents"] == 0
+
+    made = ops.post(f"/api/v1/plans/{plan['id']}/reserve")
+    assert made.status_code == 201, made.get_json()
+    [held] = made.get_json()["reservations"]
+    assert held["service"] == "checkout" and held["environment"] == "production"
+    assert held["constraints"] == [["rack", "GROUP_BY", "3"]]
+    # three instances and three slots need host port 31000 each: six agents, as many as
+    # there are; the verdict counts them (plain slots would sit on three)
+    fit = made.get_json()["fit"]
+    assert fit["fits"] is True and fit["lower_bound"] == 6 and fit["agents_used"] == 6
+    agents = viewer.get("/api/v1/clusters/east/capacity").get_json()["agents"]
+    slots = {a["id"] for a in agents if a["instances"].get(f"reservation:{held['id']}")}
+    instances = {a["id"] for a in agents if a["instances"].get("production/checkout")}
+    assert len(slots) == 3 and len(instances) == 3 and not slots & instances
+    assert viewer.get(f"/api/v1/reservations/{held['id']}").get_json()["service"] == "checkout"
