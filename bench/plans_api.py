@@ -15,9 +15,8 @@ audit event. This bench builds that cluster for real and asks berth over HTTP:
   services × 3 instances sized like bench.placement_speed.allocations, 1-2 host ports
   each handed out by berth, UNIQUE hostname, the calls of bench.plans.call_edges; 50
   edge services form team "storefront", every service carries tag "shop". The services
-  go in callees first with add_service's cycle check off (it reads the whole call graph
-  for every service: 0.12 s each at 5,000; a new service cannot close a cycle), and the
-  allocations before the first sync (after it, each write places the whole cluster);
+  go in callees first (a new service skips the cycle check: nobody calls it yet), and
+  the allocations before the first sync (after it, each write places the whole cluster);
 - berth under gunicorn (2 workers), asked as a client would (requests): a plan that fits
   as it is, team:storefront ×20 carried along the calls, every service ×1.5 (tag:shop),
   each with wall time, extra agents and placements tried; then one more service and its
@@ -64,7 +63,6 @@ import api.plans
 import ledger.capacity as capacity
 import ledger.context
 import ledger.plans
-import ledger.services as services_module
 from allocator.placement import place
 from app import create_app, upgrade_database
 from bench.load import start_gunicorn
@@ -210,22 +208,15 @@ def seed(app: Flask, sim_url: str, n: int) -> tuple[str, dict[str, float]]:
         )
     took["cluster"] = time.perf_counter() - start
 
-    # callees first (each tier calls the next one down), through the use case with its
-    # cycle check off: it reads the whole call graph per service (0.12 s each at 5,000),
-    # and a new service, which nobody calls yet, cannot close a cycle
+    # callees first (each tier calls the next one down), through the use case
     calls: dict[str, list[dict[str, Any]]] = {}
     for e in call_edges(n):
         calls.setdefault(e.caller, []).append({"service": e.callee, "fan_out": e.fan_out})
     start = time.perf_counter()
-    checked = services_module._refuse_cycles
-    services_module._refuse_cycles = lambda *_: None
-    try:
-        ordered = [{**s, "calls": calls.get(s["name"], [])} for s, _ in reversed(specs)]
-        for at in range(0, n, BATCH):
-            batch = ordered[at : at + BATCH]
-            in_transaction(ctx, lambda session, b=batch: [add_service(ctx, session, s) for s in b])
-    finally:
-        services_module._refuse_cycles = checked
+    ordered = [{**s, "calls": calls.get(s["name"], [])} for s, _ in reversed(specs)]
+    for at in range(0, n, BATCH):
+        batch = ordered[at : at + BATCH]
+        in_transaction(ctx, lambda session, b=batch: [add_service(ctx, session, s) for s in b])
     took["services"] = time.perf_counter() - start
 
     start = time.perf_counter()
