@@ -1,7 +1,9 @@
 """A private PostgreSQL server in a temporary directory, which a test may restart at will.
 
 The shared server on 5432 is never touched: this one is initdb'ed into its own folder and
-listens on 127.0.0.1:5499 only. As root, PostgreSQL's tools run as the `postgres` OS user.
+listens on 127.0.0.1 only, on the first free port from 5499 (a server that a killed run
+left behind must not fail the next one). As root, PostgreSQL's tools run as the
+`postgres` OS user.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -16,7 +19,21 @@ from pathlib import Path
 
 import psycopg
 
-PORT = int(os.environ.get("BERTH_PRIVATE_POSTGRES_PORT", "5499"))
+PORTS = range(5499, 5530)
+
+
+def _free_port() -> int:
+    wanted = os.environ.get("BERTH_PRIVATE_POSTGRES_PORT")
+    if wanted:
+        return int(wanted)
+    for port in PORTS:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {PORTS.start}-{PORTS.stop - 1}")
 
 
 def _bin(tool: str) -> str | None:
@@ -27,12 +44,12 @@ def _bin(tool: str) -> str | None:
 class PrivatePostgres:
     """initdb, start, restart and stop one throwaway server; `url` is SQLAlchemy's."""
 
-    def __init__(self, port: int = PORT) -> None:
+    def __init__(self, port: int | None = None) -> None:
         initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
         if not initdb or not pg_ctl:
             raise RuntimeError("PostgreSQL's initdb and pg_ctl are not installed")
         self.pg_ctl = pg_ctl
-        self.port = port
+        self.port = port if port is not None else _free_port()
         self.root = Path(tempfile.mkdtemp(prefix="berth-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
@@ -43,7 +60,7 @@ class PrivatePostgres:
         self._run(
             initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "-N"
         )
-        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, *args: str) -> None:
         subprocess.run(
