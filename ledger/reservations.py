@@ -16,30 +16,9 @@ from ledger.errors import InvalidError, NotFoundError
 from ledger.host_ports import lock_cluster
 from ledger.services import find_service
 from ledger.sync import refresh_if_stale
+from ledger.views import reservation_view
 from models import Allocation, Cluster, Environment, Reservation, Service
 from models.base import utcnow
-
-
-def reservation_view(r: Reservation, now: datetime) -> dict[str, Any]:
-    state = "expired" if r.ends_at <= now else ("active" if r.starts_at <= now else "upcoming")
-    return {
-        "id": r.id,
-        "cluster": r.cluster.name,
-        "environment": r.environment.name if r.environment else None,
-        "service": r.service.name if r.service else None,
-        "count": r.count,
-        "cpus": r.cpus,
-        "mem": r.mem,
-        "disk": r.disk,
-        "constraints": r.constraints,
-        "starts_at": r.starts_at,
-        "ends_at": r.ends_at,
-        "reason": r.reason,
-        "owner": r.owner,
-        "forced": r.forced,
-        "state": state,
-        "created_at": r.created_at,
-    }
 
 
 def _scope(session: Session, data: dict[str, Any]) -> tuple[Cluster, Environment | None]:

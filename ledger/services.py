@@ -24,8 +24,16 @@ from ledger.host_ports import (
     purge_quarantine,
     release_ports,
 )
-from ledger.views import allocation_view, service_view
-from models import Allocation, Cluster, Environment, Service, ServiceDependency, ServicePort
+from ledger.views import allocation_view, reservation_view, service_view
+from models import (
+    Allocation,
+    Cluster,
+    Environment,
+    Reservation,
+    Service,
+    ServiceDependency,
+    ServicePort,
+)
 from models.base import utcnow
 
 
@@ -252,6 +260,12 @@ def delete_service(ctx: Context, name: str) -> None:
                 f"service '{name}' is called by {', '.join(sorted(callers))}; "
                 "remove it from their calls first"
             )
+        # its reservations stay, as plain slots: each says so in the audit log
+        now = utcnow()
+        for r in session.scalars(select(Reservation).where(Reservation.service_id == service.id)):
+            was = reservation_view(r, now)
+            r.service = None
+            ctx.audit(session, "update", "reservation", str(r.id), was, {**was, "service": None})
         before = service_view(service)
         session.delete(service)
         ctx.audit(session, "delete", "service", name, before, None)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from allocator.ports import PortRange
-from models import Allocation, Cluster, Environment, Service
+from models import Allocation, Cluster, Environment, Reservation, Service
 
 
 def cluster_view(c: Cluster) -> dict[str, Any]:
@@ -89,4 +90,26 @@ def allocation_view(a: Allocation) -> dict[str, Any]:
         "created_at": a.created_at,
         "updated_at": a.updated_at,
         "updated_by": a.updated_by,
+    }
+
+
+def reservation_view(r: Reservation, now: datetime) -> dict[str, Any]:
+    state = "expired" if r.ends_at <= now else ("active" if r.starts_at <= now else "upcoming")
+    return {
+        "id": r.id,
+        "cluster": r.cluster.name,
+        "environment": r.environment.name if r.environment else None,
+        "service": r.service.name if r.service else None,
+        "count": r.count,
+        "cpus": r.cpus,
+        "mem": r.mem,
+        "disk": r.disk,
+        "constraints": r.constraints,
+        "starts_at": r.starts_at,
+        "ends_at": r.ends_at,
+        "reason": r.reason,
+        "owner": r.owner,
+        "forced": r.forced,
+        "state": state,
+        "created_at": r.created_at,
     }

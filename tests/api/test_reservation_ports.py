@@ -202,6 +202,12 @@ def test_deleting_the_allocation_leaves_the_reservation_as_plain_slots(
     assert ops.delete("/api/v1/services/cart").status_code == 204
     after = viewer.get(f"/api/v1/reservations/{held['id']}").get_json()
     assert after["service"] is None and after["count"] == 2
+    # and the audit log says that the reservation lost its service, and why
+    events = viewer.get(f"/api/v1/audit?entity_type=reservation&entity={held['id']}").get_json()[
+        "events"
+    ]
+    assert events[0]["action"] == "update"
+    assert (events[0]["before"]["service"], events[0]["after"]["service"]) == ("cart", None)
 
 
 @pytest.mark.parametrize(
