@@ -227,16 +227,11 @@ def _surge(
             costed.append((-extra * share, demand.key, extra, demand))
     costed.sort()
     return [
-        Demand(
+        replace(
+            demand,
             key=f"surge:{demand.key}",
             count=extra,
-            cpus=demand.cpus,
-            mem=demand.mem,
-            disk=demand.disk,
-            ports=demand.ports,
-            constraints=demand.constraints,
-            headroom=demand.headroom,
-            group=demand.key,
+            group=demand.constraint_group,
             label=f"{demand.name} during a deploy",
         )
         for _, _, extra, demand in costed[: max(0, cluster.concurrent_deploys)]
@@ -256,20 +251,7 @@ def _reservation_demand(cluster: Cluster, r: Reservation, allocation: Demand | N
     slots, without ports; it is made an allocation's again if the service is allocated
     there again.
     """
-    if allocation is not None:
-        return Demand(
-            key=f"reservation:{r.id}",
-            count=r.count,
-            cpus=r.cpus + cluster.executor_cpus,
-            mem=r.mem + cluster.executor_mem,
-            disk=r.disk,
-            ports=allocation.ports,
-            constraints=allocation.constraints,
-            headroom=allocation.headroom,
-            group=allocation.constraint_group,
-            label=f"reservation {r.id} for {allocation.name} ({r.reason[:60]})",
-        )
-    return Demand(
+    slots = Demand(
         key=f"reservation:{r.id}",
         count=r.count,
         cpus=r.cpus + cluster.executor_cpus,
@@ -278,6 +260,16 @@ def _reservation_demand(cluster: Cluster, r: Reservation, allocation: Demand | N
         constraints=_constraints(r.constraints),
         headroom=r.environment.headroom if r.environment else 0.0,
         label=f"reservation {r.id} ({r.reason[:60]})",
+    )
+    if allocation is None:
+        return slots
+    return replace(
+        slots,
+        ports=allocation.ports,
+        constraints=allocation.constraints,
+        headroom=allocation.headroom,
+        group=allocation.constraint_group,
+        label=f"reservation {r.id} for {allocation.name} ({r.reason[:60]})",
     )
 
 

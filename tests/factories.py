@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Flask
+from sqlalchemy import func, select
+
+from models import Base
+from simulator import Simulator
+
 
 def cluster(api: Any, name: str = "east", ranges: list[str] | None = None, **extra: Any) -> dict:
     body = {
@@ -63,3 +69,22 @@ def world(api: Any, ranges: list[str] | None = None) -> None:
     environment(api, "test")
     environment(api, "production")
     service(api)
+
+
+def rows(app: Flask) -> dict[str, int]:
+    """Rows per table: a refused request must leave every one of them as it was."""
+    with app.extensions["berth"].engine.connect() as conn:
+        return {
+            t.name: conn.scalar(select(func.count()).select_from(t)) or 0
+            for t in Base.metadata.sorted_tables
+        }
+
+
+def three_racks() -> Simulator:
+    """Three agents of 4 cpus and 8192 MiB with ports 31000-32000, one per rack r1-r3."""
+    sim = Simulator(agents=0, seed=3)
+    for rack in ("r1", "r2", "r3"):
+        sim.add_agent(
+            cpus=4, mem=8192, disk=20000, ports="[31000-32000]", attributes={"rack": rack}
+        )
+    return sim

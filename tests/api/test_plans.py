@@ -23,12 +23,7 @@ NO_SURGE = {"minimum_health_capacity": 0.5, "maximum_over_capacity": 0}
 @pytest.fixture
 def east(admin: Any, ops: Any) -> Iterator[Any]:
     """Three agents of 4 cpus and 8192 MiB, synced; environments production and test."""
-    sim = Simulator(agents=0, seed=3)
-    for rack in ("r1", "r2", "r3"):
-        sim.add_agent(
-            cpus=4, mem=8192, disk=20000, ports="[31000-32000]", attributes={"rack": rack}
-        )
-    with serve(sim) as server:
+    with serve(f.three_racks()) as server:
         sim_cluster(admin, "east", [server.url], server.url)
         f.environment(admin, "production", "east")
         f.environment(admin, "test", "east")
@@ -310,19 +305,6 @@ def test_a_plan_with_a_stale_snapshot_and_mesos_down_is_503_and_nothing_is_kept(
 # --- refusals of a plan's reservation: 4xx problems that say what to do, and change nothing
 
 
-def _rows(app: Flask) -> dict[str, int]:
-    """Rows per table: a refused request must leave every one of them as it was."""
-    from sqlalchemy import func, select
-
-    from models import Base
-
-    with app.extensions["berth"].engine.connect() as conn:
-        return {
-            t.name: conn.scalar(select(func.count()).select_from(t)) or 0
-            for t in Base.metadata.sorted_tables
-        }
-
-
 def _refused(response: Any, status: int, *words: str) -> str:
     assert response.status_code == status, response.get_json()
     assert response.mimetype == "application/problem+json"
@@ -341,9 +323,9 @@ def test_a_plan_whose_window_has_ended_is_refused_when_made_and_when_reserved(
 
     _allocate(ops, "storefront", cpus=0.5, instances=2)
     over = ["2020-01-01T00:00:00+00:00", "2020-01-02T00:00:00+00:00"]
-    before = _rows(app)
+    before = f.rows(app)
     _refused(_plan(ops, {"storefront": 2}, window=over), 422, "window", "over already")
-    assert _rows(app) == before
+    assert f.rows(app) == before
 
     now = datetime.now(UTC)
     short = [(now - timedelta(hours=1)).isoformat(), (now + timedelta(seconds=3)).isoformat()]
@@ -353,13 +335,13 @@ def test_a_plan_whose_window_has_ended_is_refused_when_made_and_when_reserved(
     ends_at = datetime.fromisoformat(plan["ends_at"])
     time.sleep(max(0.0, (ends_at - datetime.now(UTC)).total_seconds()) + 0.2)
 
-    before = _rows(app)
+    before = f.rows(app)
     detail = _refused(ops.post(f"/api/v1/plans/{plan['id']}/reserve"), 409, "window ended at")
     # says when, as a time with its zone, the one the plan shows
     said = re.search(r"ended at (\S+)", detail)
     assert said is not None
     assert datetime.fromisoformat(said.group(1)) == ends_at, detail
-    assert _rows(app) == before
+    assert f.rows(app) == before
     assert viewer.get(f"/api/v1/plans/{plan['id']}").get_json()["reservations"] == []
     assert viewer.get("/api/v1/reservations?include_expired=true").get_json() == []
 
@@ -373,14 +355,14 @@ def test_a_plan_that_adds_no_instances_has_nothing_to_reserve(
     assert made.status_code == 201, made.get_json()
     plan = made.get_json()
     assert [s["added"] for s in plan["services"]] == [plan["instances_after"] - 2]
-    before = _rows(app)
+    before = f.rows(app)
     _refused(
         ops.post(f"/api/v1/plans/{plan['id']}/reserve"),
         409,
         f"plan {plan['id']} adds no instances",
         "nothing to reserve",
     )
-    assert _rows(app) == before
+    assert f.rows(app) == before
     assert viewer.get("/api/v1/reservations").get_json() == []
 
 
@@ -388,7 +370,7 @@ def test_a_missing_plan_is_404_to_get_and_to_reserve(app: Flask, ops: Any, east:
     _allocate(ops, "storefront", cpus=0.5, instances=2)
     plan_id = _plan(ops, {"storefront": 2}).get_json()["id"]
     missing = plan_id + 1000
-    before = _rows(app)
+    before = f.rows(app)
     _refused(ops.get(f"/api/v1/plans/{missing}"), 404, f"there is no plan {missing}")
     _refused(ops.post(f"/api/v1/plans/{missing}/reserve"), 404, f"there is no plan {missing}")
     # an id past the database's integer is no plan either, not a 500
@@ -396,7 +378,7 @@ def test_a_missing_plan_is_404_to_get_and_to_reserve(app: Flask, ops: Any, east:
         refused = ops.post(url) if url.endswith("reserve") else ops.get(url)
         assert refused.status_code == 404, refused.get_data(as_text=True)
         assert refused.mimetype == "application/problem+json"
-    assert _rows(app) == before
+    assert f.rows(app) == before
 
 
 def test_a_plan_is_reserved_again_once_its_reservations_are_deleted(
@@ -416,11 +398,11 @@ def test_a_plan_is_reserved_again_once_its_reservations_are_deleted(
     assert (again["count"], again["cpus"], again["mem"]) == (held["count"], 0.5, 1024)
     assert viewer.get(f"/api/v1/plans/{plan_id}").get_json()["reservations"] == [again["id"]]
     assert [r["id"] for r in viewer.get("/api/v1/reservations").get_json()] == [again["id"]]
-    before = _rows(app)
+    before = f.rows(app)
     _refused(
         ops.post(f"/api/v1/plans/{plan_id}/reserve"), 409, "reserved already", str(again["id"])
     )
-    assert _rows(app) == before
+    assert f.rows(app) == before
     actions = [
         e["action"] for e in viewer.get("/api/v1/audit?entity_type=plan").get_json()["events"]
     ]
@@ -467,7 +449,7 @@ def test_a_plans_reservation_needs_the_host_port_of_its_service(
     _allocate(ops, "checkout", cpus=1.0, instances=3)
     plan = _plan(ops, {"checkout": 2}).get_json()
     assert plan["extra_agents"] == 3 and plan["bottleneck"]["rule"] == "host port 31000"
-    before = _rows(app)
+    before = f.rows(app)
     detail = _refused(
         ops.post(f"/api/v1/plans/{plan['id']}/reserve"),
         409,
@@ -476,7 +458,7 @@ def test_a_plans_reservation_needs_the_host_port_of_its_service(
         "The plan says to add 3 agents",
     )
     assert detail.count("#") == 3, detail
-    assert _rows(app) == before
+    assert f.rows(app) == before
     assert viewer.get(f"/api/v1/plans/{plan['id']}").get_json()["reservations"] == []
 
 

@@ -16,6 +16,7 @@ import requests
 from flask import Flask
 
 from simulator import serve
+from tests import factories as f
 from tests.integration.conftest import dead_url  # noqa: F401  (a fixture)
 from tests.web.conftest import login
 from tests.web.dataset import GROWN, load_shop, shop_simulator
@@ -250,18 +251,6 @@ def _clear(server: Any) -> None:
     assert requests.delete(f"{server.url}/_sim/faults", timeout=5).status_code == 204
 
 
-def _rows(app: Flask) -> dict[str, int]:
-    from sqlalchemy import func, select
-
-    from models import Base
-
-    with app.extensions["berth"].engine.connect() as conn:
-        return {
-            t.name: conn.scalar(select(func.count()).select_from(t)) or 0
-            for t in Base.metadata.sorted_tables
-        }
-
-
 def _snapshot(viewer: Any, cluster: str = "shop") -> tuple[int, str]:
     snap = viewer.get(f"/api/v1/clusters/{cluster}/snapshot").get_json()
     return snap["id"], snap["confirmed_at"]
@@ -293,7 +282,7 @@ def test_a_report_that_cannot_read_mesos_is_503_and_keeps_nothing(
 ) -> None:
     """Older than allowed and Mesos failing: no figures from a snapshot too old to trust, a
     503 saying which cluster and how old, and no snapshot moved or stored."""
-    before, snapshot = _rows(app), _snapshot(viewer)
+    before, snapshot = f.rows(app), _snapshot(viewer)
     _fault(shop_server, **fault)
     words = ("cluster 'shop' cannot be read", "s old, older than the 0 s allowed")
     _is_503_problem(viewer.get(f"{URL}?cluster=shop"), *words)
@@ -309,7 +298,7 @@ def test_a_report_that_cannot_read_mesos_is_503_and_keeps_nothing(
         assert shown.headers["Retry-After"].isdigit()
         assert "cluster &#39;shop&#39; cannot be read" in shown.get_data(as_text=True)
 
-    assert _rows(app) == before
+    assert f.rows(app) == before
     assert _snapshot(viewer) == snapshot
     # the failed reads left the cluster free to sync: once Mesos answers, so do the reports
     _clear(shop_server)
@@ -325,7 +314,7 @@ def test_a_young_snapshot_answers_while_mesos_is_down_and_says_its_age(
     without asking the cluster, and says when that snapshot was last confirmed."""
     snapshot_id, confirmed_at = _snapshot(viewer)
     answered = viewer.get(f"{URL}?cluster=shop").get_json()
-    before = _rows(app)
+    before = f.rows(app)
     _fault(shop_server, kind="drop", path_prefix="/master")
     time.sleep(1.1)  # so that the age shown is at least a second
 
@@ -348,7 +337,7 @@ def test_a_young_snapshot_answers_while_mesos_is_down_and_says_its_age(
     assert page.status_code == 200
     shown = re.search(r"Snapshot (\d+) s ago", page.get_data(as_text=True))
     assert shown is not None and int(shown.group(1)) >= 1
-    assert _rows(app) == before
+    assert f.rows(app) == before
 
 
 def test_a_report_on_a_cluster_never_read_and_down_is_503(
@@ -363,7 +352,7 @@ def test_a_report_on_a_cluster_never_read_and_down_is_503(
     down = dead_url
     cluster = {"name": "dark", "mesos_masters": [down], "marathon_url": down}
     assert admin.post("/api/v1/clusters", json=cluster).status_code == 201
-    before = _rows(app)
+    before = f.rows(app)
     words = ("cluster 'dark' cannot be read", "its last snapshot is missing")
     _is_503_problem(viewer.get(f"{URL}?cluster=dark"), *words)
     _is_503_problem(viewer.get(f"{URL}?cluster=dark&format=csv"), *words)
@@ -372,7 +361,7 @@ def test_a_report_on_a_cluster_never_read_and_down_is_503(
     shown = browser.get("/reports/capacity?cluster=dark")
     assert shown.status_code == 503 and shown.mimetype == "text/html"
     assert shown.headers["Retry-After"].isdigit()
-    after = _rows(app)
+    after = f.rows(app)
     # the first attempt to sync a cluster makes its sync lease (who syncs, the last error)
     assert after.pop("sync_leases") == before.pop("sync_leases") + 1
     assert after == before

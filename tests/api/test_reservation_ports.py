@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from simulator import Simulator, serve
+from simulator import serve
 from tests import factories as f
 from tests.integration.conftest import sim_cluster
 
@@ -24,12 +24,7 @@ NO_SURGE = {"minimum_health_capacity": 0, "maximum_over_capacity": 0}
 def racks(admin: Any, ops: Any) -> Iterator[Any]:
     """Three agents of 4 cpus and 8192 MiB, synced; environments production and test;
     cart has a host port, storefront none."""
-    sim = Simulator(agents=0, seed=3)
-    for rack in ("r1", "r2", "r3"):
-        sim.add_agent(
-            cpus=4, mem=8192, disk=20000, ports="[31000-32000]", attributes={"rack": rack}
-        )
-    with serve(sim) as server:
+    with serve(f.three_racks()) as server:
         sim_cluster(admin, "east", [server.url], server.url)
         f.environment(admin, "production", "east")
         f.environment(admin, "test", "east")
@@ -62,18 +57,6 @@ def _reservation(count: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _rows(app: Flask) -> dict[str, int]:
-    from sqlalchemy import func, select
-
-    from models import Base
-
-    with app.extensions["berth"].engine.connect() as conn:
-        return {
-            t.name: conn.scalar(select(func.count()).select_from(t)) or 0
-            for t in Base.metadata.sorted_tables
-        }
-
-
 def _placed(api: Any) -> dict[str, set[str]]:
     """Demand key → the agents that hold its instances now, from the capacity answer."""
     answer = api.get("/api/v1/clusters/east/capacity").get_json()
@@ -93,7 +76,7 @@ def test_slots_of_a_service_with_a_host_port_never_share_its_agents(
     assert plain.status_code == 200, plain.get_json()
     assert plain.get_json()["fit"]["fits"] is True and plain.get_json()["service"] is None
 
-    before = _rows(app)
+    before = f.rows(app)
     refused = ops.post("/api/v1/reservations", json=_reservation(3, service="cart"))
     assert refused.status_code == 409, refused.get_json()
     assert refused.mimetype == "application/problem+json"
@@ -103,7 +86,7 @@ def test_slots_of_a_service_with_a_host_port_never_share_its_agents(
     assert "host ports are taken" in problem["detail"], problem["detail"]
     assert len(problem["fit"]["unplaced"]) == 3
     assert all(u["demand"].startswith("reservation:") for u in problem["fit"]["unplaced"])
-    assert _rows(app) == before
+    assert f.rows(app) == before
     assert viewer.get("/api/v1/reservations").get_json() == []
 
 
@@ -146,13 +129,13 @@ def test_unique_hostname_counts_slots_with_the_instances(
     plain = ops.post("/api/v1/reservations?dry_run=true", json=_reservation(1, constraints=unique))
     assert plain.status_code == 200 and plain.get_json()["fit"]["fits"] is True
 
-    before = _rows(app)
+    before = f.rows(app)
     refused = ops.post("/api/v1/reservations", json=_reservation(1, service="storefront"))
     assert refused.status_code == 409, refused.get_json()
     assert refused.mimetype == "application/problem+json"
     detail = refused.get_json()["detail"]
     assert "for storefront (production)" in detail and "UNIQUE hostname" in detail, detail
-    assert _rows(app) == before
+    assert f.rows(app) == before
 
 
 def test_the_slots_take_the_allocations_constraints_and_keep_them(
@@ -234,10 +217,10 @@ def test_a_service_without_an_allocation_there_is_422_naming_the_field(
     _allocate(ops, "cart", env="test", instances=1)  # cart: in test only
     _allocate(ops, "storefront", instances=1)
     body = {k: v for k, v in {**_reservation(1), **extra}.items() if v is not None}
-    before = _rows(app)
+    before = f.rows(app)
     refused = ops.post("/api/v1/reservations", json=body)
     assert refused.status_code == 422, refused.get_json()
     assert refused.mimetype == "application/problem+json"
     errors = refused.get_json()["errors"]
     assert list(errors) == [field] and words in str(errors[field]), errors
-    assert _rows(app) == before
+    assert f.rows(app) == before
