@@ -19,8 +19,6 @@ import os
 import platform
 import random
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -34,6 +32,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from app import create_app, upgrade_database
+from bench.servers import free_port, start_gunicorn
 from ledger.allocations import put_allocation
 from ledger.clusters import create_cluster
 from ledger.context import in_transaction
@@ -53,42 +52,6 @@ WRITABLE = 400  # services per client process that writes may allocate
 IMAGE = "registry.local/shop/{}:1.4.2"
 # (route, weight): the mix of one client
 MIX = [("read", 35), ("list", 10), ("ports", 5), ("render", 25), ("put", 20), ("delete", 5)]
-
-
-def free_port(lo: int = 8400, hi: int = 8499) -> int:
-    """A free loopback port in the range kept for load runs and fault tests."""
-    for port in range(lo, hi + 1):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free loopback port in {lo}-{hi}")
-
-
-def start_gunicorn(url: str, port: int, workers: int, threads: int = 1) -> subprocess.Popen[bytes]:
-    """berth under gunicorn on 127.0.0.1:`port` with the database `url`, once it answers."""
-    env = {**os.environ, "BERTH_DATABASE_URL": url, "BERTH_LOG_LEVEL": "WARNING"}
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    server = subprocess.Popen(
-        [gunicorn, "--workers", str(workers), "--threads", str(threads)]
-        + ["--bind", f"127.0.0.1:{port}", "--timeout", "120", "app:create_app()"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(300):
-        if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {server.returncode}")
-        try:
-            requests.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=20)
-            return server
-        except requests.RequestException:
-            time.sleep(0.2)
-    server.terminate()
-    raise RuntimeError(f"gunicorn did not answer on 127.0.0.1:{port}")
 
 
 def _percentile(values: list[float], q: float) -> float:

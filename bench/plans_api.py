@@ -44,7 +44,6 @@ import os
 import platform
 import pstats
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -65,9 +64,9 @@ import ledger.context
 import ledger.plans
 from allocator.placement import place
 from app import create_app, upgrade_database
-from bench.load import start_gunicorn
 from bench.placement_speed import EXECUTOR, SHAPES, allocations
 from bench.plans import TEAM_EVERY, TIERS, call_edges
+from bench.servers import free_port, start_gunicorn
 from ledger.allocations import write_allocation
 from ledger.app_definitions import callees_in, render_input
 from ledger.clusters import create_cluster, find_cluster
@@ -90,18 +89,6 @@ CLUSTER, ENV = "east", "production"
 BATCH = 500  # services or allocations per seeding transaction
 PORT_NAMES = ("http", "dubbo")
 NEW_AGENT = {"cpus": 16.0, "mem": 65536.0, "disk": 500_000.0}  # as bench.plans adds
-
-
-def free_port(lo: int, hi: int) -> int:
-    """The first free loopback port of the range this bench may use."""
-    for port in range(lo, hi + 1):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free loopback port in {lo}-{hi}")
 
 
 def start_simulator(agents: int) -> tuple[subprocess.Popen[bytes], str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,19 +15,9 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import ROOT
+from bench.servers import free_port
 
 PORTS = range(8300, 8400)  # this test's loopback range
-
-
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.fail("no free loopback port in 8300-8399")
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen[Any], log: Path) -> None:
@@ -49,7 +38,7 @@ def test_request_counts_are_summed_over_workers(
 ) -> None:
     if not database_url.startswith("sqlite"):
         pytest.skip("the sum is prometheus_client's; one database shows it")
-    port, multiproc = _free_port(), tmp_path / "prometheus"
+    port, multiproc = free_port(PORTS.start, PORTS.stop - 1), tmp_path / "prometheus"
     multiproc.mkdir()
     log = tmp_path / "gunicorn.log"
     env = {

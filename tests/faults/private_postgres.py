@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,21 +18,14 @@ from pathlib import Path
 
 import psycopg
 
+from bench.servers import free_port
+
 PORTS = range(5499, 5530)
 
 
 def _free_port() -> int:
     wanted = os.environ.get("BERTH_PRIVATE_POSTGRES_PORT")
-    if wanted:
-        return int(wanted)
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free loopback port in {PORTS.start}-{PORTS.stop - 1}")
+    return int(wanted) if wanted else free_port(PORTS.start, PORTS.stop - 1)
 
 
 def _bin(tool: str) -> str | None:

@@ -18,7 +18,7 @@ import requests
 from sqlalchemy import text
 
 from app import upgrade_database
-from bench.load import free_port, start_gunicorn
+from bench.servers import free_port, start_gunicorn
 from models.session import make_engine
 from tests.faults.conftest import seed_burst
 from tests.faults.private_postgres import PrivatePostgres

@@ -1,0 +1,51 @@
+"""Loopback ports and berth under gunicorn, for the benchmarks and the tests that run berth
+as its own process (as it runs in production) rather than through the test client."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port(lo: int = 8400, hi: int = 8499) -> int:
+    """A free loopback port in the range kept for load runs and fault tests."""
+    for port in range(lo, hi + 1):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {lo}-{hi}")
+
+
+def start_gunicorn(url: str, port: int, workers: int, threads: int = 1) -> subprocess.Popen[bytes]:
+    """berth under gunicorn on 127.0.0.1:`port` with the database `url`, once it answers."""
+    env = {**os.environ, "BERTH_DATABASE_URL": url, "BERTH_LOG_LEVEL": "WARNING"}
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    server = subprocess.Popen(
+        [gunicorn, "--workers", str(workers), "--threads", str(threads)]
+        + ["--bind", f"127.0.0.1:{port}", "--timeout", "120", "app:create_app()"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(300):
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {server.returncode}")
+        try:
+            requests.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=20)
+            return server
+        except requests.RequestException:
+            time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError(f"gunicorn did not answer on 127.0.0.1:{port}")
