@@ -47,6 +47,20 @@ def put(api: Any, svc: str, env: str = "production", query: str = "", **fields: 
     return api.put(f.allocation_url(env, svc) + query, json=body)
 
 
+def _promotion(ops: Any, start: datetime) -> Any:
+    """Next week's promotion: 3 slots of 3 cpus and 6000 MiB for two days from `start`."""
+    body = {
+        "cluster": "east",
+        "count": 3,
+        "cpus": 3,
+        "mem": 6000,
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(days=2)).isoformat(),
+        "reason": "singles day promotion",
+    }
+    return ops.post("/api/v1/reservations", json=body)
+
+
 def test_unsynced_clusters_save_unchecked_and_say_so(ops: Any, admin: Any) -> None:
     f.world(admin)
     response = f.allocate(ops)
@@ -131,18 +145,7 @@ def test_a_change_that_collides_with_next_weeks_reservation_is_refused(
     ops: Any, viewer: Any, synced: Any
 ) -> None:
     start = datetime.now(UTC) + timedelta(days=7)
-    reservation = ops.post(
-        "/api/v1/reservations",
-        json={
-            "cluster": "east",
-            "count": 3,
-            "cpus": 3,
-            "mem": 6000,
-            "starts_at": start.isoformat(),
-            "ends_at": (start + timedelta(days=2)).isoformat(),
-            "reason": "singles day promotion",
-        },
-    )
+    reservation = _promotion(ops, start)
     assert reservation.status_code == 201, reservation.get_json()
     assert reservation.get_json()["state"] == "upcoming"
     # fits today, but not during the promotion
@@ -299,18 +302,7 @@ def test_times_inside_capacity_and_fit_answers_are_iso_8601(
     """The same form as every other time of the API (a reservation's starts_at), never
     the RFC 1123 that Flask writes for times inside free-form objects."""
     start = datetime.now(UTC) + timedelta(days=7)
-    made = ops.post(
-        "/api/v1/reservations",
-        json={
-            "cluster": "east",
-            "count": 3,
-            "cpus": 3,
-            "mem": 6000,
-            "starts_at": start.isoformat(),
-            "ends_at": (start + timedelta(days=2)).isoformat(),
-            "reason": "singles day promotion",
-        },
-    ).get_json()
+    made = _promotion(ops, start).get_json()
     refused = put(ops, "order-service", instances=3, mem=3000)
     assert refused.status_code == 409
     when = refused.get_json()["fit"]["when"]
