@@ -1,4 +1,5 @@
-"""Lower bounds on the number of bins (agents) that a set of vectors needs.
+"""Lower bounds on the number of bins (agents) that a set of vectors needs: every bound of
+allocator/ lives here, from the plain vector bounds to the cluster's (`lower_bound`).
 
 Three arguments, the strongest kept: volume (every dimension's total must fit in the
 bins' capacity); cardinality (when only t of the biggest items fit in one bin, p of them
@@ -11,10 +12,13 @@ go with any of them needs further bins and what can only fills the room they lea
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Sequence
 
-EPS = 1e-9
+from allocator.constraints.static import allowed_agents
+from allocator.model import EPS, RESOURCES, Agent, AgentShape, Demand, canonical
+
 # Clique searches run on at most this many candidate kinds, to bound the time spent.
 MAX_CANDIDATES = 3000
 
@@ -239,3 +243,163 @@ def vector_lower_bound(
             seen.add(key)
             best = max(best, _clique_bound(graph, clique, sizes, counts, cap))
     return best
+
+
+# --- the cluster: agents, demands and their rules ------------------------------------------
+
+
+def lower_bound(agents: Sequence[Agent], demands: Sequence[Demand]) -> int:
+    """Fewest agents any placement needs (the agents given, then more like the biggest).
+
+    The larger of: the per-resource volume bound (biggest agents first), the vector
+    bound of instances that pairwise cannot share an agent by size, and instances that can
+    never share an agent by rule (a UNIQUE or MAX_PER group, or the same host port).
+    """
+    return lower_bound_of_canonical(*canonical(agents, demands))
+
+
+def lower_bound_of_canonical(agents: Sequence[Agent], demands: Sequence[Demand]) -> int:
+    """`lower_bound` of agents and demands already in canonical order."""
+    active = [d for d in demands if d.count > 0]
+    if not active:
+        return 0
+    # instances with headroom h or more sit on agents that keep h of their total free: they
+    # need at least as many agents as their sizes need on agents shrunk so (h = the
+    # smallest headroom covers every instance)
+    by_size = 0
+    for h in sorted({d.headroom for d in active}):
+        some = [d for d in active if d.headroom >= h]
+        caps = [
+            tuple(max(0.0, f - h * t) for f, t in zip(a.size, a.totals, strict=True))
+            for a in agents
+        ]
+        by_size = max(
+            by_size, vector_lower_bound([d.size for d in some], [d.count for d in some], caps)
+        )
+    # instances that rules keep to some agents (IS, LIKE, UNLIKE, CLUSTER with a value)
+    # need enough of those
+    kept: dict[tuple[int, ...], list[Demand]] = {}
+    for d in active:
+        if any(c.static for c in d.constraints):
+            kept.setdefault(tuple(allowed_agents(agents, d.constraints)), []).append(d)
+    for allowed, some in kept.items():
+        need = [sum(d.size[r] * d.count for d in some) for r in range(3)]
+        if not allowed:
+            continue  # nothing can hold them: no bound on agents from them
+        by_size = max(by_size, volume_bound(need, [agents[i].size for i in allowed]))
+    # instances of a UNIQUE group each need their own agent; a MAX_PER n group, one per n
+    apart = 0
+    unique: Counter[tuple[str, str]] = Counter()
+    capped: Counter[tuple[str, str]] = Counter()
+    limit: dict[tuple[str, str], int] = {}
+    for d in active:
+        seen: set[tuple[tuple[str, str], str]] = set()
+        for c in d.constraints:
+            key = (d.constraint_group, c.field)
+            if c.operator == "UNIQUE" and (key, "U") not in seen:
+                seen.add((key, "U"))
+                unique[key] += d.count
+            elif c.operator == "MAX_PER":
+                n = max(1, c.limit)
+                limit[key] = min(limit.get(key, n), n)
+                if (key, "M") not in seen:
+                    seen.add((key, "M"))
+                    capped[key] += d.count
+    apart = max(unique.values(), default=0)
+    for key, n in capped.items():
+        apart = max(apart, math.ceil(n / limit[key]))
+    per_port: Counter[int] = Counter()
+    for d in active:
+        for p in set(d.ports):
+            per_port[p] += d.count
+    apart = max(apart, max(per_port.values(), default=0))
+    return max(by_size, apart, 1)
+
+
+# --- a plan's extra agents ---------------------------------------------------------------
+
+
+def extra_by_volume(
+    agents: Sequence[Agent], demands: Sequence[Demand], shape: AgentShape
+) -> tuple[int, str, dict[str, float], dict[str, float]]:
+    """The volume lower bound on extra agents, the bottleneck resource, need and capacity.
+
+    Every agent that holds an instance keeps at least the smallest headroom of all
+    demands free, so no agent offers more than its free room less that share of its
+    total; the extra agents likewise. Per resource r, k_r is the fewest agents of the
+    shape that close the gap; the bound is the largest k_r and its resource the
+    bottleneck (when nothing is short, the resource most used in shares).
+    """
+    live = [d for d in demands if d.count > 0]
+    h = min((d.headroom for d in live), default=0.0)
+    need = {r: sum(getattr(d, r) * d.count for d in live) for r in RESOURCES}
+    cap = {
+        r: sum(max(0.0, getattr(a, r) - h * a.totals[i]) for a in agents)
+        for i, r in enumerate(RESOURCES)
+    }
+    per_agent = {r: getattr(shape, r) * (1 - h) for r in RESOURCES}
+    bound, bottleneck, worst = 0, "", -math.inf
+    for r in RESOURCES:
+        gap = need[r] - cap[r]
+        if gap <= EPS:
+            k = 0
+        elif per_agent[r] <= EPS:
+            k = 10**9
+        else:
+            k = math.ceil(gap / per_agent[r] - EPS)
+        share = need[r] / cap[r] if cap[r] > EPS else (math.inf if need[r] > EPS else 0.0)
+        if (k, share) > (bound, worst):
+            bound, bottleneck, worst = k, r, share
+    return bound, bottleneck or "cpus", need, cap
+
+
+def _offered(ranges: Sequence[tuple[int, int]], port: int) -> bool:
+    return any(lo <= port <= hi for lo, hi in ranges)
+
+
+def extra_by_rules(
+    agents: Sequence[Agent], demands: Sequence[Demand], shape: AgentShape
+) -> tuple[int, str, str]:
+    """The bound from instances that can never share an agent: extra agents, why, and why
+    no number of them helps (empty when some number does).
+
+    Instances that need the same host port need an agent each with that port free;
+    a UNIQUE hostname group needs an agent per instance, a MAX_PER hostname n group
+    one per n.
+    """
+    live = [d for d in demands if d.count > 0]
+    per_port: Counter[int] = Counter()
+    for d in live:
+        for port in set(d.ports):
+            per_port[port] += d.count
+    starts = sorted(lo for a in agents for lo, _ in a.ports)
+    ends = sorted(hi for a in agents for _, hi in a.ports)
+    best, why = 0, ""
+    for port, count in per_port.items():
+        free_on = bisect_right(starts, port) - bisect_left(ends, port)
+        if count - free_on > best:
+            if not _offered(shape.ports, port):
+                return (
+                    0,
+                    "",
+                    (
+                        f"{count} instances need host port {port}, {free_on} agents have it free "
+                        "and the new agents' port ranges do not hold it"
+                    ),
+                )
+            best, why = count - free_on, f"host port {port}"
+    groups: Counter[str] = Counter()
+    limits: dict[str, int] = {}
+    for d in live:
+        for c in d.constraints:
+            if c.field == "hostname" and c.operator in ("UNIQUE", "MAX_PER"):
+                n = max(1, c.limit)
+                group = d.constraint_group
+                limits[group] = min(limits.get(group, n), n)
+                groups[group] += d.count
+                break
+    for group, count in groups.items():
+        k = math.ceil(count / limits[group]) - len(agents)
+        if k > best:
+            best, why = k, f"hostname {'UNIQUE' if limits[group] == 1 else 'MAX_PER'} of {group}"
+    return best, why, ""

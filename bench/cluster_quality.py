@@ -24,8 +24,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from allocator.constraints import attribute
-from allocator.placement import Agent, Demand, Placement, place
+from allocator.model import Agent, Demand, Placement
+from allocator.placement import place
 
 SHAPES = ((4.0, 16384.0, 100_000.0), (8.0, 32768.0, 200_000.0), (16.0, 65536.0, 400_000.0))
 PORTS = (31000, 32000)
@@ -194,7 +194,7 @@ def optimum(case: Case, seconds: float) -> tuple[str, int | None]:
     distinct = {}
     for d in demands:
         for c in d.constraints:
-            distinct[c[0]] = len({attribute(a, c[0]) for a in agents} - {None})
+            distinct[c[0]] = len({a.attribute(c[0]) for a in agents} - {None})
     totals: dict[str, int] = {}
     for d in demands:
         totals[d.constraint_group] = totals.get(d.constraint_group, 0) + d.count
@@ -204,7 +204,7 @@ def optimum(case: Case, seconds: float) -> tuple[str, int | None]:
             attr, op = c[0], c[1]
             arg = c[2] if len(c) > 2 else None
             for b, a in enumerate(agents):
-                value = attribute(a, attr)
+                value = a.attribute(attr)
                 bad = (
                     (op == "IS" and value != arg)
                     or (op == "LIKE" and (value is None or not re.fullmatch(arg or "", value)))
@@ -232,7 +232,7 @@ def optimum(case: Case, seconds: float) -> tuple[str, int | None]:
     for (_, attr, _op), (ks, limit) in counted.items():
         values: dict[str | None, list[int]] = {}
         for b, a in enumerate(agents):
-            values.setdefault(attribute(a, attr), []).append(b)
+            values.setdefault(a.attribute(attr), []).append(b)
         if limit >= 0:
             for v, bs in values.items():
                 if v is not None:
@@ -290,7 +290,7 @@ def violations(agents: Sequence[Agent], demands: Sequence[Demand], result: Place
             for c in d.constraints:
                 attr, op = c[0], c[1]
                 arg = c[2] if len(c) > 2 else None
-                value = attribute(a, attr)
+                value = a.attribute(attr)
                 if op == "IS" and value != arg:
                     out.append(f"{d.key} on {agent_id}: IS {attr} {arg}")
                 if op == "LIKE" and (value is None or not re.fullmatch(arg or "", value)):
@@ -325,7 +325,7 @@ def violations(agents: Sequence[Agent], demands: Sequence[Demand], result: Place
             if op == "MAX_PER" and any(n > int(arg or 1) for n in seen.values()):
                 out.append(f"{d.key}: MAX_PER {attr} {arg}")
             if op == "GROUP_BY":
-                over = int(arg) if arg else len({attribute(a, attr) for a in agents} - {None})
+                over = int(arg) if arg else len({a.attribute(attr) for a in agents} - {None})
                 if any(
                     n > math.ceil(totals[d.constraint_group] / max(1, over)) for n in seen.values()
                 ):

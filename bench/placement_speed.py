@@ -25,7 +25,8 @@ import time
 import tracemalloc
 from dataclasses import replace
 
-from allocator.placement import Agent, Demand, Placement, place
+from allocator.model import Agent, Demand, Placement
+from allocator.placement import place
 
 SHAPES = (  # cpus, mem MiB, disk MiB
     (8.0, 32768.0, 250_000.0),

@@ -32,8 +32,9 @@ import time
 from dataclasses import replace
 
 from allocator.dependencies import Edge, graph, load_factors
-from allocator.placement import Agent, Demand, place
-from allocator.plans import AgentShape, PlanAnswer, extra_agents, plan
+from allocator.model import Agent, AgentShape, Demand
+from allocator.placement import place
+from allocator.plans import PlanAnswer, extra_agents, plan
 from bench.placement_speed import allocations, cluster
 
 PORTS = (31000, 38999)

@@ -4,7 +4,6 @@ the agents of the latest snapshot; and the capacity answers built from that plac
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -15,7 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer, joinedload, lazyload, selectinload
 
-from allocator.placement import Agent, Demand, Placement, place
+from allocator.model import Agent, Demand, Placement, usable_constraints
+from allocator.placement import place
 from allocator.ports import subtract_ports
 from allocator.surge import surge_instances
 from allocator.windows import Interval, Window, distinct_sets, intervals_from
@@ -178,21 +178,7 @@ def _agents(
 def usable_constraint(c: Iterable[Any]) -> bool:
     """Constraints the API refuses can still sit in old rows; the packer must not trip on
     them (an invalid regex, a GROUP_BY count of 0)."""
-    parts = [str(x) for x in c]
-    if len(parts) < 2:
-        return False
-    if parts[1] in ("LIKE", "UNLIKE"):
-        try:
-            re.compile(parts[2] if len(parts) > 2 else "")
-        except re.error:
-            return False
-    if parts[1] in ("GROUP_BY", "MAX_PER") and len(parts) > 2:
-        return parts[2].isascii() and parts[2].isdigit() and int(parts[2]) > 0
-    return True
-
-
-def _constraints(rows: Iterable[Any]) -> tuple[tuple[str, ...], ...]:
-    return tuple(tuple(str(x) for x in c) for c in rows if usable_constraint(c))
+    return bool(usable_constraints([list(c)]))
 
 
 def _allocation_demand(cluster: Cluster, alloc: Allocation, ports: Sequence[int]) -> Demand:
@@ -204,7 +190,7 @@ def _allocation_demand(cluster: Cluster, alloc: Allocation, ports: Sequence[int]
         mem=alloc.mem + cluster.executor_mem,
         disk=alloc.disk,
         ports=tuple(ports),
-        constraints=_constraints(alloc.constraints),
+        constraints=usable_constraints(alloc.constraints),
         headroom=alloc.environment.headroom,
         label=f"{service} ({env})",
     )
@@ -257,7 +243,7 @@ def _reservation_demand(cluster: Cluster, r: Reservation, allocation: Demand | N
         cpus=r.cpus + cluster.executor_cpus,
         mem=r.mem + cluster.executor_mem,
         disk=r.disk,
-        constraints=_constraints(r.constraints),
+        constraints=usable_constraints(r.constraints),
         headroom=r.environment.headroom if r.environment else 0.0,
         label=f"reservation {r.id} ({r.reason[:60]})",
     )

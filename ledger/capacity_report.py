@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from allocator.placement import Agent, Demand, Placement
+from allocator.model import Agent, Demand, Placement
 from ledger.capacity import (
     RESOURCES,
     Picture,

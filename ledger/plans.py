@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from allocator import dependencies
-from allocator.placement import Demand, Unplaced
-from allocator.plans import AgentShape, PlanAnswer, plan
+from allocator.model import AgentShape, Demand, Unplaced
+from allocator.plans import PlanAnswer, plan
 from allocator.windows import Window, distinct_sets, intervals_from
 from ledger.capacity import (
     RESOURCES,

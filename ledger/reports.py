@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from allocator.placement import Demand, Placement, place
+from allocator.model import Demand, Placement
+from allocator.placement import place
 from ledger.capacity import (
     Picture,
     app_id,

@@ -1,6 +1,6 @@
 """The segment tree under first fit finds the bin a plain scan finds.
 
-Every placement's speed rests on `_Tree.first`: from a start position, the first bin in
+Every placement's speed rests on `Tree.first`: from a start position, the first bin in
 order with room for an item (after the headroom of what the bin holds and of the item).
 The walk starts at a leaf and climbs, and backs out of subtrees whose per-dimension
 maximum promises room that no single bin has; a mistake there places an item on a
@@ -14,11 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator.packing import ORDERS, Kind, Problem, _Core, _Tree, pack
+from allocator.packing import ORDERS, Kind, Problem, pack
+from allocator.packing.core import Core
+from allocator.packing.first_fit import Tree
 
 
 @st.composite
-def states(draw: st.DrawFn) -> tuple[_Core, list[int], list[tuple[int, int]]]:
+def states(draw: st.DrawFn) -> tuple[Core, list[int], list[tuple[int, int]]]:
     dims = draw(st.sampled_from([2, 3, 3, 4]))
     nbins = draw(st.integers(1, 40))
     sizes = st.sampled_from([0.0, 1.0, 2.0, 3.0, 5.0, 8.0])
@@ -34,7 +36,7 @@ def states(draw: st.DrawFn) -> tuple[_Core, list[int], list[tuple[int, int]]]:
         )
         for _ in range(draw(st.integers(1, 6)))
     ]
-    core = _Core(Problem(free=free, kinds=kinds), None)
+    core = Core(Problem(free=free, kinds=kinds), None)
     order = draw(st.permutations(range(nbins)))
     # some items already put, first fit or not: the tree must follow any state
     puts = draw(
@@ -46,11 +48,11 @@ def states(draw: st.DrawFn) -> tuple[_Core, list[int], list[tuple[int, int]]]:
 @settings(max_examples=300, deadline=None)
 @given(states(), st.data())
 def test_first_is_the_first_bin_with_room(
-    case: tuple[_Core, list[int], list[tuple[int, int]]], data: st.DataObject
+    case: tuple[Core, list[int], list[tuple[int, int]]], data: st.DataObject
 ) -> None:
     core, order, puts = case
     state = core.state()
-    tree = _Tree(state, order)
+    tree = Tree(state, order)
     for item in range(core.nitems):  # one level per headroom, made before the puts
         tree.first(item, 0)
     for x, b in puts:

@@ -8,7 +8,9 @@ from collections import Counter, defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator.placement import Agent, Demand, Placement, lower_bound, place
+from allocator.bounds import lower_bound
+from allocator.model import Agent, Demand, Placement
+from allocator.placement import place
 
 
 def agents(n: int = 3, cpus: float = 4, mem: float = 8192, **attrs: list[str]) -> list[Agent]:

@@ -22,7 +22,9 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator.placement import Agent, Demand, Placement, lower_bound, place
+from allocator.bounds import lower_bound
+from allocator.model import Agent, Demand, Placement
+from allocator.placement import place
 
 PORTS = list(range(31000, 31013))  # the agents offer 31000-31010, with holes
 

@@ -6,7 +6,9 @@ from collections import Counter
 
 import pytest
 
-from allocator.placement import Agent, Demand, Placement, lower_bound, place
+from allocator.bounds import lower_bound
+from allocator.model import Agent, Demand, Placement
+from allocator.placement import place
 
 RANGE = ((31000, 32000),)
 

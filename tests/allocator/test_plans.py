@@ -8,8 +8,10 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator.placement import Agent, Demand, place
-from allocator.plans import AgentShape, apart, extra_agents, plan
+from allocator.bounds import extra_by_rules
+from allocator.model import Agent, AgentShape, Demand
+from allocator.placement import place
+from allocator.plans import extra_agents, plan
 
 SHAPE = AgentShape(4, 8192, 10000, ports=((31000, 31999),))
 
@@ -56,7 +58,7 @@ def test_host_ports_and_unique_hostnames_bound_the_answer() -> None:
     assert got.extra_agents == 4 and got.rule_bound == 4 and got.rule == "host port 31005"
     assert got.checks[1].by == "lower bound (host port 31005)"
     unique = _demand("u", 5, 0.1, constraints=(("hostname", "UNIQUE"),))
-    assert apart(_agents(3), [unique], SHAPE)[:2] == (2, "hostname UNIQUE of u")
+    assert extra_by_rules(_agents(3), [unique], SHAPE)[:2] == (2, "hostname UNIQUE of u")
     closed = AgentShape(4, 8192, 10000, ports=((32000, 32100),))
     hopeless = plan(_agents(3), [[ported]], closed)
     assert hopeless.extra_agents is None and "31005" in hopeless.why_not

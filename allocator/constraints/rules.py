@@ -1,109 +1,21 @@
-"""Marathon placement constraints and host ports, as rules the packing core asks.
+"""Counted constraints: UNIQUE, MAX_PER, GROUP_BY and CLUSTER without a value, with the
+counts of instances placed so far; plus each demand's static mask and host ports.
 
 Constraints are counted per constraint group (`Demand.constraint_group`): the instances of
-every demand in a group that carries the same (field, operator) count together. Host
-ports: an instance needs each of its ports free on its agent and inside the agent's free
-ranges, so two instances that need one port never share an agent.
-
-What is fixed by the agent alone (ranges, IS, LIKE, UNLIKE, a field the agent lacks) is
-worked out once per demand; what depends on the instances placed so far (UNIQUE, MAX_PER,
-GROUP_BY, CLUSTER, ports taken) is checked by dictionary lookups.
+every demand in a group that carries the same (field, operator) count together. What is
+fixed by the agent alone is worked out once per demand (`allocator.constraints.static`);
+what depends on the instances placed so far (UNIQUE, MAX_PER, GROUP_BY, CLUSTER, ports
+taken) is checked by dictionary lookups.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from allocator.placement import Agent, Demand
-
-OPERATORS = ("UNIQUE", "MAX_PER", "GROUP_BY", "CLUSTER", "LIKE", "UNLIKE", "IS")
-PORTS_BLOCKED = "its host ports are taken or outside the agent's ranges"
-
-
-def attribute(agent: Agent, field_name: str) -> str | None:
-    """The agent's value for a constraint field: its hostname or one of its attributes."""
-    if field_name == "hostname":
-        return agent.hostname
-    value = agent.attributes.get(field_name)
-    return None if value is None else str(value)
-
-
-def _matches(pattern: str, value: str) -> bool:
-    try:
-        return re.fullmatch(pattern, value) is not None
-    except re.error:
-        return False
-
-
-def static_reason(agent: Agent, constraint: Sequence[str]) -> str | None:
-    """Why the agent can never take an instance under this constraint; None if it may."""
-    attr, op = constraint[0], constraint[1]
-    arg = constraint[2] if len(constraint) > 2 else None
-    value = attribute(agent, attr)
-    if op == "IS":
-        return None if value == arg else f"IS {attr} {arg}"
-    if op == "LIKE":
-        ok = value is not None and _matches(arg or "", value)
-        return None if ok else f"LIKE {attr} {arg}"
-    if op == "UNLIKE":
-        ok = value is None or not _matches(arg or "", value)
-        return None if ok else f"UNLIKE {attr} {arg}"
-    if op == "CLUSTER" and arg:
-        return None if value == arg else f"CLUSTER {attr} {arg}"
-    if value is None:
-        return f"{op} {attr}" + (f" {arg}" if arg and op == "MAX_PER" else "")
-    if op == "MAX_PER" and int(arg or 1) < 1:
-        return f"MAX_PER {attr} {arg}"
-    return None
-
-
-def _ports_ok(agent: Agent, ports: Sequence[int]) -> bool:
-    return all(any(lo <= p <= hi for lo, hi in agent.ports) for p in ports)
-
-
-class _PortIndex:
-    """Which agents lack a port in their free ranges, without scanning every agent per port.
-
-    Agents mostly offer one common range with a few ports cut out; the cut-outs (gaps inside
-    the hull of all ranges) are indexed port by port when small, kept in a list when large.
-    """
-
-    SMALL_GAP = 64
-
-    def __init__(self, agents: Sequence[Agent]) -> None:
-        ranges = [r for a in agents for r in a.ports]
-        self.lo = min((r[0] for r in ranges), default=1)
-        self.hi = max((r[1] for r in ranges), default=0)
-        self.count = len(agents)
-        self.small: dict[int, list[int]] = {}
-        self.large: list[tuple[int, int, int]] = []
-        for i, agent in enumerate(agents):
-            at = self.lo
-            for lo, hi in sorted(agent.ports):
-                if lo > at:
-                    self._gap(at, lo - 1, i)
-                at = max(at, hi + 1)
-            if at <= self.hi:
-                self._gap(at, self.hi, i)
-
-    def _gap(self, lo: int, hi: int, agent: int) -> None:
-        if hi - lo < self.SMALL_GAP:
-            for p in range(lo, hi + 1):
-                self.small.setdefault(p, []).append(agent)
-        else:
-            self.large.append((lo, hi, agent))
-
-    def lacking(self, port: int) -> set[int]:
-        """The agents whose free ranges do not hold `port`."""
-        if port < self.lo or port > self.hi:
-            return set(range(self.count))
-        out = set(self.small.get(port, ()))
-        out.update(i for lo, hi, i in self.large if lo <= port <= hi)
-        return out
+from allocator.constraints.ports import PORTS_BLOCKED, PortIndex, ports_ok
+from allocator.constraints.static import barred_agents, static_reason
+from allocator.model import Agent, Demand
 
 
 class AgentRules:
@@ -112,15 +24,15 @@ class AgentRules:
     def __init__(self, agents: Sequence[Agent], demands: Sequence[Demand]) -> None:
         self.agents = agents
         self.demands = demands
-        attrs = {c[0] for d in demands for c in d.constraints}
+        attrs = {c.field for d in demands for c in d.constraints}
         self.values: dict[str, list[str | None]] = {
-            a: [attribute(agent, a) for agent in agents] for a in attrs
+            a: [agent.attribute(a) for agent in agents] for a in attrs
         }
         distinct = {a: len(set(v) - {None}) for a, v in self.values.items()}
         self.totals = totals = group_totals(demands)
-        ports = _PortIndex(agents) if any(d.ports for d in demands) else None
+        ports = PortIndex(agents) if any(d.ports for d in demands) else None
         lacking: dict[int, set[int]] = {}
-        barred: dict[tuple[tuple[str, ...], ...], set[int]] = {}
+        barred: dict[tuple[object, ...], set[int]] = {}
         n = len(agents)
         # per demand, the agents it may never use: those it may use when they are few (a
         # list for the packer to walk, and a set), else a set of those it may not
@@ -131,13 +43,9 @@ class AgentRules:
         self._limits: list[list[tuple[tuple[str, str, str], str, int]]] = []
         self._cluster: list[list[tuple[tuple[str, str, str], str]]] = []
         for d in demands:
-            sig = tuple(tuple(c) for c in d.constraints)
+            sig = d.constraints
             if sig not in barred:
-                barred[sig] = {
-                    i
-                    for i, agent in enumerate(agents)
-                    if any(static_reason(agent, c) is not None for c in sig)
-                }
+                barred[sig] = barred_agents(agents, sig)
             out = barred[sig]
             if d.ports:
                 assert ports is not None
@@ -158,13 +66,10 @@ class AgentRules:
             limits: dict[tuple[str, str, str], tuple[str, int]] = {}
             cluster: dict[tuple[str, str, str], str] = {}
             for c in d.constraints:
-                attr, op = c[0], c[1]
-                arg = c[2] if len(c) > 2 else None
+                attr, op, arg = c
                 key = (d.constraint_group, attr, op)
-                if op == "UNIQUE":
-                    limit = 1
-                elif op == "MAX_PER":
-                    limit = int(arg or 1)
+                if op in ("UNIQUE", "MAX_PER"):
+                    limit = c.limit
                 elif op == "GROUP_BY":
                     spread_over = int(arg) if arg else max(1, distinct.get(attr, 1))
                     limit = math.ceil(totals[d.constraint_group] / spread_over)
@@ -180,7 +85,7 @@ class AgentRules:
             self._cluster.append(list(cluster.items()))
         self._ports = [tuple(d.ports) for d in demands]
         self._hostname_compared = any(
-            c[0] == "hostname" and (c[1] in ("IS", "LIKE", "UNLIKE") or len(c) > 2)
+            c.field == "hostname" and (c.static or c.value is not None)
             for d in demands
             for c in d.constraints
         )
@@ -284,7 +189,7 @@ class AgentRules:
         """In words, why agent b may not take one more instance of demand `kind`; None if it may."""
         agent = self.agents[b]
         demand = self.demands[kind]
-        if not _ports_ok(agent, demand.ports) or any(p in self.taken[b] for p in self._ports[kind]):
+        if not ports_ok(agent, demand.ports) or any(p in self.taken[b] for p in self._ports[kind]):
             return PORTS_BLOCKED
         for c in demand.constraints:
             why = static_reason(agent, c)
