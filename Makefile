@@ -28,7 +28,7 @@ lint: $(VENV)/.installed
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff format --check .
 
-# every benchmark, bounded, into bench/RESULTS.md (OR-Tools: pip install -r requirements-bench.txt)
+# every benchmark, bounded, into bench/RESULTS.md
 bench: $(VENV)/.installed
 	scripts/ensure-postgres
 	$(BIN)/python -m bench.all

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 RESOURCES = ("cpus", "mem", "disk")
 EPS = 1e-9
-EFFORTS = ("quick", "fast", "thorough")
+EFFORTS = ("quick", "fast", "thorough", "exact")
 
 OPERATORS = ("UNIQUE", "MAX_PER", "GROUP_BY", "CLUSTER", "LIKE", "UNLIKE", "IS")
 # operators whose value is compulsory

@@ -10,7 +10,7 @@ order they come in, and no unseeded randomness is used.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from allocator.bounds import lower_bound_of_canonical
@@ -25,7 +25,8 @@ from allocator.model import (
     Unplaced,
     canonical,
 )
-from allocator.packing import Kind, Packing, Problem, pack
+from allocator.packing import Kind, Packing, Problem, pack, pack_exact
+from allocator.packing.core import Core
 from allocator.reasons import Explainer
 
 
@@ -103,6 +104,41 @@ def _pin_clusters(agents: Sequence[Agent], demands: Sequence[Demand]) -> list[De
     ]
 
 
+def _pins(
+    agents: Sequence[Agent],
+    demands: Sequence[Demand],
+    rules: AgentRules,
+    pinned: Mapping[str, Sequence[str]],
+) -> list[list[int]]:
+    """Per demand, the agents (by index) its first instances stay on: where they run, as
+    far as they still fit there at the demand's size and under its rules (one that does
+    not is placed like any other instance)."""
+    index = {a.id: i for i, a in enumerate(agents)}
+    wanted = [
+        [index[a] for a in pinned.get(d.key, ())[: max(0, d.count)] if a in index] for d in demands
+    ]
+    probe = Problem(
+        free=[a.size for a in agents],
+        total=[a.totals for a in agents],
+        kinds=[
+            Kind(size=d.size, count=len(w), headroom=d.headroom)
+            for d, w in zip(demands, wanted, strict=True)
+        ],
+    )
+    core = Core(probe, rules)
+    st = core.state()
+    fixed: list[list[int]] = []
+    for k, bins in enumerate(wanted):
+        kept = []
+        for j, b in enumerate(bins):
+            x = core.first[k] + j
+            if st.can(x, b):
+                st.put(x, b)
+                kept.append(b)
+        fixed.append(kept)
+    return fixed
+
+
 def place(
     agents: Sequence[Agent],
     demands: Sequence[Demand],
@@ -110,6 +146,9 @@ def place(
     effort: str = "fast",
     budget: int | None = None,
     order: str = "max",
+    pinned: Mapping[str, Sequence[str]] | None = None,
+    prefer: Mapping[str, Sequence[str]] | None = None,
+    seconds: float = 2.0,
 ) -> Placement:
     """Place every instance of every demand on an agent, or say which do not fit and why.
 
@@ -119,10 +158,18 @@ def place(
     unplaceable. effort="thorough" (plans): several heuristics and a local search that
     empties agents, to use as few agents as it can. effort="quick": the first fit alone,
     for searches that place many times and confirm their answer with "fast" (it neither
-    computes the lower bound, 0, nor explains in detail what is left over). `budget`
-    bounds the work (in candidate checks, so that results do not depend on the machine's
-    speed). `order`: the measure of size the first pass sorts by (allocator.packing.ORDERS); a
-    plan's search leads with the one that packed its cluster best.
+    computes the lower bound, 0, nor explains in detail what is left over).
+    effort="exact": the fast effort, then, when instances are left over or `prefer` is
+    given, an exact search (CP-SAT) within `seconds`: its answer is proven either way
+    unless the time runs out. `budget` bounds the heuristics' work (in candidate checks,
+    so that results do not depend on the machine's speed). `order`: the measure of size
+    the first pass sorts by (allocator.packing.ORDERS); a plan's search leads with the
+    one that packed its cluster best.
+
+    `pinned`: demand key → the agent ids its first instances stay on (tasks that run:
+    Marathon never moves them to make room), as far as they fit there. `prefer` (exact
+    only): demand key → agent ids its instances should keep if they can; the exact search
+    moves as few of them as it can.
     """
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {EFFORTS}, not {effort!r}")
@@ -130,39 +177,64 @@ def place(
     # a search that places many times reads only what fits and what is left over
     quick = effort == "quick"
     bound = 0 if quick else lower_bound_of_canonical(agents, demands)
-    assignments: dict[str, list[str]] = {d.key: [] for d in demands}
     if not any(d.count > 0 for d in demands):
-        return Placement({k: () for k in assignments}, (), 0, bound, proven=True)
+        return Placement({d.key: () for d in demands}, (), 0, bound, proven=True)
     # CLUSTER without a value: first try each group on a value chosen up front (first fit
     # would let the first instance pick a value that cannot hold the rest), then as is
-    pinned = _pin_clusters(agents, demands)
-    tries = [pinned, demands] if pinned is not None else [demands]
-    best: tuple[Packing, AgentRules] | None = None
+    clustered = _pin_clusters(agents, demands)
+    tries = [clustered, demands] if clustered is not None else [demands]
+    heuristic = "fast" if effort == "exact" else effort
+    best: tuple[Packing, AgentRules, Problem] | None = None
+    proven = False
     for attempt in tries:
         rules = AgentRules(agents, attempt)
         problem = Problem(
-            free=[(a.cpus, a.mem, a.disk) for a in agents],
+            free=[a.size for a in agents],
             total=[a.totals for a in agents],
             kinds=[
                 Kind(
-                    size=(d.cpus, d.mem, d.disk),
+                    size=d.size,
                     count=max(0, d.count),
                     headroom=d.headroom,
                     priority=_priority(d, rules.restriction(k)),
                 )
                 for k, d in enumerate(attempt)
             ],
+            fixed=_pins(agents, attempt, rules, pinned) if pinned else (),
         )
-        got = pack(problem, rules, effort=effort, budget=budget, lower=bound, order=order)
+        got = pack(
+            problem,
+            rules,
+            effort=heuristic,
+            budget=budget,
+            lower=bound,
+            order=order,
+            exhaustive_search=effort != "exact",
+        )
         if best is None or (got.unplaced, got.bins_used) < (best[0].unplaced, best[0].bins_used):
-            best = (got, rules)
+            best = (got, rules, problem)
         # only a search under the rules as given proves that nothing fits
         proven = got.proven if attempt is demands else not got.unplaced
-        if not got.unplaced and (effort != "thorough" or got.bins_used == bound):
+        if not got.unplaced and (heuristic != "thorough" or got.bins_used == bound):
             break
     assert best is not None
-    packing, rules = best
+    packing, rules, problem = best
+    strategy = packing.strategy
+    if effort == "exact" and (packing.unplaced or prefer) and not (packing.unplaced and proven):
+        # the rules as given (CP-SAT chooses CLUSTER values itself), seeded with the best
+        rules = AgentRules(agents, demands)
+        problem = replace(problem, fixed=_pins(agents, demands, rules, pinned) if pinned else ())
+        index = {a.id: i for i, a in enumerate(agents)}
+        wants = [[index[a] for a in (prefer or {}).get(d.key, ()) if a in index] for d in demands]
+        found, exact = pack_exact(problem, rules, seconds, start=packing, prefer=wants, lower=bound)
+        if found is not None and found.unplaced <= packing.unplaced:
+            packing, strategy, proven = found, f"exact ({exact.seconds:.2f} s)", True
+        elif exact.status == "infeasible":
+            proven = True
+        elif exact.status == "unknown" and packing.unplaced:
+            strategy = f"{strategy}; exact search: {exact.why}"
     proven = proven or not packing.unplaced
+    assignments: dict[str, list[str]] = {d.key: [] for d in demands}
     missing: list[tuple[int, int]] = []  # (demand, placed so far)
     for k, d in enumerate(demands):
         placed = [agents[b].id for b in packing.by_kind[k] if b >= 0]
@@ -174,17 +246,17 @@ def place(
         final = None if quick else Explainer(agents, demands, rules, packing.by_kind)
         for k, placed in missing:
             d = demands[k]
-            for index in range(placed + 1, d.count + 1):
+            for index_ in range(placed + 1, d.count + 1):
                 if final is None:
-                    why = f"{d.name} #{index}: first fit alone found no agent"
-                    unplaced.append(Unplaced(d.key, index, why, {}))
+                    why = f"{d.name} #{index_}: first fit alone found no agent"
+                    unplaced.append(Unplaced(d.key, index_, why, {}))
                 else:
-                    unplaced.append(final.explain(k, index))
+                    unplaced.append(final.explain(k, index_))
     return Placement(
         assignments={k: tuple(v) for k, v in assignments.items()},
         unplaced=tuple(unplaced),
         agents_used=packing.bins_used,
         lower_bound=bound,
-        strategy=packing.strategy,
+        strategy=strategy,
         proven=proven,
     )

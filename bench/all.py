@@ -11,7 +11,6 @@ all heuristics there (best_overall), and Nomad's 3,750 placements/s.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -238,11 +237,8 @@ def main() -> None:
             for s in ("Panigrahy", "New", "Triplet")
         ),
     ]
-    if importlib.util.find_spec("ortools") is not None:
-        quality = ["--small", "40", "--large", "5", "--seconds", "5"]
-        plan.append(("cluster_quality", "cluster_quality", quality, 1200))
-    else:
-        print("bench.cluster_quality skipped: OR-Tools is not installed", file=sys.stderr)
+    quality = ["--small", "40", "--large", "5", "--seconds", "5"]
+    plan.append(("cluster_quality", "cluster_quality", quality, 1200))
     plan.append(("plans", "plans", [], 900))
     plan.append(("plans_api", "plans_api", ["--no-profile"], 900))
     load = ["--seconds", str(args.load_seconds)]

@@ -5,10 +5,8 @@ Two tables:
 1. Agents used / lower bound on clusters of 50 to 400 agents, fast and thorough effort.
 2. On small problems (at most 60 instances), the gap to the optimum proven by OR-Tools
    CP-SAT (fewest agents used, with the same rules: resources after headroom, host ports,
-   UNIQUE, MAX_PER, GROUP_BY, CLUSTER, IS, LIKE, UNLIKE). OR-Tools is a bench-only
-   dependency (requirements-bench.txt); without it the second table is skipped.
+   UNIQUE, MAX_PER, GROUP_BY, CLUSTER, IS, LIKE, UNLIKE).
 
-    .venv/bin/pip install -r requirements-bench.txt
     .venv/bin/python -m bench.cluster_quality [--small 200] [--large 20] [--seconds 10]
 """
 
@@ -373,12 +371,6 @@ def main() -> None:
         "large_cases": args.large,
         "used_over_bound": {e: round(statistics.fmean(r), 4) for e, r in rows.items() if r},
     }
-    try:
-        import ortools  # noqa: F401
-    except ImportError:
-        print("2. skipped: OR-Tools is not installed (pip install -r requirements-bench.txt)")
-        print(json.dumps(figures))
-        return
     print(f"2. gap to the CP-SAT optimum, {args.small} small cases (<= 60 instances)")
     tally = {"fast": [0, 0, 0], "thorough": [0, 0, 0]}  # zero gap, gap, ours unplaced
     proven = infeasible = unknown = 0

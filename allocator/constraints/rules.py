@@ -141,6 +141,21 @@ class AgentRules:
     def eligible(self, kind: int) -> Sequence[int] | None:
         return self._eligible[kind]
 
+    def ports(self, kind: int) -> tuple[int, ...]:
+        return self._ports[kind]
+
+    def counted(self, kind: int) -> list[tuple[tuple[str, str, str], str, int]]:
+        """(counter key, field, limit) of each counted operator (UNIQUE, MAX_PER, GROUP_BY):
+        the instances under one key may number at most `limit` per value of the field."""
+        return self._limits[kind]
+
+    def clustered(self, kind: int) -> list[tuple[tuple[str, str, str], str]]:
+        """(counter key, field) of each CLUSTER without a value: one value for all."""
+        return self._cluster[kind]
+
+    def value(self, field_name: str, b: int) -> str | None:
+        return self.values[field_name][b]
+
     def allows(self, kind: int, b: int) -> bool:
         barred = self._barred[kind]
         if barred is not None and b in barred:

@@ -8,10 +8,13 @@ for ports and constraints; the vector-packing benchmark runs the very same code 
 """
 
 from allocator.packing.core import Kind, Packing, Problem, Rules, Vector
+from allocator.packing.exact import Exact
 from allocator.packing.orders import ORDERS
-from allocator.packing.portfolio import FAST_BUDGET, THOROUGH_BUDGET, pack
+from allocator.packing.portfolio import FAST_BUDGET, THOROUGH_BUDGET, pack, pack_exact
 
 __all__ = [
+    "Exact",
+    "pack_exact",
     "FAST_BUDGET",
     "ORDERS",
     "THOROUGH_BUDGET",

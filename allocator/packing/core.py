@@ -37,6 +37,9 @@ class Problem:
     free: Sequence[Vector]
     kinds: Sequence[Kind]
     total: Sequence[Vector] | None = None  # defaults to `free`
+    # per kind, the bins of its first items, which stay there (tasks that run: Marathon
+    # never moves them); placed before anything else, never taken out
+    fixed: Sequence[Sequence[int]] = ()
 
 
 class Rules(Protocol):
@@ -187,6 +190,17 @@ class Core:
         self.first = [0] * (len(self.kinds) + 1)  # item ids of kind k: first[k]..first[k+1]-1
         for i, k in enumerate(self.kinds):
             self.first[i + 1] = self.first[i] + k.count
+        # item → the bin it is fixed to, for items that may not move
+        self.fixed: dict[int, int] = {}
+        for k, bins in enumerate(problem.fixed):
+            for j, b in enumerate(bins[: self.kinds[k].count]):
+                self.fixed[self.first[k] + j] = b
+        # per kind, how many of its first items are fixed
+        self.nfixed = [
+            min(len(problem.fixed[k]), kind.count) if k < len(problem.fixed) else 0
+            for k, kind in enumerate(self.kinds)
+        ]
+        self.fixed_bins = frozenset(self.fixed.values())
         self.rules = rules
         # sizes in shares of the largest bin, per dimension
         scale = [max((f[r] for f in self.free), default=0.0) for r in range(self.dims)]
@@ -206,6 +220,7 @@ class Core:
             rules.eligible(k) if rules is not None else None for k in range(len(self.kinds))
         ]
         self.work = 0  # units of work spent, for budgets
+        self.exhaustive = True  # small problems may be searched depth-first
 
     def signature(self, b: int) -> object:
         """What tells bin b apart from others while it is empty: size and what rules see."""
@@ -222,11 +237,18 @@ class Core:
         return got
 
     def state(self) -> State:
-        return State(self, self.rules)
+        """An empty packing, but for the fixed items."""
+        st = State(self, self.rules)
+        for x, b in self.fixed.items():
+            st.put(x, b)
+        return st
+
+    def movable(self, x: int) -> bool:
+        return x not in self.fixed
 
     def rebuild(self, where: Sequence[int]) -> State:
         st = self.state()
         for x, b in enumerate(where):
-            if b >= 0:
+            if b >= 0 and x not in self.fixed:
                 st.put(x, b)
         return st

@@ -1,7 +1,19 @@
-"""Exhaustive search for small problems: a placement, or the proof that there is none."""
+"""Exact searches: a placement, or the proof that there is none.
+
+`exhaustive` is a depth-first search for small problems (the fast effort's last resort);
+`cp_sat` models the whole problem for OR-Tools CP-SAT (a verdict's escalation, within a
+time budget).
+"""
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from allocator.constraints import AgentRules
 from allocator.model import EPS
 from allocator.packing.core import Core, State
 from allocator.packing.orders import Orders, items_in
@@ -31,7 +43,7 @@ def exhaustive(core: Core, nodes: int, max_bins: int | None = None) -> tuple[Sta
         classes.setdefault(core.signature(b), []).append(b)
     for members in classes.values():
         members.sort()
-    opened: set[int] = set()
+    opened: set[int] = set(core.fixed_bins)  # bins with fixed items are in use from the start
     held = st.held
     count = 0
     dims = range(core.dims)
@@ -42,7 +54,7 @@ def exhaustive(core: Core, nodes: int, max_bins: int | None = None) -> tuple[Sta
         size = core.size[kind_of[order[i]]]
         after[i] = [a + s for a, s in zip(after[i + 1], size, strict=True)]
     biggest = [max((f[r] for f in core.free), default=0.0) for r in dims]
-    in_use = [0.0] * core.dims
+    in_use = [sum(st.res[b][r] for b in opened) for r in dims]
 
     def room_left(opened: int) -> list[float]:
         spare = limit - opened
@@ -102,3 +114,233 @@ def exhaustive(core: Core, nodes: int, max_bins: int | None = None) -> tuple[Sta
     if found:
         return st, True
     return None, found is False
+
+
+# --- CP-SAT: the exact search behind a verdict ------------------------------------------------
+
+# CP-SAT holds one integer per (kind, bin); past this many the model is not worth building
+# within a verdict's budget
+CP_SAT_MAX_VARIABLES = 60_000
+# sizes are scaled to integers: thousandths (cpus) and MiB are exact in this unit
+_SCALE = 1000
+
+
+@dataclass(frozen=True)
+class Exact:
+    """What the exact search found: a placement (`where`, per item, as in a State), the
+    proof that none exists (`infeasible`), or neither within its time ("unknown")."""
+
+    status: str  # "found", "infeasible" or "unknown"
+    where: tuple[int, ...] | None = None
+    moved: int = 0  # items placed off the bins `prefer` gave them
+    seconds: float = 0.0
+    why: str = ""  # for "unknown": too big to model, or out of time
+
+
+def _scaled(value: float, up: bool) -> int:
+    """An integer in thousandths; when the value is not one, rounded so that the model is a
+    relaxation (sizes down, room up): its "infeasible" proves the real problem infeasible,
+    and what it finds is checked for real before it is used."""
+    x = value * _SCALE
+    n = round(x)
+    if abs(x - n) <= 1e-6:
+        return n
+    return math.ceil(x) if up else math.floor(x)
+
+
+def cp_sat(
+    core: Core,
+    rules: AgentRules | None,
+    seconds: float,
+    *,
+    prefer: Sequence[Sequence[int]] = (),
+    hint: Sequence[int] | None = None,
+    workers: int = 2,
+) -> Exact:
+    """Search for a placement of every item with OR-Tools CP-SAT, within `seconds`.
+
+    The model counts items per (kind, bin): resources per bin after headroom (a bin holding
+    an item of headroom h keeps h of its total free), host ports (one item per port and
+    bin, only where the bin's ranges hold it), static constraints, counted constraints
+    (UNIQUE, MAX_PER, GROUP_BY: at most `limit` per value of the field) and CLUSTER
+    without a value (one value for all). Fixed items stay in their bins. `prefer` (per
+    kind, one bin per item, e.g. where its tasks run now) makes the search keep as many
+    items there as it can: the number moved is minimised. `hint` (a `where`) seeds it.
+    A placement found is checked item by item against the real sizes and rules.
+    """
+    start = time.perf_counter()
+    kinds = core.kinds
+    nk = len(kinds)
+    fixed: list[dict[int, int]] = [{} for _ in range(nk)]
+    for x, b in core.fixed.items():
+        k = core.kind_of[x]
+        fixed[k][b] = fixed[k].get(b, 0) + 1
+    allowed: list[list[int]] = []
+    for k in range(nk):
+        if not kinds[k].count:
+            allowed.append([])
+        elif rules is None:
+            allowed.append(list(range(core.nbins)))
+        else:
+            allowed.append([b for b in range(core.nbins) if rules.static_ok(k, b) or b in fixed[k]])
+    if sum(len(a) for a in allowed) > CP_SAT_MAX_VARIABLES:
+        return Exact("unknown", seconds=time.perf_counter() - start, why="too big to model")
+    from ortools.sat.python import cp_model  # a few hundred ms to import: only when needed
+
+    model = cp_model.CpModel()
+    n: dict[tuple[int, int], Any] = {}
+    by_bin: dict[int, list[int]] = {}
+    for k, kind in enumerate(kinds):
+        for b in allowed[k]:
+            n[k, b] = model.new_int_var(fixed[k].get(b, 0), kind.count, f"n{k}_{b}")
+            by_bin.setdefault(b, []).append(k)
+        if kind.count:
+            model.add(sum(n[k, b] for b in allowed[k]) == kind.count)
+    size = [[_scaled(s, up=False) for s in core.size[k]] for k in range(nk)]
+    levels = sorted({h for h in core.head if h > 0})
+    for b, ks in by_bin.items():
+        loads = [sum(n[k, b] * size[k][r] for k in ks) for r in range(core.dims)]
+        for r in range(core.dims):
+            model.add(loads[r] <= _scaled(core.free[b][r], up=True))
+        for h in levels:
+            heavy = [k for k in ks if core.head[k] >= h]
+            if not heavy:
+                continue
+            holds = model.new_bool_var(f"h{b}_{h}")
+            for k in heavy:
+                model.add(n[k, b] <= kinds[k].count * holds)
+            for r in range(core.dims):
+                room = core.free[b][r] - h * core.total[b][r]
+                model.add(loads[r] <= _scaled(room, up=True)).only_enforce_if(holds)
+    if rules is not None:
+        _rules(model, n, by_bin, nk, rules)
+    moved: list[Any] = []
+    for k, bins_of in enumerate(prefer[:nk]):
+        want: dict[int, int] = {}
+        for b in bins_of[: kinds[k].count]:
+            want[b] = want.get(b, 0) + 1
+        for b, w in want.items():
+            gone = model.new_int_var(0, w, f"m{k}_{b}")
+            if (k, b) in n:
+                model.add(gone >= w - n[k, b])
+            else:
+                model.add(gone == w)
+            moved.append(gone)
+    if moved:
+        model.minimize(sum(moved))
+    if hint is not None:
+        counts: dict[tuple[int, int], int] = {}
+        for x, b in enumerate(hint):
+            if b >= 0:
+                key = (core.kind_of[x], b)
+                counts[key] = counts.get(key, 0) + 1
+        for key, v in n.items():
+            model.add_hint(v, counts.get(key, 0))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(0.01, seconds - (time.perf_counter() - start))
+    solver.parameters.num_workers = max(1, workers)
+    solver.parameters.random_seed = 1
+    status = solver.solve(model)
+    spent = time.perf_counter() - start
+    if status == cp_model.INFEASIBLE:
+        return Exact("infeasible", seconds=spent)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return Exact("unknown", seconds=spent, why="out of time")
+    counts = {key: solver.value(v) for key, v in n.items()}
+    where = _items(core, counts, prefer)
+    if not _valid(core, where):
+        return Exact("unknown", seconds=spent, why="rounding")
+    gone = round(solver.objective_value) if moved else 0
+    return Exact("found", where=where, moved=gone, seconds=spent)
+
+
+def _rules(
+    model: Any,
+    n: Mapping[tuple[int, int], Any],
+    by_bin: Mapping[int, list[int]],
+    nk: int,
+    rules: AgentRules,
+) -> None:
+    """Host ports, counted constraints and CLUSTER, as linear constraints on the counts."""
+    kinds_of_port: dict[int, set[int]] = {}
+    for k in range(nk):
+        for p in rules.ports(k):
+            kinds_of_port.setdefault(p, set()).add(k)
+    for ks in kinds_of_port.values():
+        for b, here in by_bin.items():
+            vs = [n[k, b] for k in here if k in ks]
+            if vs:
+                model.add(sum(vs) <= 1)
+    # per counter key: the field, the smallest limit of its kinds, and the kinds
+    limits: dict[tuple[str, str, str], tuple[str, int, set[int]]] = {}
+    clusters: dict[tuple[str, str, str], tuple[str, set[int]]] = {}
+    for k in range(nk):
+        for key, field_name, limit in rules.counted(k):
+            got = limits.get(key)
+            if got is None:
+                limits[key] = (field_name, limit, {k})
+            else:
+                limits[key] = (field_name, min(limit, got[1]), got[2] | {k})
+        for key, field_name in rules.clustered(k):
+            clusters.setdefault(key, (field_name, set()))[1].add(k)
+    for field_name, limit, ks in limits.values():
+        per_value: dict[str, list[Any]] = {}
+        for (k, b), v in n.items():
+            value = rules.value(field_name, b)
+            if k in ks and value is not None:
+                per_value.setdefault(value, []).append(v)
+        for vs in per_value.values():
+            model.add(sum(vs) <= limit)
+    for key, (field_name, ks) in clusters.items():
+        values = sorted({rules.value(field_name, b) for (k, b) in n if k in ks} - {None}, key=str)
+        pick = {v: model.new_bool_var(f"c{key}{v}") for v in values}
+        if pick:
+            model.add_exactly_one(pick.values())
+        for (k, b), v in n.items():
+            if k not in ks:
+                continue
+            value = rules.value(field_name, b)
+            if value is None:
+                model.add(v == 0)
+            else:
+                model.add(v == 0).only_enforce_if(pick[value].Not())
+
+
+def _items(
+    core: Core, counts: Mapping[tuple[int, int], int], prefer: Sequence[Sequence[int]]
+) -> tuple[int, ...]:
+    """Each item's bin from the counts per (kind, bin): fixed items in theirs, then items
+    in the bins `prefer` gives them while the counts allow, then the rest in turn."""
+    where = [-1] * core.nitems
+    left = dict(counts)
+    for x, b in core.fixed.items():
+        where[x] = b
+        left[core.kind_of[x], b] -= 1
+    for k in range(len(core.kinds)):
+        items = [x for x in range(core.first[k], core.first[k + 1]) if where[x] < 0]
+        wanted = list(prefer[k]) if k < len(prefer) else []
+        rest = []
+        for x in items:
+            j = x - core.first[k]
+            b = wanted[j] if j < len(wanted) else -1
+            if b >= 0 and left.get((k, b), 0) > 0:
+                where[x] = b
+                left[k, b] -= 1
+            else:
+                rest.append(x)
+        spare = [b for (kk, b), c in sorted(left.items()) if kk == k for _ in range(c)]
+        for x, b in zip(rest, spare, strict=False):
+            where[x] = b
+    return tuple(where)
+
+
+def _valid(core: Core, where: Sequence[int]) -> bool:
+    """Whether every item can go where `where` says, put one by one for real."""
+    st = core.state()
+    for x, b in enumerate(where):
+        if x in core.fixed:
+            continue
+        if b < 0 or not st.can(x, b):
+            return False
+        st.put(x, b)
+    return True

@@ -200,20 +200,17 @@ def bin_centric(core: Core, bins: Sequence[int], score: str) -> State:
     the room and the item.
     """
     st = core.state()
-    left = [kind.count for kind in core.kinds]
-    firsts = []
-    acc = 0
-    for kind in core.kinds:
-        firsts.append(acc)
-        acc += kind.count
-    placed_of = [0] * len(core.kinds)
+    # the fixed items of a kind are its first ones, and in their bins already
+    left = [kind.count - n for kind, n in zip(core.kinds, core.nfixed, strict=True)]
+    firsts = core.first
+    placed_of = list(core.nfixed)
     unit = core.unit
     scale = core.scale
     dims = core.dims
     remaining = [0.0] * dims
-    for k, kind in enumerate(core.kinds):
+    for k in range(len(core.kinds)):
         for r in range(dims):
-            remaining[r] += unit[k][r] * kind.count
+            remaining[r] += unit[k][r] * left[k]
     open_kinds = [k for k in range(len(core.kinds)) if left[k]]
     allowed = [
         set(e) if e is not None else None for e in (core.eligible[k] for k in range(len(left)))

@@ -189,6 +189,7 @@ class Pool:
         rules = st.rules
         rnd = self.rng.random
         simple = self.simple
+        fixed = core.fixed
         moves: list[tuple[float, tuple[int, ...], int, tuple[int, ...]]] = []
         # moves scoring at or above `cut` are not kept: with no rules only the best one is
         # needed, else the best MOVES_TRIED (the others are dropped as the list grows)
@@ -212,7 +213,7 @@ class Pool:
             if not held:
                 continue
             core.work += len(held)
-            movable = [y for y in held if leave.get(y, 0) <= it]
+            movable = [y for y in held if leave.get(y, 0) <= it and y not in fixed]
             if not movable:
                 continue
             ws = sorted((weight[y] for y in movable), reverse=True)
@@ -354,8 +355,11 @@ def reduce(core: Core, st: State, lb: int, budget: int, rng: random.Random) -> S
         used = [b for b in range(core.nbins) if st.held[b]]
         # the bins holding least are the easiest to empty (whatever their size)
         load = {b: sum(core.weight[x] for x in st.held[b]) for b in used}
-        light = sorted(used, key=lambda b: (load[b], b))
-        take = min(3, len(used))
+        # a bin holding a fixed item cannot be emptied
+        light = sorted((b for b in used if b not in core.fixed_bins), key=lambda b: (load[b], b))
+        take = min(3, len(light))
+        if take < 2:
+            break
         if attempt == 0:
             victims = light[:take]
         else:

@@ -81,11 +81,12 @@ ORDERS = (
 
 
 def items_in(core: Core, kinds: Sequence[int]) -> list[int]:
-    """Item ids of the kinds, kind after kind."""
-    first = core.first
+    """Ids of the items of the kinds that may move, kind after kind (the fixed ones are
+    each kind's first, and in their bins from the start)."""
+    first, nfixed = core.first, core.nfixed
     out: list[int] = []
     for k in kinds:
-        out.extend(range(first[k], first[k + 1]))
+        out.extend(range(first[k] + nfixed[k], first[k + 1]))
     return out
 
 
