@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from allocator.constraints import AgentRules
 from allocator.model import EPS, RESOURCES, Agent, Demand, Unplaced
+from allocator.packing.core import State
 
 UNITS = {"cpus": "cpus", "mem": "MiB", "disk": "MiB of disk"}
 
@@ -40,11 +41,25 @@ class Explainer:
                 for r, s in enumerate((d.cpus, d.mem, d.disk)):
                     self.used[b][r] += s
                 self.hmax[b] = max(self.hmax[b], d.headroom)
+        self._caches()
+
+    def _caches(self) -> None:
         self.cache: dict[int, tuple[str, Mapping[str, float]]] = {}
         self._rooms: dict[float, list[tuple[float, float, float]]] = {}
         self._by_lack: dict[tuple[tuple[float, float, float], float], list[int]] = {}
         self._by_room: dict[tuple[float, int], list[int]] = {}
         self._largest_of: dict[tuple[float, int], tuple[float, int]] = {}
+
+    def adopt(self, st: State) -> None:
+        """Read the agents as a packing in progress leaves them (its rules are only read)."""
+        rules = st.rules
+        assert isinstance(rules, AgentRules)
+        self.rules = rules
+        self.used = [
+            [a.size[r] - st.res[b][r] for r in range(3)] for b, a in enumerate(self.agents)
+        ]
+        self.hmax = list(st.hmax)
+        self._caches()
 
     def rooms(self, h: float) -> list[tuple[float, float, float]]:
         """What each agent has left for a demand of headroom h: free less what it keeps."""
@@ -133,36 +148,34 @@ class Explainer:
                 "for this one",
                 shortfall,
             )
-        worst = max(RESOURCES, key=lambda r: shortfall[r] / (size[RESOURCES.index(r)] or 1))
-        w = RESOURCES.index(worst)
-        order = self._by_room.get((demand.headroom, w))
-        if order is None:
-            order = sorted(range(len(self.agents)), key=lambda b: (-rooms[b][w], b))
-            self._by_room[(demand.headroom, w)] = order
-        holder = next(b for b in order if allowed(b))
-        most = rooms[holder][w]
-        # bigger than any allowed agent even when empty: say so, not how full they are
+        # every resource named is short on the agent named: the allowed agent that comes
+        # closest to holding the instance (the smallest shortfall relative to the need)
+        short = [r for r in RESOURCES if shortfall[r] > 0]
         h = demand.headroom
-        largest, big = self._largest(h, w, static)
-        if size[w] > largest + EPS:
-            return (
-                f"needs {fmt(size[w], worst)}; no agent is that large: the largest "
-                f"{'it may use ' if static_set is not None else ''}offers "
-                f"{fmt(max(0.0, largest), worst)} when empty ({self.agents[big].hostname})",
-                shortfall,
-            )
-        where = "an agent"
+        for r in short:
+            w = RESOURCES.index(r)
+            # bigger than any allowed agent even when empty: say so, not how full they are
+            largest, big = self._largest(h, w, static)
+            if size[w] > largest + EPS:
+                return (
+                    f"needs {fmt(size[w], r)}; no agent is that large: the largest "
+                    f"{'it may use ' if static_set is not None else ''}offers "
+                    f"{fmt(max(0.0, largest), r)} when empty ({self.agents[big].hostname})",
+                    shortfall,
+                )
+        among = ""
         if demand.ports:
-            where = (
-                "an agent with port"
+            among = (
+                " among the agents with port"
                 + ("s " if len(demand.ports) > 1 else " ")
                 + ", ".join(str(p) for p in demand.ports)
                 + " free"
             )
         elif demand.constraints:
-            where = "an agent its constraints allow"
+            among = " among the agents its constraints allow"
+        needs = " and ".join(fmt(size[RESOURCES.index(r)], r) for r in short)
+        has = " and ".join(fmt(max(0.0, rooms[best][RESOURCES.index(r)]), r) for r in short)
         text = (
-            f"needs {fmt(size[w], worst)}; the most free on {where} is "
-            f"{fmt(max(0.0, most), worst)} ({self.agents[holder].hostname})"
+            f"needs {needs}; the closest fit{among}, {self.agents[best].hostname}, has {has} free"
         )
         return text, shortfall

@@ -19,21 +19,23 @@ from allocator.model import Agent, Demand
 
 
 class AgentRules:
-    """Constraints and host ports of `demands` on `agents`, with the counts placed so far."""
+    """Constraints and host ports of `demands` on `agents`, with the counts placed so far.
+
+    Demands are kinds by index. A standing placement grows them as the ledger changes
+    (`extend`, `retire`, and `truncate` to undo), so what a demand may do is compiled once
+    per demand, and GROUP_BY's share follows its group's total.
+    """
 
     def __init__(self, agents: Sequence[Agent], demands: Sequence[Demand]) -> None:
         self.agents = agents
-        self.demands = demands
-        attrs = {c.field for d in demands for c in d.constraints}
-        self.values: dict[str, list[str | None]] = {
-            a: [agent.attribute(a) for agent in agents] for a in attrs
-        }
-        distinct = {a: len(set(v) - {None}) for a, v in self.values.items()}
-        self.totals = totals = group_totals(demands)
-        ports = PortIndex(agents) if any(d.ports for d in demands) else None
-        lacking: dict[int, set[int]] = {}
-        barred: dict[tuple[object, ...], set[int]] = {}
-        n = len(agents)
+        self.demands: list[Demand] = []
+        self.values: dict[str, list[str | None]] = {}
+        self._distinct: dict[str, int] = {}
+        self.totals: dict[str, int] = {}
+        self._kinds_of_group: dict[str, list[int]] = {}
+        self._port_index: PortIndex | None = None
+        self._lacking: dict[int, set[int]] = {}
+        self._barred_by: dict[tuple[object, ...], set[int]] = {}
         # per demand, the agents it may never use: those it may use when they are few (a
         # list for the packer to walk, and a set), else a set of those it may not
         self._eligible: list[list[int] | None] = []
@@ -42,60 +44,137 @@ class AgentRules:
         # per demand: (counter key, field, limit) for the counted operators, CLUSTER fields
         self._limits: list[list[tuple[tuple[str, str, str], str, int]]] = []
         self._cluster: list[list[tuple[tuple[str, str, str], str]]] = []
+        self._ports: list[tuple[int, ...]] = []
+        self._retired: set[int] = set()
+        self._hostname_compared = False
         for d in demands:
-            sig = d.constraints
-            if sig not in barred:
-                barred[sig] = barred_agents(agents, sig)
-            out = barred[sig]
-            if d.ports:
-                assert ports is not None
-                out = set(out)
-                for p in d.ports:
-                    if p not in lacking:
-                        lacking[p] = ports.lacking(p)
-                    out |= lacking[p]
-            if 2 * len(out) > n:
-                allowed = [i for i in range(n) if i not in out]
-                self._eligible.append(allowed)
-                self._only.append(set(allowed))
-                self._barred.append(None)
-            else:
-                self._eligible.append(None)
-                self._only.append(None)
-                self._barred.append(out or None)
-            limits: dict[tuple[str, str, str], tuple[str, int]] = {}
-            cluster: dict[tuple[str, str, str], str] = {}
-            for c in d.constraints:
-                attr, op, arg = c
-                key = (d.constraint_group, attr, op)
-                if op in ("UNIQUE", "MAX_PER"):
-                    limit = c.limit
-                elif op == "GROUP_BY":
-                    spread_over = int(arg) if arg else max(1, distinct.get(attr, 1))
-                    limit = math.ceil(totals[d.constraint_group] / spread_over)
-                elif op == "CLUSTER" and not arg:
-                    cluster[key] = attr
-                    continue
-                else:
-                    continue
-                if key in limits:
-                    limit = min(limit, limits[key][1])
-                limits[key] = (attr, limit)
-            self._limits.append([(k, a, lim) for k, (a, lim) in limits.items()])
-            self._cluster.append(list(cluster.items()))
-        self._ports = [tuple(d.ports) for d in demands]
-        self._hostname_compared = any(
-            c.field == "hostname" and (c.static or c.value is not None)
-            for d in demands
-            for c in d.constraints
-        )
+            self.totals[d.constraint_group] = self.totals.get(d.constraint_group, 0) + d.count
+        for d in demands:
+            self._compile(d)
         self._reset()
+
+    def _field(self, name: str) -> list[str | None]:
+        got = self.values.get(name)
+        if got is None:
+            got = self.values[name] = [agent.attribute(name) for agent in self.agents]
+            self._distinct[name] = len(set(got) - {None})
+        return got
+
+    def _compile(self, d: Demand) -> int:
+        """Append what demand d may do; returns its kind index."""
+        agents, n = self.agents, len(self.agents)
+        for c in d.constraints:
+            self._field(c.field)
+            if c.field == "hostname" and (c.static or c.value is not None):
+                self._hostname_compared = True
+        sig = d.constraints
+        if sig not in self._barred_by:
+            self._barred_by[sig] = barred_agents(agents, sig)
+        out = self._barred_by[sig]
+        if d.ports:
+            if self._port_index is None:
+                self._port_index = PortIndex(agents)
+            out = set(out)
+            for p in d.ports:
+                if p not in self._lacking:
+                    self._lacking[p] = self._port_index.lacking(p)
+                out |= self._lacking[p]
+        if 2 * len(out) > n:
+            allowed = [i for i in range(n) if i not in out]
+            self._eligible.append(allowed)
+            self._only.append(set(allowed))
+            self._barred.append(None)
+        else:
+            self._eligible.append(None)
+            self._only.append(None)
+            self._barred.append(out or None)
+        k = len(self.demands)
+        self.demands.append(d)
+        self._ports.append(tuple(d.ports))
+        self._limits.append(self._counted(d))
+        self._cluster.append(
+            list(
+                {
+                    (d.constraint_group, c.field, c.operator): c.field
+                    for c in d.constraints
+                    if c.operator == "CLUSTER" and not c.value
+                }.items()
+            )
+        )
+        self._kinds_of_group.setdefault(d.constraint_group, []).append(k)
+        return k
+
+    def _counted(self, d: Demand) -> list[tuple[tuple[str, str, str], str, int]]:
+        limits: dict[tuple[str, str, str], tuple[str, int]] = {}
+        for c in d.constraints:
+            attr, op, arg = c
+            key = (d.constraint_group, attr, op)
+            if op in ("UNIQUE", "MAX_PER"):
+                limit = c.limit
+            elif op == "GROUP_BY":
+                spread_over = int(arg) if arg else max(1, self._distinct.get(attr, 1))
+                limit = math.ceil(self.totals.get(d.constraint_group, 0) / spread_over)
+            else:
+                continue
+            if key in limits:
+                limit = min(limit, limits[key][1])
+            limits[key] = (attr, limit)
+        return [(k, a, lim) for k, (a, lim) in limits.items()]
+
+    def _regroup(self, group: str) -> None:
+        """GROUP_BY's share of every demand of the group, after its total changed."""
+        for k in self._kinds_of_group.get(group, ()):
+            if any(c.operator == "GROUP_BY" for c in self.demands[k].constraints):
+                self._limits[k] = self._counted(self.demands[k])
+
+    def extend(self, demand: Demand) -> int:
+        """One more demand, counted in its group's total; returns its kind index."""
+        group = demand.constraint_group
+        self.totals[group] = self.totals.get(group, 0) + demand.count
+        k = self._compile(demand)
+        self._regroup(group)
+        return k
+
+    def retire(self, kind: int) -> None:
+        """Demand `kind` no longer counts (its instances must be taken out first)."""
+        d = self.demands[kind]
+        self._retired.add(kind)
+        self.totals[d.constraint_group] -= d.count
+        self._regroup(d.constraint_group)
+
+    def unretire(self, kind: int) -> None:
+        d = self.demands[kind]
+        self._retired.discard(kind)
+        self.totals[d.constraint_group] += d.count
+        self._regroup(d.constraint_group)
+
+    def truncate(self, n: int) -> None:
+        """Forget the demands from index n on (undoes `extend`; none may have instances)."""
+        for k in range(len(self.demands) - 1, n - 1, -1):
+            d = self.demands.pop()
+            group = d.constraint_group
+            if k not in self._retired:
+                self.totals[group] -= d.count
+            self._retired.discard(k)
+            self._kinds_of_group[group].pop()
+            for column in (
+                self._eligible,
+                self._barred,
+                self._only,
+                self._limits,
+                self._cluster,
+                self._ports,
+            ):
+                column.pop()
+            self._regroup(group)
 
     def _reset(self) -> None:
         self.counts: dict[tuple[str, str, str], dict[str | None, int]] = {}
         self.taken: list[set[int]] = [set() for _ in self.agents]
 
     def fresh(self) -> AgentRules:
+        """The same demands with nothing placed; shares what is compiled, so demands must
+        only be added to the copy that a standing placement owns."""
         twin = object.__new__(AgentRules)
         twin.__dict__.update(self.__dict__)
         twin._reset()

@@ -166,6 +166,14 @@ class State:
     def unplaced(self) -> list[int]:
         return [x for x, b in enumerate(self.where) if b < 0]
 
+    def grow(self) -> None:
+        """Room in `where` for the items of kinds added to the core since."""
+        self.where.extend([-1] * (self.core.nitems - len(self.where)))
+
+    def shrink(self) -> None:
+        """Forget the items of kinds the core dropped (they hold no bin)."""
+        del self.where[self.core.nitems :]
+
 
 class Core:
     """The problem flattened for speed: one entry per item, sizes shared per kind."""
@@ -174,7 +182,7 @@ class Core:
         self.free: list[Vector] = [tuple(float(v) for v in f) for f in problem.free]
         total = problem.total if problem.total is not None else problem.free
         self.total: list[Vector] = [tuple(float(v) for v in t) for t in total]
-        self.kinds = list(problem.kinds)
+        self.kinds: list[Kind] = list(problem.kinds)
         self.nbins = len(self.free)
         if self.kinds:
             self.dims = len(self.kinds[0].size)
@@ -221,6 +229,38 @@ class Core:
         ]
         self.work = 0  # units of work spent, for budgets
         self.exhaustive = True  # small problems may be searched depth-first
+
+    def add_kind(self, kind: Kind, eligible: Sequence[int] | None) -> int:
+        """One more kind of items, numbered after every item so far; returns its index.
+
+        For a standing placement that changes a demand at a time: scales and orders stay
+        those of the problem it was made from."""
+        k = len(self.kinds)
+        size = tuple(float(v) for v in kind.size)
+        self.kinds.append(kind)
+        self.size.append(size)
+        self.head.append(kind.headroom)
+        self.kind_of.extend([k] * kind.count)
+        self.nitems += kind.count
+        self.first.append(self.nitems)
+        self.nfixed.append(0)
+        unit = tuple(s / c for s, c in zip(size, self.scale, strict=True))
+        self.unit.append(unit)
+        self.weight.extend([sum(unit)] * kind.count)
+        self.eligible.append(eligible)
+        return k
+
+    def truncate_kinds(self, n: int) -> None:
+        """Drop the kinds from index n on (undoes `add_kind`; their items hold no bin)."""
+        if n >= len(self.kinds):
+            return
+        start = self.first[n]
+        for x in range(start, self.nitems):
+            self.fixed.pop(x, None)
+        del self.kinds[n:], self.size[n:], self.head[n:], self.nfixed[n:]
+        del self.unit[n:], self.eligible[n:], self.first[n + 1 :]
+        del self.kind_of[start:], self.weight[start:]
+        self.nitems = start
 
     def signature(self, b: int) -> object:
         """What tells bin b apart from others while it is empty: size and what rules see."""

@@ -79,9 +79,27 @@ def test_the_reason_names_the_need_and_the_best_offer() -> None:
     assert not p.fits
     [why] = p.unplaced  # one instance is left over, whichever the packer took last
     assert re.match(
-        r".+ #\d: needs \d+ MiB; the most free on an agent.* is \d+ MiB \(agent-", why.reason
+        r".+ #\d: needs \d+ MiB; the closest fit.*, agent-\d+, has \d+ MiB free", why.reason
     )
     assert why.shortfall["mem"] == 872
+
+
+def test_the_reason_names_an_agent_short_of_every_resource_it_names() -> None:
+    # a1 has the memory but not the cpus; a2 has the most cpus but not the memory: naming
+    # a2's 5.5 cpus would tell an operator something that is no help
+    cluster = [
+        Agent("a1", "a1", cpus=0.3, mem=8192, disk=0),
+        Agent("a2", "a2", cpus=5.5, mem=1024, disk=0),
+    ]
+    p = place(cluster, [Demand("x", 1, 0.5, 2048, label="x-t05")])
+    [why] = p.unplaced
+    assert why.reason == "x-t05 #1: needs 0.5 cpus; the closest fit, a1, has 0.3 cpus free"
+    assert why.shortfall == {"cpus": 0.2, "mem": 0.0, "disk": 0.0}
+    big = [Agent("a1", "a1", cpus=4, mem=16384, disk=0)]
+    both = place(big, [Demand("b", 1, 3.7, 8192), Demand("y", 1, 0.5, 9000)])
+    assert both.unplaced[0].reason.endswith(
+        "needs 0.5 cpus and 9000 MiB; the closest fit, a1, has 0.3 cpus and 8192 MiB free"
+    )
 
 
 def test_lower_bound_counts_volume_and_instances_that_cannot_share() -> None:

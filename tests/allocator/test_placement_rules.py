@@ -169,7 +169,7 @@ def test_headroom_stays_free_whatever_else_the_agent_holds() -> None:
 # --- reasons in words ----------------------------------------------------------------------
 
 
-def test_the_reason_names_the_need_and_the_most_free_on_an_allowed_agent() -> None:
+def test_the_reason_names_the_need_and_the_closest_allowed_agent() -> None:
     no_port = ((31000, 31019), (31021, 32000))
     agents = [agent(i, ports=no_port) for i in range(1, 5)]
     agents += [agent(5), agent(6), agent(7, mem=2048), agent(8, ports=no_port)]
@@ -181,8 +181,8 @@ def test_the_reason_names_the_need_and_the_most_free_on_an_allowed_agent() -> No
     [why] = p.unplaced
     assert why.index == 3
     assert why.reason == (
-        "order-service (production) #3: needs 4096 MiB; the most free on an agent with port "
-        "31020 free is 2048 MiB (agent-7)"
+        "order-service (production) #3: needs 4096 MiB; the closest fit among the agents with "
+        "port 31020 free, agent-7, has 2048 MiB free"
     )
     assert why.shortfall == {"cpus": 0.0, "mem": 2048.0, "disk": 0.0}
 

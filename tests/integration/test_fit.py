@@ -77,7 +77,10 @@ def test_totals_fit_but_no_agent_can_take_the_instance(ops: Any, synced: Any) ->
     problem = refused.get_json()
     assert problem["type"] == "urn:berth:problem:does-not-fit"
     assert "user-service (production) #1: needs 4032 MiB" in problem["detail"]
-    assert "the most free on an agent with port 31001 free is 3160 MiB" in problem["detail"]
+    assert (
+        "the closest fit among the agents with port 31001 free, agent-01, has 3160 MiB free"
+        in problem["detail"]
+    )
     assert problem["fit"]["unplaced"][0]["shortfall"]["mem"] == pytest.approx(872)
     assert ops.get(f.allocation_url("production", "user-service")).status_code == 404
     dry = put(ops, "user-service", "production", "?dry_run=true", mem=4000)
