@@ -15,6 +15,7 @@ committed yet) is undone exactly.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from allocator.packing.core import Core, State
 from allocator.packing.first_fit import Tree
 from allocator.packing.orders import bin_order
 from allocator.reasons import Explainer
+from allocator.verdict import AFTER_MOVES, FITS, Move, accepted, settle, worst
 
 
 @dataclass(frozen=True)
@@ -39,23 +41,27 @@ class Change:
 class Scene:
     """Every demand of one set of reservations, each instance on an agent or unplaced."""
 
-    def __init__(self, agents: Sequence[Agent], reservations: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self,
+        agents: Sequence[Agent],
+        demands: Sequence[Demand] = (),
+        reservations: frozenset[int] = frozenset(),
+    ) -> None:
+        """The demands are known, not placed yet: `fill` places each (together, so that
+        GROUP_BY counts its group's whole total from the start)."""
         self.agents = list(agents)
         self.index = {a.id: i for i, a in enumerate(self.agents)}
         self.reservations = reservations
-        base = AgentRules(self.agents, [])
-        self.core = Core(
-            Problem(
-                free=[a.size for a in self.agents], total=[a.totals for a in self.agents], kinds=[]
-            ),
-            base,
-        )
+        base = AgentRules(self.agents, demands)
+        free, total = [a.size for a in self.agents], [a.totals for a in self.agents]
+        kinds = [Kind(size=d.size, count=max(0, d.count), headroom=d.headroom) for d in demands]
+        self.core = Core(Problem(free=free, total=total, kinds=kinds), base)
         self.state: State = self.core.state()
         rules = self.state.rules
         assert isinstance(rules, AgentRules)
         self.rules: AgentRules = rules
         self.tree = Tree(self.state, bin_order(self.core))
-        self.kind: dict[str, int] = {}  # demand key → its live kind
+        self.kind: dict[str, int] = {d.key: k for k, d in enumerate(demands)}
         self.missing: dict[str, int] = {}  # demand key → instances without an agent
         self.journal: list[tuple[object, ...]] | None = None
 
@@ -100,47 +106,61 @@ class Scene:
         self.rules.retire(k)
         self._log("retire", key, k, self.missing.pop(key, 0))
 
-    def add(
-        self,
-        demand: Demand,
-        running: Sequence[str] = (),
-        hint: Sequence[int] | None = None,
-    ) -> int:
-        """Place a demand's instances: the first ones on the agents where they run, as far
-        as they fit there; the others where `hint` says if they fit there, else by first
-        fit. Returns how many found no agent."""
-        self.remove(demand.key)
-        count = max(0, demand.count)
+    def _extend(self, demand: Demand) -> int:
         k = self.rules.extend(demand)
-        kk = self.core.add_kind(
-            Kind(size=demand.size, count=count, headroom=demand.headroom), self.rules.eligible(k)
-        )
-        assert k == kk
+        kind = Kind(size=demand.size, count=max(0, demand.count), headroom=demand.headroom)
+        assert self.core.add_kind(kind, self.rules.eligible(k)) == k
         self.state.grow()
         self.kind[demand.key] = k
         self._log("kind", demand.key, k)
+        return k
+
+    def apply(
+        self,
+        changes: Sequence[Change],
+        hints: Mapping[str, Sequence[int]] | None = None,
+    ) -> int:
+        """Replace each changed demand (take its instances out, place the new ones);
+        returns how many of the new instances found no agent.
+
+        Every changed demand is taken out before any is placed, and every new one counted
+        before any is placed: a group's GROUP_BY share is then its final one."""
+        for c in changes:
+            self.remove(c.key)
+        ks = [(self._extend(c.demand), c) for c in changes if c.demand is not None]
+        missing = 0
+        for k, c in ks:
+            hint = hints.get(c.key) if hints is not None else None
+            missing += self.fill(k, c.running, hint)
+        return missing
+
+    def fill(self, k: int, running: Sequence[str] = (), hint: Sequence[int] | None = None) -> int:
+        """Place the instances of kind k: the first ones on the agents where they run, as
+        far as they fit there; the others where `hint` says if they fit there, else by
+        first fit. Returns how many found no agent."""
         st, core = self.state, self.core
-        first = core.first[k]
+        first, count = core.first[k], core.first[k + 1] - core.first[k]
         pinned = 0
         for j, agent_id in enumerate(running[:count]):
             b = self.index.get(agent_id, -1)
             if b >= 0 and st.can(first + j, b):
                 self._put(first + j, b)
-                core.fixed[first + j] = b
-                pinned = j + 1
-            else:
-                break
+                pinned += 1
         core.nfixed[k] = pinned
         left: list[int] = []
-        for x in range(first + pinned, first + count):
+        for x in range(first, first + count):
+            if st.where[x] >= 0:
+                continue
             b = hint[x - first] if hint is not None and x - first < len(hint) else -1
-            if b >= 0 and b < core.nbins and st.can(x, b):
+            if 0 <= b < core.nbins and st.can(x, b):
                 self._put(x, b)
             else:
                 left.append(x)
         missing = self._first_fit(k, left)
         if missing:
-            self.missing[demand.key] = missing
+            key = self.rules.demands[k].key
+            self.missing[key] = missing
+            self._log("missing", key)
         return missing
 
     def _first_fit(self, k: int, items: list[int]) -> int:
@@ -148,6 +168,7 @@ class Scene:
         eligible = core.eligible[k]
         missing = 0
         if eligible is not None:
+            # few agents allowed: walk them in the tree's order rather than search the tree
             allowed = sorted(eligible, key=tree.pos.__getitem__)
             j = 0
             for x in items:
@@ -160,10 +181,10 @@ class Scene:
             return missing
         start = 0
         for x in items:
-            i = tree.first(x, start)
+            i = tree.first(x, start) if start < tree.size else -1
             if i < 0:
                 missing += 1
-                start = tree.size  # the kind's other items will not fit either
+                start = tree.size  # the kind's other instances will not fit either
                 continue
             self._put(x, tree.order[i])
             start = i
@@ -201,6 +222,10 @@ class Scene:
                 core.truncate_kinds(k)
                 st.shrink()
                 self.rules.truncate(k)
+            elif op == "missing":
+                key = entry[1]
+                assert isinstance(key, str)
+                self.missing.pop(key, None)
             elif op == "retire":
                 key, k, missing = entry[1], entry[2], entry[3]
                 assert isinstance(key, str) and isinstance(k, int) and isinstance(missing, int)
@@ -275,19 +300,204 @@ def scene_from(
     placed: Mapping[str, Sequence[str]] | None = None,
     reservations: frozenset[int] = frozenset(),
 ) -> Scene:
-    """A scene of the demands: each on the agents `placed` gives it (by id) where it fits
-    there, else by first fit; instances that run stay where they run. Demands with rules
-    that keep them to few agents go first, as in a full placement."""
-    scene = Scene(agents, reservations)
-    order = sorted(demands, key=lambda d: (-_restriction(d), -d.count, d.key))
-    for d in order:
+    """A scene of the demands: instances that run stay where they run, the others go where
+    `placed` puts them (agent ids, e.g. a full placement's) while they fit there, else by
+    first fit, demands with rules that keep them to few agents first."""
+    scene = Scene(agents, demands, reservations)
+    order = sorted(range(len(demands)), key=lambda k: (-_restriction(demands[k]), k))
+    for k in order:
+        d = demands[k]
         hint = None
         if placed is not None and d.key in placed:
-            ids = placed[d.key]
-            hint = [scene.index.get(a, -1) for a in ids]
-        scene.add(d, running.get(d.key, ()), hint)
+            hint = [scene.index.get(a, -1) for a in placed[d.key]]
+        scene.fill(k, running.get(d.key, ()), hint)
     return scene
 
 
 def _restriction(d: Demand) -> int:
     return (2 if d.constraints else 0) + (1 if d.ports else 0)
+
+
+# --- the engine: a standing placement of every scene, a change at a time -------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The verdict on a change (or on the standing placement as it is)."""
+
+    level: str
+    # the first scene that does not fit, if any, and its best packing found, with a reason
+    # for each instance of the change (or, when the change itself was placed, of any
+    # instance) that has no agent there
+    failing: int | None = None
+    placement: Placement | None = None
+    moves: tuple[Move, ...] = ()
+    proof: str = ""
+    steps: tuple[str, ...] = ()
+    seconds: float = 0.0
+    # where the changed demands went, per scene (agent indices): others can replay it
+    hints: tuple[dict[str, list[int]], ...] = ()
+    escalated: bool = False  # the standing placement was re-packed (not a change's worth)
+
+
+class Standing:
+    """The standing placement of a cluster: one scene per set of reservations active together.
+
+    `running`: demand key → the agents where its instances run (they stay there).
+    `moves`: when a packing was only found with running tasks moved, those moves: until
+    they happen, every verdict that builds on it says so.
+    """
+
+    def __init__(
+        self,
+        agents: Sequence[Agent],
+        scenes: Sequence[tuple[frozenset[int], Sequence[Demand]]],
+        running: Mapping[str, Sequence[str]],
+        placed: Sequence[Mapping[str, Sequence[str]] | None] | None = None,
+    ) -> None:
+        self.agents = list(agents)
+        self.running = {k: tuple(v) for k, v in running.items()}
+        self.scenes = [
+            scene_from(
+                self.agents,
+                demands,
+                self.running,
+                placed[i] if placed is not None and i < len(placed) else None,
+                reservations,
+            )
+            for i, (reservations, demands) in enumerate(scenes)
+        ]
+        self.moves: tuple[Move, ...] = ()
+        self._undo: list[tuple[int, Scene, tuple[Move, ...]]] | None = None
+
+    # --- trials ---------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        self._undo = []
+        for scene in self.scenes:
+            scene.begin()
+
+    def undo(self) -> None:
+        """Back to where `begin()` was called."""
+        for i, old, moves in reversed(self._undo or []):
+            self.scenes[i] = old
+            self.moves = moves
+        self._undo = None
+        for scene in self.scenes:
+            if scene.journal is not None:
+                scene.undo()
+
+    def commit(self) -> None:
+        self._undo = None
+        for scene in self.scenes:
+            scene.commit()
+
+    def used(self) -> int:
+        """Agents holding an instance, in the scene that uses most."""
+        return max((s.used() for s in self.scenes), default=0)
+
+    def _adopt(self, i: int, placement: Placement, moves: tuple[Move, ...]) -> None:
+        """Scene i as the escalation packed it (running tasks where it put them, if moved)."""
+        if self._undo is not None:
+            self._undo.append((i, self.scenes[i], self.moves))
+        old = self.scenes[i]
+        running = {} if moves else self.running
+        self.scenes[i] = scene_from(
+            self.agents, old.demands(), running, placement.assignments, old.reservations
+        )
+        if moves:
+            self.moves = moves
+
+    # --- verdicts ---------------------------------------------------------------------------
+
+    def change(
+        self,
+        changes: Sequence[Change],
+        *,
+        seconds: float,
+        tolerate: frozenset[str] = frozenset(),
+        reservation_of: Mapping[str, int] | None = None,
+    ) -> Outcome:
+        """Apply the changes (inside a trial the caller commits or undoes) and judge them.
+
+        Each change goes to every scene, but a reservation's (its key in `reservation_of`)
+        only to the scenes of the sets it belongs to. The change is placed into what the
+        standing placement leaves; when a scene has instances left over, it escalates.
+        """
+        reservation_of = reservation_of or {}
+        keys = {c.key for c in changes}
+        hints: list[dict[str, list[int]]] = []
+        for scene in self.scenes:
+            mine = [
+                c
+                for c in changes
+                if c.key not in reservation_of or reservation_of[c.key] in scene.reservations
+            ]
+            scene.apply(mine)
+            hints.append({c.key: list(scene.where(c.key)) for c in mine if c.demand is not None})
+        outcome = self.judge(seconds=seconds, tolerate=tolerate, explain=keys)
+        return Outcome(
+            outcome.level,
+            outcome.failing,
+            outcome.placement,
+            outcome.moves,
+            outcome.proof,
+            outcome.steps,
+            outcome.seconds,
+            tuple(hints) if not outcome.escalated else (),
+            outcome.escalated,
+        )
+
+    def judge(
+        self,
+        *,
+        seconds: float,
+        tolerate: frozenset[str] = frozenset(),
+        explain: Iterable[str] | None = None,
+    ) -> Outcome:
+        """The level of the standing placement as it is: `fits` when every scene holds every
+        instance (but those tolerated); else each scene that does not is escalated within
+        the budget, and adopted when a packing is found."""
+        start = time.perf_counter()
+        wanted = None if explain is None else set(explain)
+        failing = [i for i, s in enumerate(self.scenes) if not s.complete(tolerate)]
+        if not failing:
+            level = AFTER_MOVES if self.moves else FITS
+            return Outcome(
+                level,
+                moves=self.moves,
+                steps=("standing",),
+                seconds=round(time.perf_counter() - start, 3),
+            )
+        levels: list[str] = []
+        steps: list[str] = []
+        proof, moves, first_failing = "", self.moves, None
+        placement: Placement | None = None
+        for i, scene in enumerate(self.scenes):
+            if i not in failing:
+                levels.append(AFTER_MOVES if self.moves else FITS)
+                continue
+            # the reasons: about the change when it is what found no room
+            own = scene.placement(explain=wanted)
+            if not own.unplaced:
+                own = scene.placement()
+            budget = max(0.05, (seconds - (time.perf_counter() - start)) / (len(failing) or 1))
+            running = {} if self.moves else self.running
+            got = settle(self.agents, scene.demands(), running, seconds=budget, tolerate=tolerate)
+            steps.extend(got.steps)
+            levels.append(got.level)
+            if accepted(got.level):
+                self._adopt(i, got.placement, got.moves or self.moves)
+                moves = self.moves
+            elif first_failing is None:
+                proof, first_failing, placement = got.proof, i, own
+        return Outcome(
+            worst(levels),
+            first_failing,
+            placement,
+            moves,
+            proof,
+            tuple(dict.fromkeys(steps)),
+            round(time.perf_counter() - start, 3),
+            escalated=True,
+        )

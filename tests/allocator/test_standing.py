@@ -1,0 +1,167 @@
+"""The standing placement: a change placed into what is left, escalation when it has no room."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from allocator.model import Agent, Demand
+from allocator.placement import place
+from allocator.standing import Change, Standing
+from allocator.verdict import AFTER_MOVES, DOES_NOT_FIT, FITS
+from tests.allocator.generated import agents, broken, demands
+
+
+def _agents(n: int, cpus: float = 4, mem: float = 8192) -> list[Agent]:
+    return [Agent(f"a{i}", f"agent-{i}", cpus, mem, 0) for i in range(1, n + 1)]
+
+
+def _standing(cluster: list[Agent], ds: list[Demand], running: dict | None = None) -> Standing:
+    return Standing(cluster, [(frozenset(), ds)], running or {})
+
+
+def _assignments(s: Standing) -> list[dict[str, tuple[str, ...]]]:
+    return [dict(scene.placement().assignments) for scene in s.scenes]
+
+
+def test_a_change_that_fits_what_is_left_is_placed_alone_and_undone_exactly() -> None:
+    standing = _standing(_agents(3), [Demand("a", 2, 1, 2048), Demand("b", 1, 2, 4096)])
+    before = _assignments(standing)
+    standing.begin()
+    got = standing.change([Change("c", Demand("c", 2, 1, 1024))], seconds=2)
+    assert got.level == FITS and got.steps == ("standing",) and not got.escalated
+    assert [len(h["c"]) for h in got.hints] == [2] and all(b >= 0 for b in got.hints[0]["c"])
+    standing.undo()
+    assert _assignments(standing) == before
+    standing.begin()
+    standing.change([Change("c", Demand("c", 2, 1, 1024))], seconds=2)
+    standing.commit()
+    assert set(_assignments(standing)[0]) == {"a", "b", "c"}
+
+
+def test_a_change_removes_the_old_instances_first() -> None:
+    standing = _standing(_agents(1, cpus=4), [Demand("a", 3, 1, 1024)])
+    standing.begin()
+    got = standing.change([Change("a", Demand("a", 4, 1, 1024))], seconds=2)
+    assert got.level == FITS
+    standing.commit()
+    standing.begin()
+    gone = standing.change([Change("a", None)], seconds=2)
+    assert gone.level == FITS and _assignments(standing) == [{}]
+
+
+# a cluster-shaped problem (Java and Node services on 7 agents of 8 cpus and 16 GiB) whose
+# optimum, 7 agents, CP-SAT proves and no heuristic of the fast effort reaches
+TIGHT = [
+    (5, 0.35, 416, 1024),
+    (3, 2.1, 6432, 0),
+    (1, 2.1, 6176, 512),
+    (2, 1.1, 1568, 512),
+    (4, 1.1, 2208, 0),
+    (4, 0.35, 1056, 1024),
+    (5, 0.6, 544, 0),
+    (5, 0.6, 1568, 1024),
+    (6, 0.6, 544, 512),
+    (5, 0.35, 288, 0),
+    (4, 1.1, 3616, 0),
+    (3, 0.6, 1056, 512),
+    (5, 1.1, 1184, 0),
+    (5, 1.1, 1568, 512),
+    (5, 0.6, 1696, 0),
+    (1, 2.1, 4128, 512),
+]
+
+
+def _tight(agents: int) -> tuple[list[Agent], list[Demand]]:
+    cluster = [Agent(f"a{i}", f"agent-{i}", 8, 16384, 200_000) for i in range(agents)]
+    items = [Demand(f"s{k:02d}", n, c, m, d) for k, (n, c, m, d) in enumerate(TIGHT)]
+    return cluster, items
+
+
+def test_escalation_finds_the_packing_the_heuristics_miss() -> None:
+    cluster, items = _tight(7)
+    assert not place(cluster, items, effort="fast").fits
+    standing = _standing(cluster, items[:-1])
+    standing.begin()
+    got = standing.change([Change(items[-1].key, items[-1])], seconds=2)
+    assert got.level == FITS and got.escalated and "exact" in got.steps, got
+    standing.commit()
+    assert all(scene.complete() for scene in standing.scenes)
+    assert broken(cluster, items, standing.scenes[0].placement()) == []
+
+
+def test_escalation_proves_one_agent_fewer_does_not_fit() -> None:
+    cluster, items = _tight(6)
+    standing = _standing(cluster, items[:-1])
+    standing.begin()
+    got = standing.change([Change(items[-1].key, items[-1])], seconds=2)
+    assert got.level == DOES_NOT_FIT and got.proof, got
+    standing.undo()
+
+
+def test_one_agent_fewer_is_proven_not_to_fit() -> None:
+    cluster = [Agent(f"a{i}", f"agent-{i}", 10, 10_000, 0) for i in range(2)]
+    items = [Demand("five", 2, 5, 10), Demand("four", 2, 4, 10)]
+    standing = _standing(cluster, items)
+    standing.begin()
+    got = standing.change([Change("three", Demand("three", 1, 3, 10, label="x"))], seconds=2)
+    assert got.level == DOES_NOT_FIT and "at least 3 agents" in got.proof
+    assert got.placement is not None
+    [why] = got.placement.unplaced
+    assert why.key == "three" and why.reason.startswith("x #1: needs 3 cpus")
+    standing.undo()
+
+
+def test_a_packing_that_needs_running_tasks_moved_says_which() -> None:
+    # a big instance needs a whole agent; a small task runs on each of the two agents
+    cluster = _agents(2, cpus=4)
+    small = Demand("small", 2, 1, 1024)
+    standing = _standing(cluster, [small], running={"small": ["a1", "a2"]})
+    standing.begin()
+    got = standing.change([Change("big", Demand("big", 1, 4, 1024))], seconds=2)
+    assert got.level == AFTER_MOVES, got
+    [move] = got.moves
+    assert move.demand == "small" and move.source != move.target
+    standing.undo()
+    assert standing.moves == ()
+
+
+def test_reasons_are_about_the_change_not_what_was_there() -> None:
+    cluster = _agents(2, cpus=2)
+    there = [Demand("x-t05", 2, 1.5, 1024), Demand("x-t12", 2, 0.5, 1024)]
+    standing = _standing(cluster, there)
+    standing.begin()
+    got = standing.change([Change("x-t15", Demand("x-t15", 1, 1, 1024))], seconds=1)
+    assert got.level == DOES_NOT_FIT and got.placement is not None
+    assert {u.key for u in got.placement.unplaced} == {"x-t15"}
+    standing.undo()
+
+
+@settings(max_examples=60, deadline=None)
+@given(agents(), demands(), st.data())
+def test_after_any_writes_the_standing_placement_is_sound(
+    cluster: list[Agent], asked: list[Demand], data: st.DataObject
+) -> None:
+    """Every write either keeps a sound, complete placement (when it is accepted) or leaves
+    the standing placement exactly as it was (when it is refused)."""
+    standing = _standing(cluster, [])
+    live: dict[str, Demand] = {}
+    for d in asked:
+        new = d if data.draw(st.booleans()) else replace(d, count=d.count + 1)
+        before = _assignments(standing)
+        standing.begin()
+        got = standing.change([Change(new.key, new)], seconds=0.5)
+        if got.level in (FITS, AFTER_MOVES):
+            standing.commit()
+            live[new.key] = new
+            [scene] = standing.scenes
+            assert scene.complete()
+            p = scene.placement()
+            assert broken(cluster, list(live.values()), p) == []
+            # never "fits" where a full search finds no packing
+            assert place(cluster, list(live.values()), effort="exact", seconds=1).fits
+        else:
+            standing.undo()
+            assert _assignments(standing) == before
