@@ -44,6 +44,9 @@ class Config:
         self.CLUSTER_TIMEOUT_SECONDS = float(os.environ.get("BERTH_CLUSTER_TIMEOUT_SECONDS", "10"))
         self.SNAPSHOT_RETENTION_DAYS = float(os.environ.get("BERTH_SNAPSHOT_RETENTION_DAYS", "7"))
         self.SNAPSHOT_MAX_AGE_SECONDS = _env_int("BERTH_SNAPSHOT_MAX_AGE_SECONDS", 300)
+        # how long a verdict may search (re-packing, exact search) when a change has no
+        # room in the standing placement
+        self.FIT_BUDGET_SECONDS = float(os.environ.get("BERTH_FIT_BUDGET_SECONDS", "2"))
         # /metrics wants this bearer token when set; unset, it is open (api/metrics.py)
         self.METRICS_TOKEN = os.environ.get("BERTH_METRICS_TOKEN", "")
         # signs the web pages' session cookie; unset: one kept in var/secret-key (the demo)
@@ -88,6 +91,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         cluster_timeout=(3.05, float(app.config["CLUSTER_TIMEOUT_SECONDS"])),
         snapshot_max_age=timedelta(seconds=app.config["SNAPSHOT_MAX_AGE_SECONDS"]),
         snapshot_retention=timedelta(days=app.config["SNAPSHOT_RETENTION_DAYS"]),
+        fit_budget=max(0.1, float(app.config["FIT_BUDGET_SECONDS"])),
     )
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry chatter is ours to report
     app.json.sort_keys = False  # keep ports in the service's order: {"http": …, "dubbo": …}

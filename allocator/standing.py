@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from allocator.bounds import volume_bound
 from allocator.constraints import AgentRules
 from allocator.model import RESOURCES, Agent, Demand, Placement, Unplaced
 from allocator.packing import Kind, Problem
@@ -63,6 +64,7 @@ class Scene:
         self.tree = Tree(self.state, bin_order(self.core))
         self.kind: dict[str, int] = {d.key: k for k, d in enumerate(demands)}
         self.missing: dict[str, int] = {}  # demand key → instances without an agent
+        self.need = list(volume_need(demands))  # what the demands ask in all
         self.journal: list[tuple[object, ...]] | None = None
 
     # --- changes ---------------------------------------------------------------------------
@@ -104,7 +106,12 @@ class Scene:
             if st.where[x] >= 0:
                 self._take(x)
         self.rules.retire(k)
+        self._grow_need(self.rules.demands[k], -1)
         self._log("retire", key, k, self.missing.pop(key, 0))
+
+    def _grow_need(self, d: Demand, sign: int) -> None:
+        for r, size in enumerate(d.size):
+            self.need[r] += sign * size * max(0, d.count)
 
     def _extend(self, demand: Demand) -> int:
         k = self.rules.extend(demand)
@@ -112,6 +119,7 @@ class Scene:
         assert self.core.add_kind(kind, self.rules.eligible(k)) == k
         self.state.grow()
         self.kind[demand.key] = k
+        self._grow_need(demand, +1)
         self._log("kind", demand.key, k)
         return k
 
@@ -219,6 +227,7 @@ class Scene:
                 assert isinstance(key, str) and isinstance(k, int)
                 del self.kind[key]
                 self.missing.pop(key, None)
+                self._grow_need(self.rules.demands[k], -1)
                 core.truncate_kinds(k)
                 st.shrink()
                 self.rules.truncate(k)
@@ -230,6 +239,7 @@ class Scene:
                 key, k, missing = entry[1], entry[2], entry[3]
                 assert isinstance(key, str) and isinstance(k, int) and isinstance(missing, int)
                 self.rules.unretire(k)
+                self._grow_need(self.rules.demands[k], +1)
                 self.kind[key] = k
                 if missing:
                     self.missing[key] = missing
@@ -396,6 +406,34 @@ class Standing:
         """Agents holding an instance, in the scene that uses most."""
         return max((s.used() for s in self.scenes), default=0)
 
+    def volume_bound(self) -> int:
+        """Fewest agents the scene that asks most needs by volume (biggest agents first)."""
+        sizes = [a.size for a in self.agents]
+        return max((volume_bound(s.need, sizes) for s in self.scenes), default=0)
+
+    def replay(
+        self,
+        changes: Sequence[Change],
+        hints: Mapping[frozenset[int], Mapping[str, Sequence[int]]],
+        reservation_of: Mapping[str, int] | None = None,
+    ) -> None:
+        """Apply changes another process judged, where it placed them (`hints`, per set of
+        reservations) as far as they fit here; no escalation (the next verdict does it)."""
+        for scene in self.scenes:
+            scene.apply(
+                self._mine(scene, changes, reservation_of or {}), hints.get(scene.reservations)
+            )
+
+    @staticmethod
+    def _mine(
+        scene: Scene, changes: Sequence[Change], reservation_of: Mapping[str, int]
+    ) -> list[Change]:
+        return [
+            c
+            for c in changes
+            if c.key not in reservation_of or reservation_of[c.key] in scene.reservations
+        ]
+
     def _adopt(self, i: int, placement: Placement, moves: tuple[Move, ...]) -> None:
         """Scene i as the escalation packed it (running tasks where it put them, if moved)."""
         if self._undo is not None:
@@ -428,11 +466,7 @@ class Standing:
         keys = {c.key for c in changes}
         hints: list[dict[str, list[int]]] = []
         for scene in self.scenes:
-            mine = [
-                c
-                for c in changes
-                if c.key not in reservation_of or reservation_of[c.key] in scene.reservations
-            ]
+            mine = self._mine(scene, changes, reservation_of)
             scene.apply(mine)
             hints.append({c.key: list(scene.where(c.key)) for c in mine if c.demand is not None})
         outcome = self.judge(seconds=seconds, tolerate=tolerate, explain=keys)

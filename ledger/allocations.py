@@ -9,13 +9,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from ledger.capacity import Picture, picture, require_fit
+from ledger.capacity import DoesNotFitError, allocation_demand, app_id, surge_of
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError, NotFoundError, PreconditionFailedError
 from ledger.host_ports import assign_ports, lock_cluster, purge_quarantine, release_ports
 from ledger.services import find_service
 from ledger.snapshots import latest_snapshot_row
+from ledger.standing import Kept, judge_allocation, record_deletion, refusal, standing_for
 from ledger.sync import refresh_if_stale
 from ledger.views import allocation_view
 from models import Allocation, Environment, Service
@@ -124,7 +125,9 @@ def write_allocation(
     """
     env = find_environment(session, env_name)
     # lock before reading the service: a concurrent change of its ports must be seen whole
-    lock_cluster(ctx, session, env.cluster_id)
+    version = lock_cluster(ctx, session, env.cluster_id)
+    # the standing placement as it is before this write (caught up under the lock)
+    kept = standing_for(session, env.cluster, version) if check_fit else None
     service = find_service(session, service_name)
     fields = dict(data)
     requested: dict[str, int] = fields.pop("ports", None) or {}
@@ -151,7 +154,7 @@ def write_allocation(
         assign_ports(ctx, session, env.cluster, alloc, names, requested)
         session.flush()
         session.expire(alloc, ["ports"])
-        fit = _verdict(ctx, session, alloc, force, check_fit)
+        fit = _verdict(ctx, session, kept, alloc, force, check_fit)
         view = allocation_view(alloc)
         action = "create-forced" if alloc.forced_at else "create"
         ctx.audit(session, action, "allocation", f"{env.name}/{service.name}", None, view)
@@ -177,7 +180,11 @@ def write_allocation(
     changed = _comparable(allocation_view(alloc)) != _comparable(before)
     # a change that only takes less can never make things worse: it is never refused
     shrinks = _only_shrinks(before, allocation_view(alloc))
-    fit = _verdict(ctx, session, alloc, force or shrinks, check_fit) if changed or force else None
+    fit = (
+        _verdict(ctx, session, kept, alloc, force or shrinks, check_fit)
+        if changed or force
+        else None
+    )
     if changed:
         alloc.version += 1
         alloc.updated_by = ctx.actor
@@ -193,33 +200,60 @@ def write_allocation(
 def _verdict(
     ctx: Context,
     session: Session,
+    kept: Kept | None,
     alloc: Allocation,
     force: bool,
     check_fit: bool,
-    *,
-    lenient: bool = False,
 ) -> dict[str, Any] | None:
+    """The verdict on the allocation as it now stands (409 unless it fits, or is forced)."""
     if not check_fit:
         return None
-    cluster = alloc.environment.cluster
-    if latest_snapshot_row(session, cluster.id) is None:
-        # never synced: the verdict is "not checked" whatever the cluster holds, so do not
-        # load its allocations (a write would cost O(allocations) for nothing)
-        pic = Picture(cluster, None, (), (), (), (), (), (), utcnow())
-    else:
-        pic = picture(session, cluster)
-    verdict = require_fit(
-        pic,
-        force=force or lenient,
-        what=f"{alloc.service.name} in {alloc.environment.name}",
-        key=f"{alloc.environment.name}/{alloc.service.name}",
+    env, service = alloc.environment, alloc.service
+    cluster = env.cluster
+    snapshot = latest_snapshot_row(session, cluster.id, content=False)
+    if kept is None or snapshot is None:
+        # never synced: the verdict is "not checked" whatever the cluster holds
+        alloc.forced_at = None
+        return {
+            "checked": False,
+            "fits": True,
+            "why": (
+                f"cluster '{cluster.name}' has no snapshot yet: sync it "
+                f"(POST /api/v1/clusters/{cluster.name}/sync) to have every change checked"
+            ),
+        }
+    ports = sorted(p.port for p in alloc.ports)
+    verdict = judge_allocation(
+        session,
+        kept,
+        snapshot,
+        f"{env.name}/{service.name}",
+        allocation_demand(cluster, alloc, ports),
+        surge_of(alloc),
+        app_id(env, service.name),
+        seconds=ctx.settings.fit_budget,
+        force=force,
     )
-    if not verdict.checked or verdict.fits:
+    if verdict.fits:
         alloc.forced_at = None
     elif force:
         alloc.forced_at = utcnow()  # an admin's decision, shown in every capacity answer
+    else:
+        raise DoesNotFitError(
+            refusal(
+                cluster.name,
+                f"{service.name} in {env.name}",
+                None,
+                None,
+                utcnow(),
+                verdict.proof,
+                reasons=verdict.reasons,
+                when=verdict.when,
+            ),
+            fit=verdict.view,
+        )
     session.flush()
-    return verdict.as_dict()
+    return verdict.view
 
 
 def put_allocation(
@@ -287,10 +321,14 @@ def delete_allocation(
 
     def work(session: Session) -> None:
         # lock first: what If-Match is checked against must be what gets deleted
-        lock_cluster(ctx, session, find_environment(session, env_name).cluster_id)
+        env = find_environment(session, env_name)
+        version = lock_cluster(ctx, session, env.cluster_id)
+        kept = standing_for(session, env.cluster, version)
         alloc = find_allocation(session, env_name, service_name)
         before = allocation_view(alloc)
         _check_if_match(if_match, etag(before))
+        if kept is not None:
+            record_deletion(session, kept, f"{env_name}/{service_name}", app_id(env, service_name))
         release_ports(session, alloc.ports, utcnow())
         session.delete(alloc)
         ctx.audit(session, "delete", "allocation", f"{env_name}/{service_name}", before, None)

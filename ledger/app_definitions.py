@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.allocations import find_allocation
-from ledger.capacity import DoesNotFitError, judge_cached, picture
+from ledger.capacity import DoesNotFitError
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError
-from ledger.snapshots import latest_snapshot_row
+from ledger.standing import unplaced_now
 from marathon.dockerfile import dockerfile
 from marathon.render import (
     DEFAULT_HEAP_SHARE,
@@ -95,15 +95,19 @@ def check_image(image: str) -> None:
         )
 
 
-def require_placed(session: Session, alloc: Allocation, *, force: bool = False) -> None:
-    """409 when instances of this allocation cannot be placed now (an admin may force)."""
-    if force or latest_snapshot_row(session, alloc.environment.cluster_id) is None:
-        return  # never synced: nothing to check against
-    verdict = judge_cached(picture(session, alloc.environment.cluster))
-    if not verdict.checked or verdict.placement is None:
+def require_placed(
+    session: Session, alloc: Allocation, seconds: float, *, force: bool = False
+) -> None:
+    """409 when instances of this allocation have no agent now (an admin may force): read
+    from the cluster's standing placement, which is current and costs nothing to ask."""
+    if force:
         return
     key = f"{alloc.environment.name}/{alloc.service.name}"
-    mine = [u for u in verdict.placement.unplaced if u.key in (key, f"surge:{key}")]
+    keys = (key, f"surge:{key}")
+    verdict = unplaced_now(session, alloc.environment.cluster, keys, seconds)
+    if verdict is None or verdict.placement is None:
+        return
+    mine = [u for u in verdict.placement.unplaced if u.key in keys]
     if mine:
         raise DoesNotFitError(
             f"{alloc.service.name} does not fit in {alloc.environment.name} now: "
@@ -126,7 +130,7 @@ def marathon_definition(
 
     def work(session: Session) -> tuple[dict[str, Any], str]:
         alloc = find_allocation(session, env_name, service_name)
-        require_placed(session, alloc)
+        require_placed(session, alloc, ctx.settings.fit_budget)
         definition = render(render_input(session, alloc, image, build_url, git_sha))
         return definition, config_hash(definition)
 

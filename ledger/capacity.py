@@ -3,8 +3,6 @@ the agents of the latest snapshot; and the capacity answers built from that plac
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -15,10 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, defer, joinedload, lazyload, selectinload
 
 from allocator.model import Agent, Demand, Placement, usable_constraints
-from allocator.placement import place
 from allocator.ports import subtract_ports
-from allocator.surge import surge_instances
-from allocator.windows import Interval, Window, distinct_sets, intervals_from
+from allocator.surge import largest_surges, mean_agent, surge_instances
+from allocator.windows import Interval, Window, intervals_from
 from ledger.errors import ConflictError
 from ledger.snapshots import latest_snapshot_row
 from models import (
@@ -63,6 +60,11 @@ class Verdict:
     failing: Placement | None  # the first interval that does not fit, if any
     failing_interval: Interval | None
     picture: Picture
+    # fits, fits_after_moves, does_not_fit or not_proven (allocator.verdict)
+    level: str = "fits"
+    moves: tuple[dict[str, Any], ...] = ()
+    proof: str = ""
+    steps: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         snap = self.picture.snapshot
@@ -85,6 +87,10 @@ class Verdict:
                 "lower_bound": worst.lower_bound,
                 "surge": surge_summary(self.picture),
                 "unplaced": [unplaced_view(u) for u in worst.unplaced],
+                "level": self.level,
+                "moves": list(self.moves),
+                "proof": self.proof,
+                "steps": list(self.steps),
             }
         )
         if self.failing_interval is not None:
@@ -181,7 +187,7 @@ def usable_constraint(c: Iterable[Any]) -> bool:
     return bool(usable_constraints([list(c)]))
 
 
-def _allocation_demand(cluster: Cluster, alloc: Allocation, ports: Sequence[int]) -> Demand:
+def allocation_demand(cluster: Cluster, alloc: Allocation, ports: Sequence[int]) -> Demand:
     env, service = alloc.environment.name, alloc.service.name
     return Demand(
         key=f"{env}/{service}",
@@ -202,31 +208,37 @@ def _surge(
     """The extra instances of the N most expensive rolling upgrades running at once."""
     if not agents:
         return []
-    mean = [sum(getattr(a, r) for a in agents) / len(agents) or 1.0 for r in RESOURCES]
-    costed = []
-    for alloc, demand in allocations:
-        extra = surge_instances(
-            alloc.instances, alloc.minimum_health_capacity, alloc.maximum_over_capacity
-        )
-        if extra:
-            share = max(getattr(demand, r) / m for r, m in zip(RESOURCES, mean, strict=True))
-            costed.append((-extra * share, demand.key, extra, demand))
-    costed.sort()
-    return [
-        replace(
-            demand,
-            key=f"surge:{demand.key}",
-            count=extra,
-            group=demand.constraint_group,
-            label=f"{demand.name} during a deploy",
-        )
-        for _, _, extra, demand in costed[: max(0, cluster.concurrent_deploys)]
-    ]
+    return largest_surges(
+        ((demand, surge_of(alloc)) for alloc, demand in allocations),
+        mean_agent(agents),
+        cluster.concurrent_deploys,
+    )
 
 
-def _reservation_demand(cluster: Cluster, r: Reservation, allocation: Demand | None) -> Demand:
-    """A reservation's slots as a demand; `allocation`: the demand of the allocation it
-    belongs to (its service in its environment), if that allocation exists now.
+def surge_of(alloc: Allocation) -> int:
+    """The extra instances a deploy of the allocation starts (its upgradeStrategy)."""
+    return surge_instances(
+        alloc.instances, alloc.minimum_health_capacity, alloc.maximum_over_capacity
+    )
+
+
+def plain_slots(cluster: Cluster, r: Reservation) -> Demand:
+    """A reservation's slots with its own sizes and constraints, as if it had no service."""
+    return Demand(
+        key=f"reservation:{r.id}",
+        count=r.count,
+        cpus=r.cpus + cluster.executor_cpus,
+        mem=r.mem + cluster.executor_mem,
+        disk=r.disk,
+        constraints=usable_constraints(r.constraints),
+        headroom=r.environment.headroom if r.environment else 0.0,
+        label=f"reservation {r.id} ({r.reason[:60]})",
+    )
+
+
+def link_slots(slots: Demand, allocation: Demand | None, reason: str) -> Demand:
+    """A reservation's slots (`plain_slots`) as the allocation they belong to needs them,
+    if that allocation exists now.
 
     Slots of an allocation are placed like more of its instances: each needs the
     allocation's host ports free on its agent (so slots and instances never share an agent
@@ -237,25 +249,16 @@ def _reservation_demand(cluster: Cluster, r: Reservation, allocation: Demand | N
     slots, without ports; it is made an allocation's again if the service is allocated
     there again.
     """
-    slots = Demand(
-        key=f"reservation:{r.id}",
-        count=r.count,
-        cpus=r.cpus + cluster.executor_cpus,
-        mem=r.mem + cluster.executor_mem,
-        disk=r.disk,
-        constraints=usable_constraints(r.constraints),
-        headroom=r.environment.headroom if r.environment else 0.0,
-        label=f"reservation {r.id} ({r.reason[:60]})",
-    )
     if allocation is None:
         return slots
+    rid = slots.key.removeprefix("reservation:")
     return replace(
         slots,
         ports=allocation.ports,
         constraints=allocation.constraints,
         headroom=allocation.headroom,
         group=allocation.constraint_group,
-        label=f"reservation {r.id} for {allocation.name} ({r.reason[:60]})",
+        label=f"reservation {rid} for {allocation.name} ({reason[:60]})",
     )
 
 
@@ -291,11 +294,18 @@ def picture(session: Session, cluster: Cluster, now: datetime | None = None) -> 
         .order_by(PortAssignment.port)
     ):
         held[alloc_id].append(port)
-    allocations = tuple((a, _allocation_demand(cluster, a, held[a.id])) for a in allocs)
+    allocations = tuple((a, allocation_demand(cluster, a, held[a.id])) for a in allocs)
     # a reservation belongs to the allocation of its service in its environment
     by_service = {(a.environment_id, a.service_id): d for a, d in allocations}
     reservations = tuple(
-        (r, _reservation_demand(cluster, r, by_service.get((r.environment_id, r.service_id))))
+        (
+            r,
+            link_slots(
+                plain_slots(cluster, r),
+                by_service.get((r.environment_id, r.service_id)),
+                r.reason,
+            ),
+        )
         for r in session.scalars(
             select(Reservation)
             .where(Reservation.cluster_id == cluster.id, Reservation.ends_at > now)
@@ -321,110 +331,6 @@ def picture(session: Session, cluster: Cluster, now: datetime | None = None) -> 
         intervals,
         now,
         used,
-    )
-
-
-def _demands(
-    pic: Picture, active: Iterable[int], skip: frozenset[str] = frozenset()
-) -> list[Demand]:
-    wanted = set(active)
-    return [
-        *(d for _, d in pic.allocations if d.key not in skip),
-        *pic.surge,
-        *(d for r, d in pic.reservations if r.id in wanted),
-    ]
-
-
-def forced_keys(pic: Picture, but: str | None = None) -> frozenset[str]:
-    """Demands an admin saved knowing they did not fit; other writes are not blamed for them."""
-    keys = {d.key for a, d in pic.allocations if a.forced_at is not None}
-    keys |= {d.key for r, d in pic.reservations if r.forced}
-    return frozenset(keys - {but} if but else keys)
-
-
-def _ok(placement: Placement, tolerate: frozenset[str]) -> bool:
-    return all(
-        u.key in tolerate or u.key.removeprefix("surge:") in tolerate for u in placement.unplaced
-    )
-
-
-def judge(pic: Picture, tolerate: frozenset[str] = frozenset()) -> Verdict:
-    """Place everything for now and for every distinct set of reservations to come.
-
-    `tolerate`: demands whose unplaced instances do not count against the verdict.
-    """
-    if pic.snapshot is None:
-        return Verdict(False, True, None, None, None, pic)
-    now_active = pic.intervals[0].active if pic.intervals else frozenset()
-    current = place(pic.agents, _demands(pic, now_active))
-    if not _ok(current, tolerate):
-        return Verdict(
-            True, False, current, current, pic.intervals[0] if pic.intervals else None, pic
-        )
-    for active in distinct_sets(pic.intervals):
-        if active <= now_active:
-            continue
-        later = place(pic.agents, _demands(pic, active))
-        if not _ok(later, tolerate):
-            when = next(i for i in pic.intervals if i.active == active)
-            return Verdict(True, False, current, later, when, pic)
-    return Verdict(True, current.fits, current, None, None, pic)
-
-
-# cluster id → (what the verdict depends on, the verdict); per process, one entry a cluster
-_verdicts: dict[int, tuple[str, Verdict]] = {}
-_verdicts_lock = threading.Lock()
-placements_run = 0  # how many times judge_cached had to place (tests read it)
-
-
-def placement_key(pic: Picture) -> str:
-    """A digest of everything `judge` reads: the agents, every demand, and which sets of
-    reservations are active now and later (their times only move the answer's dates)."""
-    parts = (
-        pic.agents,
-        [d for _, d in pic.allocations],
-        pic.surge,
-        [d for _, d in pic.reservations],
-        [sorted(i.active) for i in pic.intervals],
-    )
-    return hashlib.sha256(repr(parts).encode()).hexdigest()
-
-
-def judge_cached(pic: Picture) -> Verdict:
-    """`judge(pic)` for readers (the render gate, /metrics): placement runs again only when
-    something it depends on changed, in whatever process changed it. Writes judge afresh."""
-    global placements_run
-    key = placement_key(pic)
-    with _verdicts_lock:
-        kept = _verdicts.get(pic.cluster.id)
-    if kept is not None and kept[0] == key:
-        return replace(kept[1], picture=pic)
-    verdict = judge(pic)
-    with _verdicts_lock:
-        placements_run += 1
-        _verdicts[pic.cluster.id] = (key, verdict)
-    return verdict
-
-
-def require_fit(pic: Picture, *, force: bool, what: str, key: str | None = None) -> Verdict:
-    """409 unless everything fits at every moment from now on (an admin may force it).
-
-    Instances of over-commits an admin forced earlier may stay unplaced without blocking
-    every other change of the cluster; the change being made (`key`) always counts.
-    """
-    verdict = judge(pic, forced_keys(pic, but=key))
-    if verdict.failing is None or force:
-        return verdict
-    failing = verdict.failing
-    assert failing is not None
-    reasons = [u.reason for u in failing.unplaced]
-    when = ""
-    if verdict.failing_interval is not None and verdict.failing_interval.start > pic.now:
-        when = f" from {verdict.failing_interval.start.isoformat(timespec='minutes')}"
-    shown = "; ".join(reasons[:5]) + (f"; and {len(reasons) - 5} more" if len(reasons) > 5 else "")
-    raise DoesNotFitError(
-        f"{what} would not fit on cluster '{pic.cluster.name}'{when}: {shown}",
-        fit=verdict.as_dict(),
     )
 
 

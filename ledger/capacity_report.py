@@ -16,7 +16,6 @@ from ledger.capacity import (
     Verdict,
     interval_view,
     iso,
-    judge,
     picture,
     surge_summary,
     unplaced_view,
@@ -24,6 +23,7 @@ from ledger.capacity import (
 from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
+from ledger.standing import verdict_of
 from ledger.sync import fresh_snapshot
 
 HORIZON = timedelta(days=30)
@@ -206,7 +206,7 @@ def cluster_capacity(ctx: Context, name: str) -> dict[str, Any]:
 
     def work(session: Session) -> dict[str, Any]:
         pic = picture(session, find_cluster(session, name))
-        return capacity_answer(pic, judge(pic), None)
+        return capacity_answer(pic, verdict_of(session, pic, ctx.settings.fit_budget), None)
 
     return in_transaction(ctx, work)
 
@@ -218,6 +218,6 @@ def environment_capacity(ctx: Context, env_name: str) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
         env = find_environment(session, env_name)
         pic = picture(session, env.cluster)
-        return capacity_answer(pic, judge(pic), env.name)
+        return capacity_answer(pic, verdict_of(session, pic, ctx.settings.fit_budget), env.name)
 
     return in_transaction(ctx, work)

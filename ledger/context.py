@@ -58,6 +58,8 @@ class Settings:
     snapshot_max_age: timedelta = timedelta(minutes=5)
     # older snapshots than this are dropped (the newest of a cluster always stays)
     snapshot_retention: timedelta = timedelta(days=7)
+    # seconds a verdict may search when a change has no room in the standing placement
+    fit_budget: float = 2.0
 
 
 @dataclass(frozen=True)

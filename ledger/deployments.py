@@ -185,7 +185,7 @@ def deploy(
 
     def prepare(session: Session) -> int:
         alloc = find_allocation(session, env_name, service_name)
-        require_placed(session, alloc, force=force)
+        require_placed(session, alloc, ctx.settings.fit_budget, force=force)
         definition = render(render_input(session, alloc, image, build_url, git_sha))
         d = _record(
             ctx,

@@ -26,17 +26,18 @@ from models import Allocation, Cluster, PortAssignment, PortBlock
 from models.base import utcnow
 
 
-def lock_cluster(ctx: Context, session: Session, cluster_id: int) -> None:
-    """Serialise writers of one cluster's port space (other clusters go on in parallel).
+def lock_cluster(ctx: Context, session: Session, cluster_id: int) -> int:
+    """Serialise writers of one cluster's port space and demand (other clusters go on in
+    parallel); returns the cluster's demand version as the lock holder sees it.
 
     PostgreSQL: a row lock on the cluster (NO KEY UPDATE, so inserts that merely
     reference the cluster are not blocked). SQLite: every write transaction already
     holds the database's write lock (BEGIN IMMEDIATE), so nothing more is needed.
     """
+    query = select(Cluster.demand_version).where(Cluster.id == cluster_id)
     if ctx.settings.cluster_lock:
-        session.execute(
-            select(Cluster.id).where(Cluster.id == cluster_id).with_for_update(key_share=True)
-        )
+        query = query.with_for_update(key_share=True)
+    return session.scalar(query) or 0
 
 
 def ranges_of(cluster: Cluster) -> tuple[PortRange, ...]:

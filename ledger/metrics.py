@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.capacity import RESOURCES, judge_cached, picture
+from ledger.capacity import RESOURCES, picture
 from ledger.capacity_report import capacity_answer
 from ledger.context import Context, in_transaction
+from ledger.standing import verdict_of
 from models import Cluster, Environment
 
 
@@ -59,7 +60,7 @@ def capacity_figures(ctx: Context) -> tuple[list[Figures], list[str]]:
             if pic.snapshot is None:
                 unsynced.append(cluster.name)
                 continue
-            verdict = judge_cached(pic)
+            verdict = verdict_of(session, pic, ctx.settings.fit_budget)
             figures.append(_figures(capacity_answer(pic, verdict, None)))
             envs = session.scalars(
                 select(Environment.name)

@@ -21,18 +21,13 @@ from sqlalchemy.orm import Session
 
 from allocator.model import Demand, Placement
 from allocator.placement import place
-from ledger.capacity import (
-    Picture,
-    app_id,
-    judge,
-    judge_cached,
-    picture,
-)
+from ledger.capacity import Picture, Verdict, app_id, picture
 from ledger.capacity_report import capacity_answer
 from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError, NotFoundError
+from ledger.standing import verdict_of
 from ledger.sync import fresh_snapshot
 from models import Allocation, Cluster, Environment, Service
 from models.base import utcnow
@@ -280,8 +275,7 @@ def _teams(scoped: list[tuple[Allocation, Demand]]) -> list[dict[str, Any]]:
     ]
 
 
-def _section(pic: Picture, kind: str, name: str) -> dict[str, Any]:
-    verdict = judge(pic)
+def _section(pic: Picture, verdict: Verdict, kind: str, name: str) -> dict[str, Any]:
     cap = capacity_answer(pic, verdict, name if kind == "environment" else None)
     scoped = _in_scope(pic, kind, name)
     reserved_keys = {
@@ -340,7 +334,8 @@ def capacity_report(
             pic = picture(session, find_cluster(session, cluster_name), now)
             if pic.snapshot is None:
                 continue  # fresh_snapshot has refused a cluster that cannot be read
-            sections.append(_section(pic, kind, name))
+            verdict = verdict_of(session, pic, ctx.settings.fit_budget)
+            sections.append(_section(pic, verdict, kind, name))
         return {
             "scope": {"kind": kind, "name": name},
             "generated_at": now,
@@ -431,7 +426,7 @@ def overview(ctx: Context) -> list[dict[str, Any]]:
                 "environments": [{"name": e.name, "headroom": e.headroom} for e in envs],
             }
             if pic.snapshot is not None:
-                verdict = judge_cached(pic)
+                verdict = verdict_of(session, pic, ctx.settings.fit_budget)
                 cap = capacity_answer(pic, verdict, None)
                 entry |= {
                     "snapshot_age_seconds": cap["snapshot"]["age_seconds"],

@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.capacity import picture, require_fit, usable_constraint
+from ledger.capacity import picture, usable_constraint
 from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError, NotFoundError
 from ledger.host_ports import lock_cluster
 from ledger.services import find_service
+from ledger.standing import require_fit
 from ledger.sync import refresh_if_stale
 from ledger.views import reservation_view
 from models import Allocation, Cluster, Environment, Reservation, Service
@@ -122,6 +123,7 @@ def add_reservations(
         force=force,
         what=what,
         key=f"reservation:{rows[0].id}" if len(rows) == 1 else None,
+        seconds=ctx.settings.fit_budget,
     )
     views = []
     for r in rows:

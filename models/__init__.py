@@ -3,7 +3,7 @@
 from models.allocation import Allocation
 from models.audit import AuditEvent
 from models.base import Base
-from models.cluster import Cluster
+from models.cluster import Cluster, DemandChange
 from models.deployment import Deployment
 from models.environment import Environment
 from models.plan import Plan
@@ -19,6 +19,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Cluster",
+    "DemandChange",
     "Deployment",
     "Environment",
     "ImportConflict",

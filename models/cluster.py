@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -31,5 +31,27 @@ class Cluster(Base):
     executor_mem: Mapped[int] = mapped_column(default=32)
     # how many rolling upgrades may run at once; the largest ones' surge is kept free
     concurrent_deploys: Mapped[int] = mapped_column(default=1)
+    # bumped in the same transaction as every write that changes what placement reads
+    # (allocations, their ports, reservations, environments, cluster settings): a process
+    # that keeps a standing placement knows from this one column whether it is current
+    demand_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DemandChange(Base):
+    """What one bump of `Cluster.demand_version` changed, for processes that catch up.
+
+    `body`: the changed allocations' demands and where the writer placed them, or
+    `{"reload": true}` when anything else changed (they then place the cluster afresh).
+    Old rows are pruned; a process further behind than what is kept reloads.
+    """
+
+    __tablename__ = "demand_changes"
+
+    cluster_id: Mapped[int] = mapped_column(
+        ForeignKey("clusters.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    body: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
