@@ -417,9 +417,7 @@ def standing_for(
         kept = _kept.get(where)
     if kept is not None:
         with kept.lock:
-            current = (
-                kept.snapshot == _identity(cluster, snap) and kept.now_sets(now) == kept.sets
-            )
+            current = kept.snapshot == _identity(cluster, snap) and kept.now_sets(now) == kept.sets
             if current and kept.version == version:
                 return kept
             if current and kept.version < version and _catch_up(session, kept, version):
