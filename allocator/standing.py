@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from allocator.bounds import volume_bound
 from allocator.constraints import AgentRules
@@ -402,6 +402,18 @@ class Standing:
         for scene in self.scenes:
             scene.commit()
 
+    @staticmethod
+    def _kept_room(scene: Scene, tolerate: frozenset[str]) -> list[Demand]:
+        """The scene's demands, a tolerated one (an admin's over-commit) counting only its
+        instances placed now: what it does not have may stay missing, but a re-pack may
+        not take the room of what it has."""
+        out = []
+        for d in scene.demands():
+            missing = scene.missing.get(d.key, 0)
+            tolerated = d.key in tolerate or d.key.removeprefix("surge:") in tolerate
+            out.append(replace(d, count=d.count - missing) if missing and tolerated else d)
+        return out
+
     def used(self) -> int:
         """Agents holding an instance, in the scene that uses most."""
         return max((s.used() for s in self.scenes), default=0)
@@ -517,7 +529,8 @@ class Standing:
                 own = scene.placement()
             budget = max(0.05, (seconds - (time.perf_counter() - start)) / (len(failing) or 1))
             running = {} if self.moves else self.running
-            got = settle(self.agents, scene.demands(), running, seconds=budget, tolerate=tolerate)
+            demands = self._kept_room(scene, tolerate)
+            got = settle(self.agents, demands, running, seconds=budget)
             steps.extend(got.steps)
             levels.append(got.level)
             if accepted(got.level):

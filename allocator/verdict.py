@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from allocator.model import Agent, Demand, Placement
 from allocator.placement import place
@@ -59,14 +59,6 @@ class Settled:
     seconds: float = 0.0
 
 
-def _tolerated(key: str, tolerate: frozenset[str]) -> bool:
-    return key in tolerate or key.removeprefix("surge:") in tolerate
-
-
-def _ok(p: Placement, tolerate: frozenset[str]) -> bool:
-    return all(_tolerated(u.key, tolerate) for u in p.unplaced)
-
-
 def moves_between(
     demands: Sequence[Demand], running: Mapping[str, Sequence[str]], p: Placement
 ) -> tuple[Move, ...]:
@@ -87,12 +79,10 @@ def settle(
     running: Mapping[str, Sequence[str]],
     *,
     seconds: float,
-    tolerate: frozenset[str] = frozenset(),
     clock: Callable[[], float] = time.perf_counter,
 ) -> Settled:
     """The level of one set of demands on the agents, within `seconds` (the exact searches
-    stop when it runs out). `tolerate`: demands whose instances may stay unplaced (an
-    admin forced them); the exact searches leave them out."""
+    stop when it runs out)."""
     start = clock()
     steps: list[str] = []
 
@@ -102,7 +92,7 @@ def settle(
     def done(level: str, p: Placement, proof: str = "", moves: tuple[Move, ...] = ()) -> Settled:
         return Settled(level, p, moves, proof, tuple(steps), round(clock() - start, 3))
 
-    kept = [d for d in demands if not _tolerated(d.key, tolerate)]
+    kept = list(demands)
     runs = any(running.get(d.key) for d in kept)
     steps.append("re-pack")
     # with tasks free to move as well, the exact search needs time of its own
@@ -110,8 +100,8 @@ def settle(
     here = place(agents, kept, effort="exact", pinned=running, seconds=share)
     if here.strategy.startswith("exact"):
         steps.append("exact")
-    if _ok(here, tolerate):
-        return done(FITS, _with_tolerated(agents, demands, here, running))
+    if here.fits:
+        return done(FITS, here)
     if here.lower_bound > len(agents):
         return done(
             DOES_NOT_FIT,
@@ -126,9 +116,8 @@ def settle(
         return done(NOT_PROVEN, here, _unsettled(here, len(agents), seconds))
     steps.append("exact with moves")
     anywhere = place(agents, kept, effort="exact", prefer=running, seconds=left())
-    if _ok(anywhere, tolerate):
-        placed = _with_tolerated(agents, demands, anywhere, {})
-        return done(AFTER_MOVES, placed, moves=moves_between(kept, running, anywhere))
+    if anywhere.fits:
+        return done(AFTER_MOVES, anywhere, moves=moves_between(kept, running, anywhere))
     if anywhere.proven:
         return done(
             DOES_NOT_FIT,
@@ -136,19 +125,6 @@ def settle(
             "no packing exists, even with running tasks moved: the exact search proved it",
         )
     return done(NOT_PROVEN, here, _unsettled(here, len(agents), seconds))
-
-
-def _with_tolerated(
-    agents: Sequence[Agent],
-    demands: Sequence[Demand],
-    p: Placement,
-    running: Mapping[str, Sequence[str]],
-) -> Placement:
-    """`p` with the tolerated demands placed around it where they fit (by first fit)."""
-    if all(d.key in p.assignments for d in demands):
-        return p
-    with_them = place(agents, demands, effort="quick", pinned=p.assignments)
-    return replace(with_them, lower_bound=p.lower_bound, strategy=p.strategy, proven=p.proven)
 
 
 def _unsettled(p: Placement, agents: int, seconds: float) -> str:

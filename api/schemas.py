@@ -613,13 +613,32 @@ class FitOut(Schema):
         unknown = INCLUDE
 
     checked = fields.Boolean(metadata={"description": "false: the cluster has no snapshot yet"})
-    fits = fields.Boolean()
+    fits = fields.Boolean(metadata={"description": "level is fits or fits_after_moves"})
+    level = fields.String(
+        metadata={
+            "description": "fits: as the cluster runs now; fits_after_moves: only once the "
+            "running tasks in `moves` move (Marathon will not move them); does_not_fit: "
+            "proven (see `proof`); not_proven: the search budget ran out first",
+            "enum": ["fits", "fits_after_moves", "does_not_fit", "not_proven"],
+        }
+    )
     why = fields.String()
     snapshot_age_seconds = fields.Float()
     agents_used = fields.Integer()
     lower_bound = fields.Integer(metadata={"description": "no placement can use fewer agents"})
     surge = fields.Dict()
     unplaced = fields.List(fields.Dict())
+    moves = fields.List(
+        fields.Dict(),
+        metadata={"description": "running tasks to move: demand, instance, from and to agent"},
+    )
+    proof = fields.String(
+        metadata={"description": "why it does not fit for sure, or what would settle it"}
+    )
+    steps = fields.List(
+        fields.String(), metadata={"description": "what the verdict ran: standing, re-pack, exact"}
+    )
+    seconds = fields.Float(metadata={"description": "how long the verdict took"})
     when = fields.Dict()
 
 
@@ -809,6 +828,11 @@ class CapacityOut(Schema):
         metadata={"description": "what headroom keeps free now, summed over the agents"}
     )
     fits = fields.Boolean()
+    level = fields.String(
+        metadata={"enum": ["fits", "fits_after_moves", "does_not_fit", "not_proven"]}
+    )
+    moves = fields.List(fields.Dict(), metadata={"description": "running tasks to move"})
+    proof = fields.String()
     when_it_stops_fitting = fields.Dict(allow_none=True)
     agents_used = fields.Integer()
     lower_bound = fields.Integer()

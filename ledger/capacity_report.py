@@ -183,6 +183,9 @@ def capacity_answer(pic: Picture, verdict: Verdict, env: str | None) -> dict[str
         "headroom": headroom,
         "headroom_kept": kept,
         "fits": verdict.fits,
+        "level": verdict.level,
+        "moves": list(verdict.moves),
+        "proof": verdict.proof,
         "when_it_stops_fitting": interval_view(verdict.failing_interval)
         if verdict.failing_interval is not None and not verdict.fits
         else None,
