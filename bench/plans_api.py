@@ -91,7 +91,7 @@ PORT_NAMES = ("http", "dubbo")
 NEW_AGENT = {"cpus": 16.0, "mem": 65536.0, "disk": 500_000.0}  # as bench.plans adds
 
 
-def start_simulator(agents: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_simulator(agents: int, seed: int = 90) -> tuple[subprocess.Popen[bytes], str]:
     """The simulator with no agents of its own, then `agents` of bench.placement_speed's
     shapes added over its control API (its built-in fleet has other shapes and only
     [31000-32000], too few ports for 7,500 host ports unique in the cluster)."""
@@ -99,7 +99,7 @@ def start_simulator(agents: int) -> tuple[subprocess.Popen[bytes], str]:
     url = f"http://127.0.0.1:{port}"
     sim = subprocess.Popen(
         [sys.executable, "-m", "simulator", "--bind", f"127.0.0.1:{port}", "--agents", "0"]
-        + ["--seed", "90"],
+        + ["--seed", str(seed)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -132,13 +132,14 @@ def start_simulator(agents: int) -> tuple[subprocess.Popen[bytes], str]:
     return sim, url
 
 
-def fresh_database() -> str:
+def fresh_database(name: str = DATABASE) -> str:
+    """The PostgreSQL database `name`, dropped and made again, migrated; its URL."""
     admin = create_engine(SERVER, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DATABASE}"'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    url = make_url(SERVER).set(database=DATABASE).render_as_string(hide_password=False)
+    url = make_url(SERVER).set(database=name).render_as_string(hide_password=False)
     upgrade_database(url)
     return url
 
