@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from allocator.bounds import volume_bound
+from allocator.bounds import Volume
 from allocator.constraints import AgentRules
 from allocator.model import RESOURCES, Agent, Demand, Placement, Unplaced
 from allocator.packing import Kind, Problem
@@ -379,6 +379,7 @@ class Standing:
         ]
         self.moves: tuple[Move, ...] = ()
         self._undo: list[tuple[int, Scene, tuple[Move, ...]]] | None = None
+        self._volume = Volume([a.size for a in self.agents])
 
     # --- trials ---------------------------------------------------------------------------
 
@@ -420,8 +421,7 @@ class Standing:
 
     def volume_bound(self) -> int:
         """Fewest agents the scene that asks most needs by volume (biggest agents first)."""
-        sizes = [a.size for a in self.agents]
-        return max((volume_bound(s.need, sizes) for s in self.scenes), default=0)
+        return max((self._volume(s.need) for s in self.scenes), default=0)
 
     def replay(
         self,

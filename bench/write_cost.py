@@ -43,7 +43,8 @@ DATABASE = "bench_write_cost"
 BATCH = 500
 
 
-def _body(d: Any, more_mem: int = 0) -> dict[str, Any]:
+def allocation_body(d: Any, more_mem: int = 0) -> dict[str, Any]:
+    """The PUT body of a generated demand, with `more_mem` MiB more."""
     return {
         "cpus": round(d.cpus - EXECUTOR[0], 6),
         "mem": int(d.mem - EXECUTOR[1]) + more_mem,
@@ -54,9 +55,12 @@ def _body(d: Any, more_mem: int = 0) -> dict[str, Any]:
     }
 
 
-def seed(app: Flask, services: int, clusters: dict[str, tuple[str, int]]) -> dict[str, Any]:
+def seed_clusters(
+    app: Flask, services: int, clusters: dict[str, tuple[str, int]], env: str | None = None
+) -> dict[str, Any]:
     """The services, then per cluster (name → simulator URL, allocations) its environment
-    and allocations, unchecked, then a sync; the demands per cluster."""
+    (named `env`, else like the cluster) and allocations, unchecked, then a sync; the
+    demands, and an ops token."""
     ctx: Context = app.extensions["berth"].context(actor="bench")
     demands = allocations(services, PORTS, constraints=True)
     names = ("http", "dubbo")
@@ -82,14 +86,15 @@ def seed(app: Flask, services: int, clusters: dict[str, tuple[str, int]]) -> dic
                 "port_ranges": [f"{PORTS[0]}-{PORTS[1]}"],
             },
         )
-        create_environment(ctx, {"name": name, "cluster": name, "marathon_group": f"/{name}"})
+        where = env or name
+        create_environment(ctx, {"name": where, "cluster": name, "marathon_group": f"/{where}"})
         for at in range(0, n, BATCH):
             batch = demands[at : min(at + BATCH, n)]
             in_transaction(
                 ctx,
-                lambda session, b=batch, env=name: [
+                lambda session, b=batch, env=where: [
                     write_allocation(
-                        ctx, session, env, d.key.split("/")[0], _body(d), check_fit=False
+                        ctx, session, env, d.key.split("/")[0], allocation_body(d), check_fit=False
                     )
                     for d in b
                 ],
@@ -112,7 +117,7 @@ def main() -> None:
         url = fresh_database(DATABASE)
         app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "WARNING"})
         start = time.perf_counter()
-        seeded = seed(
+        seeded = seed_clusters(
             app,
             args.services,
             {"small": (small_url, args.small_services), "large": (large_url, args.services)},
@@ -126,7 +131,7 @@ def main() -> None:
             d = demands[i]
             url = f"/api/v1/environments/{env}/allocations/{d.key.split('/')[0]}"
             began = time.perf_counter()
-            r = client.put(url, json=_body(d, more), headers=headers)
+            r = client.put(url, json=allocation_body(d, more), headers=headers)
             return time.perf_counter() - began, r.status_code, r.get_json()
 
         # the first write of each cluster makes its standing placement: not what is measured

@@ -15,7 +15,6 @@ from ledger.environments import find_environment
 from ledger.errors import InvalidError, NotFoundError, PreconditionFailedError
 from ledger.host_ports import assign_ports, lock_cluster, purge_quarantine, release_ports
 from ledger.services import find_service
-from ledger.snapshots import latest_snapshot_row
 from ledger.standing import Kept, judge_allocation, record_deletion, refusal, standing_for
 from ledger.sync import refresh_if_stale
 from ledger.views import allocation_view
@@ -210,8 +209,7 @@ def _verdict(
         return None
     env, service = alloc.environment, alloc.service
     cluster = env.cluster
-    snapshot = latest_snapshot_row(session, cluster.id, content=False)
-    if kept is None or snapshot is None:
+    if kept is None:
         # never synced: the verdict is "not checked" whatever the cluster holds
         alloc.forced_at = None
         return {
@@ -226,7 +224,6 @@ def _verdict(
     verdict = judge_allocation(
         session,
         kept,
-        snapshot,
         f"{env.name}/{service.name}",
         allocation_demand(cluster, alloc, ports),
         surge_of(alloc),

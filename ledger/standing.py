@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +29,7 @@ from allocator.bounds import lower_bound
 from allocator.model import Agent, Constraint, Demand, Placement
 from allocator.placement import place
 from allocator.standing import Change, Outcome, Standing
-from allocator.surge import largest_surges, mean_agent
+from allocator.surge import mean_agent, surge_demand, surge_rank
 from allocator.verdict import accepted
 from allocator.windows import Interval, Window, distinct_sets, intervals_from
 from ledger.capacity import (
@@ -110,11 +111,13 @@ def _bump_versions(session: Session) -> None:
     deltas: dict[int, dict[str, Any]] = session.info.pop(_DELTAS, {})
     for cluster_id in sorted(touched):
         body = deltas.get(cluster_id) or {"reload": True}
+        table = Cluster.__table__
         version = session.execute(
-            update(Cluster.__table__)
-            .where(Cluster.__table__.c.id == cluster_id)
-            .values(demand_version=Cluster.__table__.c.demand_version + 1)
-            .returning(Cluster.__table__.c.demand_version)
+            update(table)
+            .where(table.c.id == cluster_id)
+            # the cluster's own settings did not change: its updated_at stays
+            .values(demand_version=table.c.demand_version + 1, updated_at=table.c.updated_at)
+            .returning(table.c.demand_version)
         ).scalar_one_or_none()
         if version is None:
             continue  # deleted in this transaction
@@ -213,17 +216,45 @@ class Kept:
     surge: dict[str, Demand] = field(default_factory=dict)
     outcome: Outcome | None = None  # the readers' verdict at this version
     bounds: dict[frozenset[int], int] = field(default_factory=dict)  # readers' lower bounds
+    confirmed_at: datetime | None = None  # when the snapshot was last read the same
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
         self.mean = mean_agent(self.agents)
-        self.surge = self._surges(self.allocations, self.extra)
+        # every deploy's surge rank, most expensive first: the surge is the first few
+        self.rank: dict[str, tuple[float, str]] = {}
+        self.ranked: list[tuple[float, str]] = []
+        for key, d in self.allocations.items():
+            if self.extra.get(key, 0) > 0:
+                self.rank[key] = surge_rank(d, self.extra[key], self.mean)
+        self.ranked = sorted(self.rank.values())
+        self.surge = self._top(self.ranked)
 
-    def _surges(
-        self, allocations: Mapping[str, Demand], extra: Mapping[str, int]
+    def _top(
+        self,
+        ranked: Sequence[tuple[float, str]],
+        changed: tuple[str, Demand | None, int] | None = None,
     ) -> dict[str, Demand]:
-        deploys = ((d, extra.get(k, 0)) for k, d in allocations.items())
-        return {d.key: d for d in largest_surges(deploys, self.mean, self.concurrent)}
+        """The surge demands of the first `concurrent` deploys in `ranked`; `changed`: an
+        allocation (key, demand, extra instances) as it will be instead of as it is."""
+        out: dict[str, Demand] = {}
+        for _, key in ranked[: max(0, self.concurrent)]:
+            if changed is not None and key == changed[0]:
+                d, extra = changed[1], changed[2]
+            else:
+                d, extra = self.allocations[key], self.extra[key]
+            assert d is not None
+            out[f"surge:{key}"] = surge_demand(d, extra)
+        return out
+
+    def _ranked_after(self, key: str, demand: Demand | None, extra: int) -> list[tuple[float, str]]:
+        """The first deploys by surge rank once `key` becomes `demand` (what the surge
+        needs: the first `concurrent` of them)."""
+        n = max(0, self.concurrent)
+        head = [r for r in self.ranked[: n + 1] if r[1] != key]
+        if demand is not None and extra > 0:
+            head.append(surge_rank(demand, extra, self.mean))
+        return sorted(head)[:n]
 
     def scene(self, reservations: frozenset[int]) -> list[Demand]:
         out = [*self.allocations.values(), *self.surge.values()]
@@ -246,18 +277,11 @@ class Kept:
 
     def changes(
         self, key: str, demand: Demand | None, extra: int
-    ) -> tuple[list[Change], dict[str, Demand], dict[str, int], dict[str, Demand]]:
+    ) -> tuple[list[Change], dict[str, Demand]]:
         """What setting allocation `key` to `demand` changes: itself, the surge of the
-        largest deploys, and the reservations that belong to it. Returns the changes and
-        the allocations, surge instances and surge demands after it."""
-        allocations, extras = dict(self.allocations), dict(self.extra)
-        if demand is None:
-            allocations.pop(key, None)
-            extras.pop(key, None)
-        else:
-            allocations[key] = demand
-            extras[key] = extra
-        surge = self._surges(allocations, extras)
+        largest deploys, and the reservations that belong to it; and the surge after it.
+        O(reservations + concurrent deploys), whatever the cluster holds."""
+        surge = self._top(self._ranked_after(key, demand, extra), (key, demand, extra))
         out = [Change(key, demand, self.running.get(key, ()))]
         for k in sorted(self.surge.keys() | surge.keys()):
             if self.surge.get(k) != surge.get(k):
@@ -265,7 +289,7 @@ class Kept:
         for rid, sl in sorted(self.slots.items()):
             if sl.owner == key:
                 out.append(Change(f"reservation:{rid}", link_slots(sl.plain, demand, sl.reason)))
-        return out, allocations, extras, surge
+        return out, surge
 
     def adopt(
         self,
@@ -276,7 +300,20 @@ class Kept:
     ) -> list[Change]:
         """Take the allocation's change into what the copy was made from; the changes to
         place."""
-        out, self.allocations, self.extra, self.surge = self.changes(key, demand, extra)
+        out, surge = self.changes(key, demand, extra)
+        old = self.rank.pop(key, None)
+        if old is not None:
+            del self.ranked[bisect_left(self.ranked, old)]
+        if demand is None:
+            self.allocations.pop(key, None)
+            self.extra.pop(key, None)
+        else:
+            self.allocations[key] = demand
+            self.extra[key] = extra
+            if extra > 0:
+                self.rank[key] = surge_rank(demand, extra, self.mean)
+                insort(self.ranked, self.rank[key])
+        self.surge = surge
         if forced and demand is not None:
             self.forced.add(key)
         else:
@@ -418,6 +455,7 @@ def standing_for(
     if kept is not None:
         with kept.lock:
             current = kept.snapshot == _identity(cluster, snap) and kept.now_sets(now) == kept.sets
+            kept.confirmed_at = snap.confirmed_at
             if current and kept.version == version:
                 return kept
             if current and kept.version < version and _catch_up(session, kept, version):
@@ -426,6 +464,7 @@ def standing_for(
         pic if pic is not None and pic.snapshot is not None and pic.snapshot.id == snap.id else None
     )
     kept = _kept_from(pic or picture(session, cluster, now), version)
+    kept.confirmed_at = snap.confirmed_at
     rebuilds += 1
     with _kept_lock:
         _kept[where] = kept
@@ -468,7 +507,6 @@ class WriteVerdict:
 def judge_allocation(
     session: Session,
     kept: Kept,
-    snapshot: Snapshot,
     key: str,
     demand: Demand | None,
     extra: int,
@@ -497,10 +535,11 @@ def judge_allocation(
             outcome = fresh.standing.judge(
                 seconds=seconds, tolerate=fresh.tolerate(but=key), explain={key}
             )
-            view = _view(fresh, snapshot, outcome, fresh.surge, now)
+            fresh.confirmed_at = kept.confirmed_at
+            view = _view(fresh, outcome, fresh.surge, now)
             body: dict[str, Any] = {"reload": True}
         else:
-            changes, _, _, surge = kept.changes(key, demand, extra)
+            changes, surge = kept.changes(key, demand, extra)
             standing = kept.standing
             standing.begin()
             try:
@@ -512,7 +551,7 @@ def judge_allocation(
                 )
                 forced = force and not accepted(outcome.level)
                 body = _body(key, demand, extra, forced, outcome, standing)
-                view = _view(kept, snapshot, outcome, surge, now)
+                view = _view(kept, outcome, surge, now)
             finally:
                 standing.undo()
         when = _when(kept, outcome, now)
@@ -588,14 +627,15 @@ def _body(
 
 
 def _view(
-    kept: Kept, snapshot: Snapshot, outcome: Outcome, surge: Mapping[str, Demand], now: datetime
+    kept: Kept, outcome: Outcome, surge: Mapping[str, Demand], now: datetime
 ) -> dict[str, Any]:
     unplaced = outcome.placement.unplaced if outcome.placement is not None else ()
+    confirmed = kept.confirmed_at or now
     return {
         "checked": True,
         "fits": accepted(outcome.level),
         "level": outcome.level,
-        "snapshot_age_seconds": round((now - snapshot.confirmed_at).total_seconds(), 3),
+        "snapshot_age_seconds": round((now - confirmed).total_seconds(), 3),
         "agents_used": kept.standing.used(),
         "lower_bound": kept.standing.volume_bound(),
         "surge": surge_view(kept.concurrent, surge.values()),

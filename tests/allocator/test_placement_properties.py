@@ -18,7 +18,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator.bounds import lower_bound
+from allocator.bounds import Volume, lower_bound, volume_bound
 from allocator.model import Agent, Demand
 from allocator.placement import place
 from tests.allocator.generated import agents, broken, demands
@@ -66,3 +66,16 @@ def test_the_same_input_in_any_order_gives_the_same_placement(
     first = place(cluster, asked)
     assert place(cluster, asked) == first
     assert place(shuffled_agents, shuffled_demands) == first
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(*[st.sampled_from([0.0, 1.0, 2.5, 4.0, 8.0])] * 3), max_size=8),
+    st.lists(st.sampled_from([0.0, 0.5, 3.0, 7.0, 20.0, 40.0, 100.0]), min_size=3, max_size=3),
+)
+def test_the_kept_volume_bound_is_the_volume_bound(
+    bins: list[tuple[float, float, float]], need: list[float]
+) -> None:
+    """The standing placement asks the volume bound after every write, from capacities
+    sorted once: it must say what sorting them again would."""
+    assert Volume(bins)(need) == volume_bound(need, bins)
