@@ -156,7 +156,9 @@ def write_allocation(
         fit = _verdict(ctx, session, kept, alloc, force, check_fit)
         view = allocation_view(alloc)
         action = "create-forced" if alloc.forced_at else "create"
-        ctx.audit(session, action, "allocation", f"{env.name}/{service.name}", None, view)
+        ctx.audit(
+            session, action, "allocation", f"{env.name}/{service.name}", None, _noted(view, fit)
+        )
         return AllocationResult(view, created=True, changed=True, dry_run=False, fit=fit)
 
     before = allocation_view(alloc)
@@ -190,10 +192,24 @@ def write_allocation(
         session.flush()
         after = allocation_view(alloc)
         action = "update-forced" if alloc.forced_at else "update"
-        ctx.audit(session, action, "allocation", f"{env.name}/{service.name}", before, after)
+        ctx.audit(
+            session, action, "allocation", f"{env.name}/{service.name}", before, _noted(after, fit)
+        )
     else:
         after = allocation_view(alloc)
     return AllocationResult(after, created=False, changed=changed, dry_run=False, fit=fit)
+
+
+def _noted(view: dict[str, Any], fit: dict[str, Any] | None) -> dict[str, Any]:
+    """What the audit log keeps of a write: the allocation, and when the verdict holds only
+    once running tasks move, which ones (Marathon will not move them by itself)."""
+    if not fit or fit.get("level") != "fits_after_moves":
+        return view
+    note = "Marathon places the new instances only after these running tasks move: " + "; ".join(
+        f"{m['demand']} #{m['instance']} from {m['from']['hostname']} to {m['to']['hostname']}"
+        for m in fit.get("moves", ())
+    )
+    return {**view, "fit": {"level": fit["level"], "moves": fit.get("moves", []), "note": note}}
 
 
 def _verdict(

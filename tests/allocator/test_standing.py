@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from allocator.model import Agent, Demand
 from allocator.placement import place
 from allocator.standing import Change, Standing
-from allocator.verdict import AFTER_MOVES, DOES_NOT_FIT, FITS
+from allocator.verdict import AFTER_MOVES, DOES_NOT_FIT, FITS, NOT_PROVEN
 from tests.allocator.generated import agents, broken, demands
 
 
@@ -165,3 +165,38 @@ def test_after_any_writes_the_standing_placement_is_sound(
         else:
             standing.undo()
             assert _assignments(standing) == before
+
+
+# 15 services on 8 agents of 8 cpus, 16 GiB and 100 GB: no bound rules a packing out, and
+# no search settles it in seconds (CP-SAT, minimising agents, has not closed it in 30 s)
+UNSETTLED = [
+    (4, 0.25, 384, 10240),
+    (5, 0.5, 768, 2048),
+    (3, 0.25, 1024, 0),
+    (5, 1, 2560, 1024),
+    (1, 1, 1024, 1024),
+    (3, 0.5, 768, 0),
+    (4, 2, 4608, 10240),
+    (1, 0.5, 512, 0),
+    (3, 0.5, 1024, 10240),
+    (5, 0.25, 512, 0),
+    (1, 1, 2176, 10240),
+    (5, 2, 6144, 2048),
+    (5, 2, 6400, 0),
+    (3, 0.5, 1024, 512),
+    (4, 1, 3072, 1024),
+]
+
+
+def test_a_verdict_the_budget_cannot_settle_is_not_proven_and_says_what_would() -> None:
+    cluster = [Agent(f"a{i}", f"agent-{i}", 8, 16384, 100_000) for i in range(8)]
+    items = [
+        Demand(f"s{k:02d}", n, c + 0.1, m + 32, d) for k, (n, c, m, d) in enumerate(UNSETTLED)
+    ]
+    standing = _standing(cluster, items[:-1])
+    standing.begin()
+    got = standing.change([Change(items[-1].key, items[-1])], seconds=0.3)
+    assert got.level == NOT_PROVEN, got
+    assert "BERTH_FIT_BUDGET_SECONDS" in got.proof and "one more agent" in got.proof
+    assert got.seconds < 0.3 + 0.5
+    standing.undo()
