@@ -34,7 +34,7 @@ from werkzeug.exceptions import Unauthorized
 
 from api.request_context import ledger_context
 from ledger.errors import DatabaseUnavailableError
-from ledger.metrics import Figures, capacity_figures
+from ledger.metrics import LEVELS, Figures, capacity_figures
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +116,29 @@ class CapacityCollector(Collector):
             "1 when the cluster has a snapshot, 0 when never synced",
             labels=["cluster"],
         )
+        level = GaugeMetricFamily(
+            "berth_cluster_fit_level",
+            "1 for the level the cluster's verdict reaches (fits, fits_after_moves, "
+            "does_not_fit, not_proven), 0 for the others",
+            labels=["cluster", "level"],
+        )
+        moves = GaugeMetricFamily(
+            "berth_cluster_moves_pending",
+            "running tasks that must move before Marathon can place what the ledger holds",
+            labels=["cluster"],
+        )
         for f in clusters:
             age.add_metric([f.cluster], f.snapshot_age_seconds)
             synced.add_metric([f.cluster], 1)
+            for name in LEVELS:
+                level.add_metric([f.cluster, name], 1 if f.level == name else 0)
+            moves.add_metric([f.cluster], f.moves)
         for name in self.unsynced:
             synced.add_metric([name], 0)
         yield age
         yield synced
+        yield level
+        yield moves
 
 
 class _Fixed(Collector):

@@ -3,8 +3,8 @@ snapshot of each cluster, with the very code of the capacity answers (`GET .../c
 
 A scrape never calls Mesos or Marathon: it reads the latest snapshot as it is and reports
 its age, so a stale cluster shows as such instead of slowing every scrape down. Placement
-is the costly part; its verdict is kept per cluster and reused while nothing it depends on
-(agents, allocations, surge, reservations active now and later) has changed.
+is the costly part: it comes from the cluster's standing placement (ledger/standing.py),
+which follows every write and is judged at most once per change.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from allocator.verdict import LEVELS
 from ledger.capacity import RESOURCES, picture
 from ledger.capacity_report import capacity_answer
 from ledger.context import Context, in_transaction
 from ledger.standing import verdict_of
 from models import Cluster, Environment
+
+__all__ = ["LEVELS", "Figures", "capacity_figures"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class Figures:
     free: dict[str, float]
     unplaceable: int
     snapshot_age_seconds: float
+    level: str = "fits"  # the verdict's level (allocator.verdict)
+    moves: int = 0  # running tasks the packing needs moved first
 
 
 def _figures(answer: dict[str, Any]) -> Figures:
@@ -46,6 +51,8 @@ def _figures(answer: dict[str, Any]) -> Figures:
         free=answer["free"],
         unplaceable=len(answer["unplaceable"]),
         snapshot_age_seconds=answer["snapshot"]["age_seconds"],
+        level=answer.get("level", "fits"),
+        moves=len(answer.get("moves", ())),
     )
 
 

@@ -95,6 +95,13 @@ def test_gauges_agree_with_the_capacity_endpoint(client: Any, viewer: Any, synce
     assert samples[("berth_cluster_unplaceable_instances", east)] >= 2  # the over-commit
     assert samples[("berth_cluster_reserved_cpus", east)] > 0
     assert samples[("berth_cluster_synced", east)] == 1
+    # the forced over-commit: the verdict's level is the capacity answer's, one-hot
+    level = viewer.get("/api/v1/clusters/east/capacity").get_json()["level"]
+    assert level in ("does_not_fit", "not_proven")
+    for name in ("fits", "fits_after_moves", "does_not_fit", "not_proven"):
+        key = (("cluster", "east"), ("level", name))
+        assert samples[("berth_cluster_fit_level", key)] == (1 if name == level else 0)
+    assert samples[("berth_cluster_moves_pending", east)] == 0
     assert samples[("berth_capacity_up", ())] == 1
     assert 0 <= samples[("berth_cluster_snapshot_age_seconds", east)] < 60
 
