@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import shutil
 import subprocess
 import tempfile
 import time
@@ -39,7 +40,11 @@ class Browser:
     """One headless Chromium with one page; close() ends the process."""
 
     def __init__(self, binary: str, width: int = 1400, height: int = 1000) -> None:
-        self._profile = tempfile.TemporaryDirectory(prefix="berth-chromium-")
+        # Chromium's helper processes may still write to the profile for a moment after the
+        # browser exits: close() retries, and a leftover file does not fail the test
+        self._profile = tempfile.TemporaryDirectory(
+            prefix="berth-chromium-", ignore_cleanup_errors=True
+        )
         self.process = subprocess.Popen(
             [
                 binary,
@@ -169,4 +174,12 @@ class Browser:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
+        for _ in range(20):
+            try:
+                shutil.rmtree(self._profile.name)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.1)
         self._profile.cleanup()
