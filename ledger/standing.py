@@ -17,7 +17,7 @@ import logging
 import threading
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from itertools import chain
 from typing import Any
@@ -30,7 +30,7 @@ from allocator.model import Agent, Constraint, Demand, Placement
 from allocator.placement import place
 from allocator.standing import Change, Outcome, Standing
 from allocator.surge import mean_agent, surge_demand, surge_rank
-from allocator.verdict import accepted
+from allocator.verdict import Move, accepted
 from allocator.windows import Interval, Window, distinct_sets, intervals_from
 from ledger.capacity import (
     DoesNotFitError,
@@ -367,16 +367,23 @@ def _kept_from(pic: Picture, version: int) -> Kept:
     return kept
 
 
-def _stand(kept: Kept, placed: Sequence[Mapping[str, Sequence[str]] | None] | None = None) -> None:
+def _stand(
+    kept: Kept,
+    placed: Sequence[Mapping[str, Sequence[str]] | None] | None = None,
+    moves: Sequence[Move] = (),
+) -> None:
     """The copy's scenes, each packed by the fast effort around the tasks that run (or as
-    `placed` says, a packing another process found)."""
+    `placed` says, a packing another process found; with running tasks where it moved
+    them, when it needs `moves`)."""
     scenes = [(s, kept.scene(s)) for s in kept.sets]
     if placed is None:
         placed = [
             place(kept.agents, demands, effort="fast", pinned=kept.running).assignments
             for _, demands in scenes
         ]
-    kept.standing = Standing(kept.agents, scenes, kept.running, placed)
+    running = {} if moves else kept.running
+    kept.standing = Standing(kept.agents, scenes, running, placed)
+    kept.standing.moves = tuple(moves)
     kept.outcome = None
     kept.bounds = {}
 
@@ -394,16 +401,14 @@ def _replay(kept: Kept, body: Mapping[str, Any]) -> None:
         changes += kept.adopt(entry["key"], demand, int(entry["extra"]), bool(entry["forced"]))
     if body.get("placed") is not None:
         by_set = {frozenset(p["reservations"]): p["where"] for p in body["placed"]}
+        ids = [a.id for a in kept.agents]
         placed = [
-            {
-                k: [kept.agents[b].id for b in v if 0 <= b < len(kept.agents)]
-                for k, v in by_set[s].items()
-            }
+            {k: [ids[b] if 0 <= b < len(ids) else "" for b in v] for k, v in by_set[s].items()}
             if s in by_set
             else None
             for s in kept.sets
         ]
-        _stand(kept, placed)
+        _stand(kept, placed, [Move(**m) for m in body.get("moves", ())])
         return
     hints = {frozenset(h["reservations"]): h["where"] for h in body.get("hints", ())}
     kept.standing.replay(changes, hints, kept.reservation_of())
@@ -418,8 +423,13 @@ def _catch_up(session: Session, kept: Kept, version: int) -> bool:
         .where(DemandChange.cluster_id == kept.cluster_id, DemandChange.version > kept.version)
         .order_by(DemandChange.version)
     ).all()
-    if [v for v, _ in rows] != list(range(kept.version + 1, version + 1)):
-        return False  # pruned, or not all committed yet as this transaction sees it
+    # every change since the copy's, up to the version asked at least (more may have been
+    # committed since it was read, outside the cluster lock); else pruned, or not visible
+    got = [v for v, _ in rows]
+    if got != list(range(kept.version + 1, kept.version + 1 + len(got))) or (
+        not got or got[-1] < version
+    ):
+        return False
     for v, body in rows:
         if body.get("reload"):
             return False
@@ -611,6 +621,7 @@ def _body(
     if not accepted(outcome.level):
         return body  # a refused write is not committed; a forced one is replayed by first fit
     if outcome.escalated:
+        body["moves"] = [asdict(m) for m in outcome.moves]
         body["placed"] = [
             {
                 "reservations": sorted(scene.reservations),
