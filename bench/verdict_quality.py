@@ -17,7 +17,7 @@ refused counts, the mix of levels, the time per verdict (p50, max; target max <=
 + 0.5 s), and how many problems first fit decreasing alone gets wrong (where it takes
 more than a heuristic).
 
-    .venv/bin/python -m bench.verdict_quality [--cases 60] [--seed 0] [--budget 2]
+    .venv/bin/python -m bench.verdict_quality [--cases 60] [--seed 0] [--budget 2] [--hard]
 """
 
 from __future__ import annotations
@@ -96,8 +96,9 @@ def _agents(shape: tuple[float, float, float], n: int) -> list[Agent]:
     return [Agent(f"a{i:03d}", f"agent-{i}", *shape) for i in range(n)]
 
 
-def problems(count: int, seed: int, seconds: float) -> list[Problem]:
-    """`count` problems whose optimum CP-SAT proves, at least 2 agents."""
+def problems(count: int, seed: int, seconds: float, hard: bool = False) -> list[Problem]:
+    """`count` problems whose optimum CP-SAT proves, at least 2 agents (`hard`: only those
+    where first fit decreasing misses the optimum)."""
     rng = random.Random(seed)
     out: list[Problem] = []
     while len(out) < count:
@@ -109,6 +110,8 @@ def problems(count: int, seed: int, seconds: float) -> list[Problem]:
         if state != "optimal" or best is None or best < 2:
             continue
         ffd = place(_agents(shape, best), demands, effort="quick").fits
+        if hard and ffd:
+            continue
         out.append(Problem(shape, tuple(services), best, not ffd))
     return out
 
@@ -227,9 +230,12 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=2.0, help="BERTH_FIT_BUDGET_SECONDS")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cp-sat-seconds", type=float, default=20.0, help="per optimum")
+    parser.add_argument(
+        "--hard", action="store_true", help="only problems where first fit decreasing misses"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
-    found = problems(args.cases, args.seed, args.cp_sat_seconds)
+    found = problems(args.cases, args.seed, args.cp_sat_seconds, args.hard)
     hard = sum(p.ffd_misses for p in found)
     print(
         f"bench.verdict_quality: {len(found)} problems with proven optima ({hard} where first "
