@@ -32,11 +32,13 @@ from allocator.verdict import AFTER_MOVES, FITS, Move, accepted, settle, worst
 
 @dataclass(frozen=True)
 class Change:
-    """A demand as it is now (None: gone), and where its instances run (agent ids)."""
+    """A demand as it is now (None: gone), where its instances run (agent ids), and where
+    to put the others if they fit there (agent indices, by instance)."""
 
     key: str
     demand: Demand | None
     running: tuple[str, ...] = ()
+    hint: tuple[int, ...] | None = None
 
 
 class Scene:
@@ -129,42 +131,83 @@ class Scene:
         hints: Mapping[str, Sequence[int]] | None = None,
     ) -> int:
         """Replace each changed demand (take its instances out, place the new ones);
-        returns how many of the new instances found no agent.
+        returns how many instances found no agent.
 
         Every changed demand is taken out before any is placed, and every new one counted
-        before any is placed: a group's GROUP_BY share is then its final one."""
+        before any is placed: a group's GROUP_BY share is then its final one. When that
+        share changes, the group's other demands are placed again too (where they are,
+        as far as the new share allows): what the old share let in may be too much now.
+        Pins and hinted agents go first for every demand, first fit for the rest after:
+        an instance without a place of its own must not take one that another has."""
+        changes = [*changes, *self._regrouped(changes)]
         for c in changes:
             self.remove(c.key)
-        ks = [(self._extend(c.demand), c) for c in changes if c.demand is not None]
-        missing = 0
-        for k, c in ks:
-            hint = hints.get(c.key) if hints is not None else None
-            missing += self.fill(k, c.running, hint)
-        return missing
+        placing = [(self._extend(c.demand), c) for c in changes if c.demand is not None]
+        left = []
+        for k, c in placing:
+            hint = hints[c.key] if hints is not None and c.key in hints else c.hint
+            left.append((k, self.pin(k, c.running, hint)))
+        return sum(self._fit_rest(k, items) for k, items in left)
+
+    def _regrouped(self, changes: Sequence[Change]) -> list[Change]:
+        """The other demands of the groups whose GROUP_BY share the changes move, each
+        as it is, with its pinned instances and its place as the hint."""
+        keys = {c.key for c in changes}
+        groups = set()
+        for c in changes:
+            for d in (c.demand, self.demand(c.key)):
+                if d is not None and any(x.operator == "GROUP_BY" for x in d.constraints):
+                    groups.add(d.constraint_group)
+        if not groups:
+            return []
+        out = []
+        for key, k in list(self.kind.items()):
+            d = self.rules.demands[k]
+            if key in keys or d.constraint_group not in groups:
+                continue
+            first, last = self.core.first[k], self.core.first[k + 1]
+            pinned = [
+                self.agents[self.core.fixed[x]].id
+                for x in range(first, last)
+                if x in self.core.fixed
+            ]
+            out.append(Change(key, d, tuple(pinned), tuple(self.state.where[first:last])))
+        return out
 
     def fill(self, k: int, running: Sequence[str] = (), hint: Sequence[int] | None = None) -> int:
-        """Place the instances of kind k: the first ones on the agents where they run, as
-        far as they fit there; the others where `hint` says if they fit there, else by
-        first fit. Returns how many found no agent."""
+        """Place the instances of kind k (`pin`, then first fit); how many found no agent."""
+        return self._fit_rest(k, self.pin(k, running, hint))
+
+    def pin(
+        self, k: int, running: Sequence[str] = (), hint: Sequence[int] | None = None
+    ) -> list[int]:
+        """Place what has a place of its own: the first instances on the agents where they
+        run, in turn, as far as each fits there (one that does not is skipped, the next
+        takes its turn, as `placement.place` pins them); the others where `hint` says (by
+        instance, agent indices), if they fit there. Returns the instances still without."""
         st, core = self.state, self.core
         first, count = core.first[k], core.first[k + 1] - core.first[k]
         pinned = 0
-        for j, agent_id in enumerate(running[:count]):
+        for agent_id in running:
+            if pinned == count:
+                break
             b = self.index.get(agent_id, -1)
-            if b >= 0 and st.can(first + j, b):
-                self._put(first + j, b)
+            if b >= 0 and st.can(first + pinned, b):
+                self._put(first + pinned, b)
+                core.fixed[first + pinned] = b
                 pinned += 1
         core.nfixed[k] = pinned
         left: list[int] = []
-        for x in range(first, first + count):
-            if st.where[x] >= 0:
-                continue
+        for x in range(first + pinned, first + count):
             b = hint[x - first] if hint is not None and x - first < len(hint) else -1
             if 0 <= b < core.nbins and st.can(x, b):
                 self._put(x, b)
             else:
                 left.append(x)
-        missing = self._first_fit(k, left)
+        return left
+
+    def _fit_rest(self, k: int, items: list[int]) -> int:
+        missing = self._first_fit(k, items)
         if missing:
             key = self.rules.demands[k].key
             self.missing[key] = missing
@@ -173,6 +216,8 @@ class Scene:
 
     def _first_fit(self, k: int, items: list[int]) -> int:
         st, core, tree = self.state, self.core, self.tree
+        if not core.nbins:
+            return len(items)
         eligible = core.eligible[k]
         missing = 0
         if eligible is not None:
@@ -311,16 +356,21 @@ def scene_from(
     reservations: frozenset[int] = frozenset(),
 ) -> Scene:
     """A scene of the demands: instances that run stay where they run, the others go where
-    `placed` puts them (agent ids, e.g. a full placement's) while they fit there, else by
-    first fit, demands with rules that keep them to few agents first."""
+    `placed` puts them (agent ids, by instance, e.g. a full placement's) while they fit
+    there; then the rest by first fit, demands with rules that keep them to few agents
+    first. Every pinned and placed instance goes before any first fit, so a packing given
+    whole is taken whole."""
     scene = Scene(agents, demands, reservations)
     order = sorted(range(len(demands)), key=lambda k: (-_restriction(demands[k]), k))
+    left = []
     for k in order:
         d = demands[k]
         hint = None
         if placed is not None and d.key in placed:
             hint = [scene.index.get(a, -1) for a in placed[d.key]]
-        scene.fill(k, running.get(d.key, ()), hint)
+        left.append((k, scene.pin(k, running.get(d.key, ()), hint)))
+    for k, items in left:
+        scene._fit_rest(k, items)
     return scene
 
 
@@ -384,7 +434,9 @@ class Standing:
     # --- trials ---------------------------------------------------------------------------
 
     def begin(self) -> None:
-        self._undo = []
+        """Start a trial (a trial already started goes on: `undo` goes back to its start)."""
+        if self._undo is None:
+            self._undo = []
         for scene in self.scenes:
             scene.begin()
 
@@ -455,8 +507,7 @@ class Standing:
         self.scenes[i] = scene_from(
             self.agents, old.demands(), running, placement.assignments, old.reservations
         )
-        if moves:
-            self.moves = moves
+        self.moves = moves
 
     # --- verdicts ---------------------------------------------------------------------------
 
@@ -528,13 +579,14 @@ class Standing:
             if not own.unplaced:
                 own = scene.placement()
             budget = max(0.05, (seconds - (time.perf_counter() - start)) / (len(failing) or 1))
-            running = {} if self.moves else self.running
+            # where tasks really run, whatever moves an earlier packing counted on: the
+            # level and the moves are about the cluster as it is
             demands = self._kept_room(scene, tolerate)
-            got = settle(self.agents, demands, running, seconds=budget)
+            got = settle(self.agents, demands, self.running, seconds=budget)
             steps.extend(got.steps)
             levels.append(got.level)
             if accepted(got.level):
-                self._adopt(i, got.placement, got.moves or self.moves)
+                self._adopt(i, got.placement, got.moves)
                 moves = self.moves
             elif first_failing is None:
                 proof, first_failing, placement = got.proof, i, own

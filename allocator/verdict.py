@@ -17,6 +17,7 @@ tasks listed move), `does_not_fit` (proven) and `not_proven` (the budget ran out
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -62,14 +63,21 @@ class Settled:
 def moves_between(
     demands: Sequence[Demand], running: Mapping[str, Sequence[str]], p: Placement
 ) -> tuple[Move, ...]:
-    """The running instances that `p` puts on another agent than the one they run on."""
+    """The running instances that `p` does not keep on the agent they run on, each with an
+    agent `p` has room for it on (one its instances use that no running one stays on)."""
     out = []
     for d in sorted(demands, key=lambda d: d.key):
         now = list(running.get(d.key, ()))[: max(0, d.count)]
-        then = p.assignments.get(d.key, ())
-        for j, (source, target) in enumerate(zip(now, then, strict=False)):
-            if source != target:
-                out.append(Move(d.key, d.name, j + 1, source, target))
+        free = Counter(p.assignments.get(d.key, ()))
+        gone = []
+        for j, source in enumerate(now):
+            if free[source] > 0:
+                free[source] -= 1
+            else:
+                gone.append((j, source))
+        targets = list(free.elements())
+        for (j, source), target in zip(gone, targets, strict=False):
+            out.append(Move(d.key, d.name, j + 1, source, target))
     return tuple(out)
 
 
@@ -103,12 +111,16 @@ def settle(
     if here.fits:
         return done(FITS, here)
     if here.lower_bound > len(agents):
+        need = (
+            "more than any number of them: some instance fits no agent at all"
+            if here.lower_bound >= 10**9
+            else f"at least {here.lower_bound}"
+        )
         return done(
             DOES_NOT_FIT,
             here,
-            f"no packing exists: at least {here.lower_bound} agents are needed (by what the "
-            f"instances need in all and those that cannot share an agent), and there are "
-            f"{len(agents)}",
+            f"no packing exists: it needs {need} agents (by what the instances need in all "
+            f"and those that cannot share an agent), and there are {len(agents)}",
         )
     if not runs:
         if here.proven:

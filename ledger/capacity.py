@@ -50,6 +50,9 @@ class Picture:
     intervals: tuple[Interval, ...]
     now: datetime
     used: dict[str, dict[str, float]] = field(default_factory=dict)  # agent id → Mesos used
+    # the cluster's demand version, read before anything else: what is read after may be
+    # newer than it, never older (ledger/standing.py)
+    version: int = 0
 
 
 @dataclass(frozen=True)
@@ -264,8 +267,9 @@ def link_slots(slots: Demand, allocation: Demand | None, reason: str) -> Demand:
 
 def picture(session: Session, cluster: Cluster, now: datetime | None = None) -> Picture:
     now = now or utcnow()
-    snapshot = latest_snapshot_row(session, cluster.id)
     session.flush()  # the request's own changes count
+    version = session.scalar(select(Cluster.demand_version).where(Cluster.id == cluster.id)) or 0
+    snapshot = latest_snapshot_row(session, cluster.id)
     allocs = session.scalars(
         select(Allocation)
         .join(Environment)
@@ -316,7 +320,9 @@ def picture(session: Session, cluster: Cluster, now: datetime | None = None) -> 
         intervals_from(now, [Window(r.id, r.starts_at, r.ends_at) for r, _ in reservations])
     )
     if snapshot is None:
-        return Picture(cluster, None, (), (), allocations, (), reservations, intervals, now)
+        return Picture(
+            cluster, None, (), (), allocations, (), reservations, intervals, now, version=version
+        )
     managed = {app_id(a.environment, a.service.name): a for a in allocs}
     agents, inactive, used = _agents(cluster, snapshot, managed)
     surge = tuple(_surge(cluster, allocations, agents))
@@ -331,6 +337,7 @@ def picture(session: Session, cluster: Cluster, now: datetime | None = None) -> 
         intervals,
         now,
         used,
+        version,
     )
 
 

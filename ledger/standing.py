@@ -325,7 +325,7 @@ class Kept:
         return tuple(distinct_sets(intervals_from(now, windows))) or (frozenset(),)
 
 
-def _kept_from(pic: Picture, version: int) -> Kept:
+def _kept_from(pic: Picture, version: int | None = None) -> Kept:
     """A cluster's standing placement made afresh from what it reads (O(cluster))."""
     assert pic.snapshot is not None
     by_app = {app_id(a.environment, a.service.name): d.key for a, d in pic.allocations}
@@ -352,7 +352,7 @@ def _kept_from(pic: Picture, version: int) -> Kept:
     kept = Kept(
         cluster_id=pic.cluster.id,
         snapshot=_identity(pic.cluster, pic.snapshot),
-        version=version,
+        version=pic.version if version is None else version,
         agents=list(pic.agents),
         running=running,
         apps=frozenset(apps),
@@ -470,10 +470,13 @@ def standing_for(
                 return kept
             if current and kept.version < version and _catch_up(session, kept, version):
                 return kept
-    pic = (
-        pic if pic is not None and pic.snapshot is not None and pic.snapshot.id == snap.id else None
-    )
-    kept = _kept_from(pic or picture(session, cluster, now), version)
+    with _kept_lock:
+        _kept.pop(where, None)  # a copy that could not catch up is not kept meanwhile
+    if pic is None or pic.snapshot is None or pic.snapshot.id != snap.id:
+        pic = picture(session, cluster, now)
+    # labelled with the version read before its rows: never older than what it holds, so
+    # whatever was committed after is replayed at the next catch-up
+    kept = _kept_from(pic)
     kept.confirmed_at = snap.confirmed_at
     rebuilds += 1
     with _kept_lock:

@@ -237,6 +237,10 @@ class Core:
         those of the problem it was made from."""
         k = len(self.kinds)
         size = tuple(float(v) for v in kind.size)
+        if not self.dims:  # made with neither bins nor kinds: the first kind says
+            self.dims = len(size)
+            self.zero = (0.0,) * self.dims
+            self.scale = [1.0] * self.dims
         self.kinds.append(kind)
         self.size.append(size)
         self.head.append(kind.headroom)

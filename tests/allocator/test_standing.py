@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 from hypothesis import given, settings
@@ -190,13 +191,96 @@ UNSETTLED = [
 
 def test_a_verdict_the_budget_cannot_settle_is_not_proven_and_says_what_would() -> None:
     cluster = [Agent(f"a{i}", f"agent-{i}", 8, 16384, 100_000) for i in range(8)]
-    items = [
-        Demand(f"s{k:02d}", n, c + 0.1, m + 32, d) for k, (n, c, m, d) in enumerate(UNSETTLED)
-    ]
+    items = [Demand(f"s{k:02d}", n, c + 0.1, m + 32, d) for k, (n, c, m, d) in enumerate(UNSETTLED)]
     standing = _standing(cluster, items[:-1])
     standing.begin()
     got = standing.change([Change(items[-1].key, items[-1])], seconds=0.3)
     assert got.level == NOT_PROVEN, got
     assert "BERTH_FIT_BUDGET_SECONDS" in got.proof and "one more agent" in got.proof
     assert got.seconds < 0.3 + 0.5
+    standing.undo()
+
+
+def test_a_group_by_share_that_shrinks_places_the_rest_of_its_group_again() -> None:
+    # A and its surge spread over zones a, b, c (GROUP_BY: two of six per zone); when the
+    # surge goes, A's share falls to one per zone: A may not stay two to a zone
+    cluster = [
+        Agent("a1", "h1", 4, 8192, 0, attributes={"zone": "a"}),
+        Agent("a2", "h2", 4, 8192, 0, attributes={"zone": "b"}),
+        Agent("a3", "h3", 2, 8192, 0, attributes={"zone": "c"}),
+    ]
+    spread = (("zone", "GROUP_BY"),)
+    a = Demand("A", 3, 1, 100, constraints=spread)
+    surge = Demand("surge:A", 3, 1, 100, constraints=spread, group="A")
+    standing = _standing(cluster, [a, surge])
+    other = Demand("surge:B", 2, 1, 100, constraints=(("zone", "IS", "c"),))
+    standing.begin()
+    got = standing.change([Change("surge:A", None), Change("surge:B", other)], seconds=1)
+    # one of A per zone leaves zone c no room for B's two: it does not fit, proven
+    assert got.level == DOES_NOT_FIT, got
+    standing.undo()
+    standing.begin()
+    got = standing.change([Change("surge:A", None)], seconds=1)
+    assert got.level == FITS
+    assert broken(cluster, [a], standing.scenes[0].placement()) == []
+
+
+def test_a_packing_handed_over_whole_is_taken_whole() -> None:
+    # D runs on a3 and a1, but at its new size no longer fits on a3; the packing a re-pack
+    # found (D on a1 and a4, E on a2) must come out as it was given, E included
+    cluster = [Agent(f"a{i}", f"h{i}", 4, 8192, 0) for i in range(1, 5)]
+    d, e = Demand("D", 2, 3, 100), Demand("E", 1, 3, 100)
+    cluster[2] = Agent("a3", "h3", 2, 8192, 0)
+    given = {"D": ["a1", "a4"], "E": ["a2"]}
+    standing = Standing(cluster, [(frozenset(), [d, e])], {"D": ("a3", "a1")}, [given])
+    [scene] = standing.scenes
+    assert scene.complete() and dict(scene.placement().assignments) == {
+        "D": ("a1", "a4"),
+        "E": ("a2",),
+    }
+
+
+def test_an_over_commit_let_be_does_not_take_the_room_of_a_packing_handed_over() -> None:
+    cluster = [Agent(f"a{i}", f"h{i}", 4, 8192, 0) for i in range(1, 4)]
+    cluster.append(Agent("a4", "h4", 3, 8192, 0))
+    b, c, d = Demand("B", 2, 2, 100), Demand("C", 1, 3, 100), Demand("D", 1, 2, 100)
+    forced = Demand("F", 3, 2, 100)  # an admin's over-commit: one instance has no agent
+    given = {"B": ["a1", "a2"], "C": ["a3"], "D": ["a4"], "F": ["a1", "a2"]}
+    standing = Standing(cluster, [(frozenset(), [b, c, d, forced])], {}, [given])
+    standing.begin()
+    got = standing.change([Change("G", Demand("G", 1, 2, 100))], seconds=2, tolerate={"F"})
+    [scene] = standing.scenes
+    assert got.level == FITS and scene.complete(tolerate={"F"}), scene.missing
+    assert len(scene.placement().assignments["F"]) == 2  # what it had, it keeps
+    standing.undo()
+
+
+def test_moves_are_counted_from_where_tasks_run_not_from_earlier_moves() -> None:
+    cluster = [Agent(f"a{i}", f"h{i}", 4, 8192, 0) for i in range(1, 5)]
+    small, other = Demand("small", 2, 1, 100), Demand("other", 2, 1, 100)
+    running = {"small": ("a1", "a2"), "other": ("a3", "a4")}
+    standing = Standing(cluster, [(frozenset(), [small, other])], running)
+    standing.begin()
+    first = standing.change([Change("big1", Demand("big1", 1, 4, 100))], seconds=2)
+    assert first.level == AFTER_MOVES and len(first.moves) == 1
+    standing.commit()
+    standing.begin()
+    second = standing.change([Change("big2", Demand("big2", 1, 4, 100))], seconds=2)
+    assert second.level == AFTER_MOVES
+    placed = standing.scenes[0].placement().assignments
+    # every running task the packing puts elsewhere is listed, from where it runs
+    for key, hosts in running.items():
+        kept = Counter(placed[key])
+        moved = [m for m in second.moves if m.demand == key]
+        assert len(moved) == sum((Counter(hosts) - kept).values())
+        for m in moved:
+            assert m.source in hosts and m.target in kept
+    standing.undo()
+
+
+def test_no_agents_at_all_is_a_proven_refusal_not_an_error() -> None:
+    standing = _standing([], [])
+    standing.begin()
+    got = standing.change([Change("a", Demand("a", 2, 1, 10))], seconds=0.5)
+    assert got.level == DOES_NOT_FIT and "fits no agent at all" in got.proof
     standing.undo()

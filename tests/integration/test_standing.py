@@ -184,3 +184,33 @@ def test_another_process_catches_up_with_a_write_without_placing_again(
     standing.forget()
     fresh = viewer.get("/api/v1/clusters/east/capacity").get_json()
     assert fresh["allocated"] == after["allocated"] and fresh["level"] == "fits"
+
+
+def test_a_copy_made_from_an_older_read_catches_up_with_what_was_committed_since(
+    app: Flask, database_url: str, admin: Any, ops: Any, two_agents: Any
+) -> None:
+    """A reader's picture, read before another write commits, becomes the copy: labelled
+    with the version read before its rows, it replays that write at the next read, and a
+    change that no longer fits is refused."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one write at a time: nothing commits inside a reader's read")
+    from ledger.capacity import picture
+    from ledger.clusters import find_cluster
+
+    sim_cluster(admin, "east", [two_agents.url], two_agents.url)
+    f.environment(admin, "production", "east")
+    for name in ("a", "b", "c"):
+        f.service(admin, name, [])
+    assert ops.post("/api/v1/clusters/east/sync").status_code == 200
+    body = {"cpus": 3.5, "mem": 256, "upgrade_strategy": NO_SURGE}
+    assert ops.put(f.allocation_url("production", "a"), json=body).status_code == 201
+    standing.forget()
+    with app.extensions["berth"].sessions() as session:
+        pic = picture(session, find_cluster(session, "east"))
+        # another request takes the second agent and commits while this one reads
+        assert ops.put(f.allocation_url("production", "b"), json=body).status_code == 201
+        standing.forget()  # as if this reader ran in a process without a copy
+        assert standing.verdict_of(session, pic, 1.0).level == "fits"
+        session.commit()
+    refused = ops.put(f.allocation_url("production", "c"), json=body)
+    assert refused.status_code == 409, refused.get_json()
