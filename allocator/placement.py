@@ -110,29 +110,27 @@ def _pins(
     rules: AgentRules,
     pinned: Mapping[str, Sequence[str]],
 ) -> list[list[int]]:
-    """Per demand, the agents (by index) its first instances stay on: where they run, as
-    far as they still fit there at the demand's size and under its rules (one that does
-    not is placed like any other instance)."""
+    """Per demand, the agents (by index) its first instances stay on: where they run, in
+    turn, as far as they still fit there at the demand's size and under its rules (one
+    that does not is placed like any other instance). Headroom does not move a task that
+    runs; an agent whose tasks eat into it takes nothing new."""
     index = {a.id: i for i, a in enumerate(agents)}
-    wanted = [
-        [index[a] for a in pinned.get(d.key, ())[: max(0, d.count)] if a in index] for d in demands
-    ]
     probe = Problem(
         free=[a.size for a in agents],
         total=[a.totals for a in agents],
-        kinds=[
-            Kind(size=d.size, count=len(w), headroom=d.headroom)
-            for d, w in zip(demands, wanted, strict=True)
-        ],
+        kinds=[Kind(size=d.size, count=max(0, d.count), headroom=d.headroom) for d in demands],
     )
     core = Core(probe, rules)
     st = core.state()
     fixed: list[list[int]] = []
-    for k, bins in enumerate(wanted):
-        kept = []
-        for j, b in enumerate(bins):
-            x = core.first[k] + j
-            if st.can(x, b):
+    for k, d in enumerate(demands):
+        kept: list[int] = []
+        for agent_id in pinned.get(d.key, ()):
+            if len(kept) == max(0, d.count):
+                break
+            b = index.get(agent_id, -1)
+            x = core.first[k] + len(kept)
+            if b >= 0 and st.can_stay(x, b):
                 st.put(x, b)
                 kept.append(b)
         fixed.append(kept)

@@ -192,7 +192,7 @@ class Scene:
             if pinned == count:
                 break
             b = self.index.get(agent_id, -1)
-            if b >= 0 and st.can(first + pinned, b):
+            if b >= 0 and st.can_stay(first + pinned, b):
                 self._put(first + pinned, b)
                 core.fixed[first + pinned] = b
                 pinned += 1

@@ -124,6 +124,17 @@ class State:
         rules = self.rules
         return rules is None or rules.allows(self.core.kind_of[x], b)
 
+    def can_stay(self, x: int, b: int) -> bool:
+        """Whether item x, which is in bin b already (a task that runs), may stay there:
+        room and rules, but not headroom, which is kept for what is placed anew (an agent
+        whose tasks already eat into it takes nothing more, see `fits`)."""
+        k = self.core.kind_of[x]
+        for r, s in zip(self.res[b], self.core.size[k], strict=True):
+            if r - s < -EPS:
+                return False
+        rules = self.rules
+        return rules is None or rules.allows(k, b)
+
     def put(self, x: int, b: int) -> None:
         core = self.core
         k = core.kind_of[x]

@@ -198,10 +198,29 @@ def cp_sat(
             model.add(sum(n[k, b] for b in allowed[k]) == kind.count)
     size = [[_scaled(s, up=False) for s in core.size[k]] for k in range(nk)]
     levels = sorted({h for h in core.head if h > 0})
+    # the items that stay in each bin (fixed ones, or with `prefer` the tasks that run
+    # there now): headroom never moves them, but a bin they fill past its headroom takes
+    # nothing new (as State.fits has it) unless enough of them leave for its headroom to
+    # hold again
+    stay: dict[tuple[int, int], int] = {}
+    for x, b in core.fixed.items():
+        key = (core.kind_of[x], b)
+        stay[key] = stay.get(key, 0) + 1
+    if not core.fixed:
+        for k, bins_of in enumerate(prefer[:nk]):
+            for b in bins_of[: kinds[k].count]:
+                stay[k, b] = stay.get((k, b), 0) + 1
+    closed = _past_headroom(core, stay)
     for b, ks in by_bin.items():
         loads = [sum(n[k, b] * size[k][r] for k in ks) for r in range(core.dims)]
         for r in range(core.dims):
             model.add(loads[r] <= _scaled(core.free[b][r], up=True))
+        newcomer = None
+        if b in closed:
+            # no newcomer: only its own stay (past headroom); a newcomer: headroom again
+            newcomer = model.new_bool_var(f"new{b}")
+            for k in ks:
+                model.add(n[k, b] <= stay.get((k, b), 0)).only_enforce_if(newcomer.Not())
         for h in levels:
             heavy = [k for k in ks if core.head[k] >= h]
             if not heavy:
@@ -209,9 +228,10 @@ def cp_sat(
             holds = model.new_bool_var(f"h{b}_{h}")
             for k in heavy:
                 model.add(n[k, b] <= kinds[k].count * holds)
+            when = [holds] if newcomer is None else [holds, newcomer]
             for r in range(core.dims):
                 room = core.free[b][r] - h * core.total[b][r]
-                model.add(loads[r] <= _scaled(room, up=True)).only_enforce_if(holds)
+                model.add(loads[r] <= _scaled(room, up=True)).only_enforce_if(when)
     if rules is not None:
         _rules(model, n, by_bin, nk, rules)
     moved: list[Any] = []
@@ -248,10 +268,29 @@ def cp_sat(
         return Exact("unknown", seconds=spent, why="out of time")
     counts = {key: solver.value(v) for key, v in n.items()}
     where = _items(core, counts, prefer)
-    if not _valid(core, where):
+    if not _valid(core, where, prefer):
         return Exact("unknown", seconds=spent, why="rounding")
     gone = round(solver.objective_value) if moved else 0
     return Exact("found", where=where, moved=gone, seconds=spent)
+
+
+def _past_headroom(core: Core, stay: Mapping[tuple[int, int], int]) -> set[int]:
+    """The bins whose staying items already take more than the headroom they ask leaves."""
+    load = [[0.0] * core.dims for _ in range(core.nbins)]
+    head = [0.0] * core.nbins
+    for (k, b), count in stay.items():
+        for r, v in enumerate(core.size[k]):
+            load[b][r] += v * count
+        head[b] = max(head[b], core.head[k])
+    return {
+        b
+        for b in range(core.nbins)
+        if head[b] > 0
+        and any(
+            load[b][r] > core.free[b][r] - head[b] * core.total[b][r] + EPS
+            for r in range(core.dims)
+        )
+    }
 
 
 def _rules(
@@ -334,12 +373,23 @@ def _items(
     return tuple(where)
 
 
-def _valid(core: Core, where: Sequence[int]) -> bool:
-    """Whether every item can go where `where` says, put one by one for real."""
+def _valid(core: Core, where: Sequence[int], prefer: Sequence[Sequence[int]]) -> bool:
+    """Whether every item can go where `where` says, put one by one for real: those that
+    stay where `prefer` has them first (headroom does not move them), then the others."""
     st = core.state()
+    staying, moving = [], []
     for x, b in enumerate(where):
         if x in core.fixed:
             continue
+        k = core.kind_of[x]
+        j = x - core.first[k]
+        wanted = prefer[k] if k < len(prefer) else ()
+        (staying if j < len(wanted) and wanted[j] == b else moving).append((x, b))
+    for x, b in staying:
+        if not st.can_stay(x, b):
+            return False
+        st.put(x, b)
+    for x, b in moving:
         if b < 0 or not st.can(x, b):
             return False
         st.put(x, b)

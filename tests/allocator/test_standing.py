@@ -284,3 +284,33 @@ def test_no_agents_at_all_is_a_proven_refusal_not_an_error() -> None:
     got = standing.change([Change("a", Demand("a", 2, 1, 10))], seconds=0.5)
     assert got.level == DOES_NOT_FIT and "fits no agent at all" in got.proof
     standing.undo()
+
+
+def test_a_task_that_runs_into_the_headroom_stays_and_its_agent_takes_nothing_new() -> None:
+    # production keeps 10% of each agent free; Marathon knows nothing of it and filled a1
+    cluster = [Agent("a1", "h1", 4, 8192, 0), Agent("a2", "h2", 4, 8192, 0)]
+    busy = Demand("busy", 1, 3.8, 1024, headroom=0.1)
+    standing = _standing(cluster, [busy], running={"busy": ["a1"]})
+    assert dict(standing.scenes[0].placement().assignments) == {"busy": ("a1",)}
+    standing.begin()
+    got = standing.change([Change("new", Demand("new", 1, 0.1, 64, headroom=0.1))], seconds=1)
+    assert got.level == FITS and got.moves == ()
+    assert standing.scenes[0].placement().assignments["new"] == ("a2",)
+    standing.undo()
+
+
+def test_the_fewest_moves_make_room_and_tasks_past_the_headroom_are_not_made_to_move() -> None:
+    # a1's task runs past the 10% headroom: it stays, and a1 takes nothing new; 2.5 cpus
+    # fit on a2 or a3 once one small task moves over
+    cluster = [Agent(f"a{i}", f"h{i}", 4, 8192, 0) for i in range(1, 4)]
+    big = Demand("big", 1, 3.8, 100, headroom=0.1)
+    small = Demand("small", 3, 1.0, 100, headroom=0.1)
+    running = {"big": ("a1",), "small": ("a2", "a2", "a3")}
+    standing = _standing(cluster, [big, small], running)
+    assert standing.scenes[0].complete()
+    standing.begin()
+    got = standing.change([Change("x", Demand("x", 1, 2.5, 100, headroom=0.1))], seconds=2)
+    assert got.level == AFTER_MOVES, got
+    [move] = got.moves
+    assert move.demand == "small"
+    standing.undo()
