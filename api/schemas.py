@@ -116,15 +116,31 @@ _OWNED = {
 
 
 def check_overrides(patch: dict[str, Any]) -> None:
-    """A merge patch may change how the app runs, never what it takes or where it binds."""
+    """A merge patch may change how the app runs, never what it takes or where it binds,
+    nor the build's image or berth's labels. (Whether Marathon takes what it makes is
+    checked when it is saved, on the definition it renders: ledger/renders.py.)"""
     bad = {k: [why] for k, why in _OWNED.items() if k in patch}
-    container = patch.get("container")
-    if isinstance(container, dict):
+    container = patch.get("container", {})
+    if container is None or not isinstance(container, dict):
+        bad["container"] = ["the container runs the build's image: patch its fields, not all"]
+    else:
         if "portMappings" in container:
             bad["container.portMappings"] = ["host ports come from the ledger"]
-        docker = container.get("docker")
-        if isinstance(docker, dict) and ({"network", "portMappings"} & set(docker)):
-            bad["container.docker"] = ["networking and ports come from the ledger"]
+        if "type" in container:
+            bad["container.type"] = ["berth runs Docker containers"]
+        docker = container.get("docker", {})
+        if docker is None or not isinstance(docker, dict):
+            bad["container.docker"] = ["the build's image runs there: patch its fields, not all"]
+        else:
+            if {"network", "portMappings"} & set(docker):
+                bad["container.docker"] = ["networking and ports come from the ledger"]
+            if "image" in docker:
+                bad["container.docker.image"] = ["the image is the build's (?image= on render)"]
+    labels = patch.get("labels")
+    if isinstance(labels, dict):
+        for key in labels:
+            if str(key).startswith("BERTH_"):
+                bad[f"labels.{key}"] = ["berth writes its BERTH_ labels itself"]
     if bad:
         raise ValidationError(bad)
 

@@ -68,10 +68,10 @@ from bench.placement_speed import EXECUTOR, SHAPES, allocations
 from bench.plans import TEAM_EVERY, TIERS, call_edges
 from bench.servers import free_port, start_gunicorn
 from ledger.allocations import write_allocation
-from ledger.app_definitions import callees_in, render_input
 from ledger.clusters import create_cluster, find_cluster
 from ledger.context import Context, in_transaction
 from ledger.environments import create_environment, find_environment
+from ledger.renders import callees_in, render_input
 from ledger.services import add_service
 from ledger.sync import Reading, store_snapshot, sync_cluster
 from ledger.tokens import create_token

@@ -14,6 +14,7 @@ from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError, NotFoundError, PreconditionFailedError
 from ledger.host_ports import assign_ports, lock_cluster, purge_quarantine, release_ports
+from ledger.renders import check_allocation_definition
 from ledger.services import find_service
 from ledger.standing import Kept, judge_allocation, record_deletion, refusal, standing_for
 from ledger.sync import refresh_if_stale
@@ -153,6 +154,7 @@ def write_allocation(
         assign_ports(ctx, session, env.cluster, alloc, names, requested)
         session.flush()
         session.expire(alloc, ["ports"])
+        _check_definition(session, alloc)
         fit = _verdict(ctx, session, kept, alloc, force, check_fit)
         view = allocation_view(alloc)
         action = "create-forced" if alloc.forced_at else "create"
@@ -179,6 +181,8 @@ def write_allocation(
     session.flush()
     session.expire(alloc, ["ports"])
     changed = _comparable(allocation_view(alloc)) != _comparable(before)
+    if changed:
+        _check_definition(session, alloc)
     # a change that only takes less can never make things worse: it is never refused
     shrinks = _only_shrinks(before, allocation_view(alloc))
     fit = (
@@ -198,6 +202,14 @@ def write_allocation(
     else:
         after = allocation_view(alloc)
     return AllocationResult(after, created=False, changed=changed, dry_run=False, fit=fit)
+
+
+def _check_definition(session: Session, alloc: Allocation) -> None:
+    """422 for an override (or a default with it) that makes a definition Marathon refuses;
+    an allocation without overrides renders what the environment's defaults were checked
+    to give."""
+    if alloc.overrides or (alloc.environment.defaults or {}).get("patch"):
+        check_allocation_definition(session, alloc)
 
 
 def _noted(view: dict[str, Any], fit: dict[str, Any] | None) -> dict[str, Any]:

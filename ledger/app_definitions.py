@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -14,78 +13,16 @@ from ledger.capacity import DoesNotFitError
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError
+from ledger.renders import IMAGE_PLACEHOLDER, callees_in, render_input, require_valid
 from ledger.standing import unplaced_now
 from marathon.dockerfile import dockerfile
 from marathon.render import (
     DEFAULT_HEAP_SHARE,
-    Port,
-    RenderInput,
     config_hash,
     render,
     valid_image,
 )
-from models import Allocation, Service, ServiceDependency
-
-
-def render_input(
-    session: Session,
-    alloc: Allocation,
-    image: str,
-    build_url: str | None = None,
-    git_sha: str | None = None,
-    callees: Mapping[int, Sequence[str]] | None = None,
-) -> RenderInput:
-    """`callees`: `callees_in(session, env)`, when many allocations of one environment are
-    rendered, so that their dependencies are read once, not once each."""
-    env, service = alloc.environment, alloc.service
-    held = {p.port_name: p.port for p in alloc.ports}
-    ports = tuple(
-        Port(p.name, held[p.name], p.protocol, p.container_port)
-        for p in service.ports
-        if p.name in held
-    )
-    if callees is None:
-        callees = callees_in(session, env.id, caller_id=service.id)
-    return RenderInput(
-        group=env.marathon_group,
-        service=service.name,
-        runtime=service.runtime,
-        team=service.team,
-        cpus=alloc.cpus,
-        mem=alloc.mem,
-        disk=alloc.disk,
-        instances=alloc.instances,
-        network=alloc.network,
-        ports=ports,
-        image=image,
-        allocation_version=alloc.version,
-        health_check=service.health_check,
-        constraints=tuple(tuple(c) for c in alloc.constraints),
-        minimum_health_capacity=alloc.minimum_health_capacity,
-        maximum_over_capacity=alloc.maximum_over_capacity,
-        dependencies=tuple(sorted(callees.get(service.id, ()))),
-        defaults=env.defaults or {},
-        overrides=alloc.overrides or {},
-        build_url=build_url,
-        git_sha=git_sha,
-    )
-
-
-def callees_in(session: Session, env_id: int, caller_id: int | None = None) -> dict[int, list[str]]:
-    """Caller service id → the names of the services it calls that are allocated in the
-    environment (Marathon's dependencies), for one caller or for all."""
-    query = (
-        select(ServiceDependency.caller_id, Service.name)
-        .join(Service, ServiceDependency.callee_id == Service.id)
-        .join(Allocation, Allocation.service_id == Service.id)
-        .where(Allocation.environment_id == env_id)
-    )
-    if caller_id is not None:
-        query = query.where(ServiceDependency.caller_id == caller_id)
-    out: dict[int, list[str]] = {}
-    for caller, name in session.execute(query):
-        out.setdefault(caller, []).append(name)
-    return out
+from models import Allocation, Service
 
 
 def check_image(image: str) -> None:
@@ -132,12 +69,10 @@ def marathon_definition(
         alloc = find_allocation(session, env_name, service_name)
         require_placed(session, alloc, ctx.settings.fit_budget)
         definition = render(render_input(session, alloc, image, build_url, git_sha))
+        require_valid(definition, f"{service_name} in {env_name}")
         return definition, config_hash(definition)
 
     return in_transaction(ctx, work)
-
-
-IMAGE_PLACEHOLDER = "registry.invalid/replace-me:IMAGE"
 
 
 def export_environment(ctx: Context, env_name: str) -> dict[str, str]:

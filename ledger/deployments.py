@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.allocations import find_allocation
-from ledger.app_definitions import check_image, render_input, require_placed
+from ledger.app_definitions import check_image, require_placed
 from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.errors import (
@@ -22,6 +22,7 @@ from ledger.errors import (
     UpstreamFailedError,
     UpstreamUnavailableError,
 )
+from ledger.renders import render_input, require_valid
 from ledger.sync import refresh_if_stale
 from ledger.upstream import Endpoints, translate
 from marathon.errors import (
@@ -187,6 +188,7 @@ def deploy(
         alloc = find_allocation(session, env_name, service_name)
         require_placed(session, alloc, ctx.settings.fit_budget, force=force)
         definition = render(render_input(session, alloc, image, build_url, git_sha))
+        require_valid(definition, f"{service_name} in {env_name}")
         d = _record(
             ctx,
             session,

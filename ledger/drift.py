@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.app_definitions import IMAGE_PLACEHOLDER, callees_in, render_input
 from ledger.capacity import app_id
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import ConflictError
+from ledger.renders import IMAGE_PLACEHOLDER, callees_in, render_input
 from ledger.snapshots import latest_snapshot_row
 from ledger.sync import fresh_snapshot
 from marathon.apps import image_of

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.errors import AlreadyExistsError, InUseError, InvalidError, NotFoundError
+from ledger.renders import check_environment_defaults
 from ledger.views import environment_view
 from models import Allocation, Cluster, Environment, Reservation
 
@@ -37,6 +38,7 @@ def create_environment(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         env.defaults = data.get("defaults", {})
         session.add(env)
         session.flush()
+        check_environment_defaults(session, env)
         view = environment_view(env)
         ctx.audit(session, "create", "environment", env.name, None, view)
         return view
@@ -95,6 +97,8 @@ def update_environment(ctx: Context, name: str, changes: dict[str, Any]) -> dict
         for key, value in changes_.items():
             setattr(env, key, value)
         session.flush()
+        if {"defaults", "marathon_group"} & changes_.keys():
+            check_environment_defaults(session, env)
         after = environment_view(env)
         if after != before:
             ctx.audit(session, "update", "environment", env.name, before, after)

@@ -89,7 +89,9 @@ def config_hash(definition: Mapping[str, Any]) -> str:
         if k not in ("BERTH_CONFIG_HASH", "BERTH_BUILD_URL", "BERTH_GIT_SHA")
     }
     body["labels"] = labels
-    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+    # text that is not valid Unicode (a lone surrogate in old data) still hashes, the same
+    # way every time; marathon/validation.py refuses to serve it
+    return hashlib.sha256(canonical_json(body).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _heap_mib(mem: int, share: float) -> int:
@@ -226,7 +228,19 @@ def render(inp: RenderInput) -> dict[str, Any]:
     _networking(inp, definition)
     definition = merge_patch(definition, inp.defaults.get("patch") or {})
     definition = merge_patch(definition, dict(inp.overrides))
-    definition["id"] = app_id  # neither defaults nor overrides may move the app
+    # what berth owns comes back whatever a patch did: the app's id, the build's image, and
+    # berth's labels (a patch that nulls them out cannot take them away)
+    definition["id"] = app_id
+    container = definition.get("container")
+    if not isinstance(container, dict):
+        container = definition["container"] = {"type": "DOCKER"}
+    docker = container.get("docker")
+    if not isinstance(docker, dict):
+        docker = container["docker"] = {}
+    docker["image"] = inp.image
+    if not isinstance(definition.get("labels"), dict):
+        definition["labels"] = {}
+    definition["labels"].update({k: v for k, v in labels.items() if k.startswith("BERTH_")})
     _keep_heap_flags(inp, definition)
     if inp.build_url:
         definition["labels"]["BERTH_BUILD_URL"] = inp.build_url
@@ -234,30 +248,3 @@ def render(inp: RenderInput) -> dict[str, Any]:
         definition["labels"]["BERTH_GIT_SHA"] = inp.git_sha
     definition["labels"]["BERTH_CONFIG_HASH"] = config_hash(definition)
     return definition  # plain dicts and lists, built in a fixed order: same input, same bytes
-
-
-def server_side_problems(definition: Mapping[str, Any]) -> list[str]:
-    """The rules Marathon enforces that its JSON schema does not say."""
-    problems = []
-    networks = [n.get("mode") for n in definition.get("networks") or []]
-    host = not networks or networks == ["host"]
-    container = definition.get("container") or {}
-    mappings = container.get("portMappings") or []
-    definitions = definition.get("portDefinitions") or []
-    ports = definitions if host else mappings
-    names = [p.get("name") for p in ports if p.get("name")]
-    if len(names) != len(set(names)):
-        problems.append("port names must be unique")
-    numbers = [p.get("port") if host else p.get("hostPort") for p in ports]
-    fixed = [n for n in numbers if n]
-    if len(fixed) != len(set(fixed)):
-        problems.append("host ports must be unique")
-    if definitions and not host:
-        problems.append("portDefinitions are only for host networking")
-    if mappings and host:
-        problems.append("portMappings are not for host networking")
-    if not host and any(not m.get("hostPort") for m in mappings):
-        problems.append("every bridge portMapping needs its hostPort set")
-    if (container.get("docker") or {}).get("network"):
-        problems.append("use networks, not the legacy container.docker.network")
-    return problems

@@ -10,7 +10,7 @@ from flask import Flask
 from jsonschema import Draft4Validator
 
 from marathon.client import MarathonClient
-from marathon.render import server_side_problems
+from marathon.validation import findings
 from simulator import Simulator, serve
 from simulator.demo import populate
 from tests import factories as f
@@ -53,7 +53,7 @@ def test_every_demo_allocation_renders_valid_and_deploys(
             definition = response.get_json()
             errors = [e.message for e in validator.iter_errors(definition)]
             assert not errors, (allocation["service"], errors)
-            assert server_side_problems(definition) == []
+            assert findings(definition) == []
             assert response.headers["ETag"].strip('"') == definition["labels"]["BERTH_CONFIG_HASH"]
             marathon.put_app(definition["id"], definition)
         apps = {a.id: a for a in marathon.apps()}

@@ -16,9 +16,9 @@ from marathon.render import (
     config_hash,
     merge_patch,
     render,
-    server_side_problems,
     valid_image,
 )
+from marathon.validation import findings
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "simulator/schema/AppDefinition.json").read_text()
@@ -58,7 +58,7 @@ NODE = replace(
 def valid(definition: dict[str, Any]) -> None:
     errors = sorted(VALIDATOR.iter_errors(definition), key=str)
     assert not errors, [e.message for e in errors]
-    assert server_side_problems(definition) == []
+    assert findings(definition) == []
 
 
 def test_java_on_host_networking() -> None:
@@ -154,10 +154,13 @@ def test_image_references(image: str, ok: bool) -> None:
 def test_the_rules_the_schema_misses_are_caught() -> None:
     app = render(NODE)
     app["container"]["portMappings"][0]["hostPort"] = 0
-    assert "every bridge portMapping needs its hostPort set" in server_side_problems(app)
+    [found] = findings(app)
+    assert found.where == "container.portMappings.0.hostPort"
     app = render(JAVA)
     app["portDefinitions"][1]["name"] = "http"
-    assert "port names must be unique" in server_side_problems(app)
+    assert [f.message for f in findings(app)] == ["port names must not repeat"]
+    app = render(JAVA) | {"cmd": "run.sh", "args": ["--fast"]}
+    assert [f.message for f in findings(app)] == ["give either cmd or args, not both"]
 
 
 def test_dockerfiles_agree_with_the_allocation() -> None:
