@@ -115,42 +115,42 @@ _OWNED = {
 }
 
 
-def check_overrides(patch: dict[str, Any]) -> None:
-    """A merge patch may change how the app runs, never what it takes or where it binds,
-    nor the build's image or berth's labels. (Whether Marathon takes what it makes is
-    checked when it is saved, on the definition it renders: ledger/renders.py.)"""
-    bad = {k: [why] for k, why in _OWNED.items() if k in patch}
+def owned_problems(patch: Any, where: str) -> dict[str, list[str]]:
+    """What a merge patch sets that berth owns, by dotted field (`where` its own name): it
+    may change how the app runs, never what it takes or where it binds, nor the build's
+    image or berth's labels. (Whether Marathon takes what it makes is checked when it is
+    saved, on the definition it renders: ledger/renders.py.)"""
+    if not isinstance(patch, dict):
+        return {}
+    bad = {f"{where}.{k}": [why] for k, why in _OWNED.items() if k in patch}
     container = patch.get("container", {})
     if container is None or not isinstance(container, dict):
-        bad["container"] = ["the container runs the build's image: patch its fields, not all"]
+        bad[f"{where}.container"] = [
+            "the container runs the build's image: patch its fields, not all of it"
+        ]
     else:
         if "portMappings" in container:
-            bad["container.portMappings"] = ["host ports come from the ledger"]
+            bad[f"{where}.container.portMappings"] = ["host ports come from the ledger"]
         if "type" in container:
-            bad["container.type"] = ["berth runs Docker containers"]
+            bad[f"{where}.container.type"] = ["berth runs Docker containers"]
         docker = container.get("docker", {})
         if docker is None or not isinstance(docker, dict):
-            bad["container.docker"] = ["the build's image runs there: patch its fields, not all"]
+            bad[f"{where}.container.docker"] = [
+                "the build's image runs there: patch its fields, not all of it"
+            ]
         else:
             if {"network", "portMappings"} & set(docker):
-                bad["container.docker"] = ["networking and ports come from the ledger"]
+                bad[f"{where}.container.docker"] = ["networking and ports come from the ledger"]
             if "image" in docker:
-                bad["container.docker.image"] = ["the image is the build's (?image= on render)"]
+                bad[f"{where}.container.docker.image"] = [
+                    "the image is the build's (?image= on render, image of a deploy)"
+                ]
     labels = patch.get("labels")
     if isinstance(labels, dict):
         for key in labels:
             if str(key).startswith("BERTH_"):
-                bad[f"labels.{key}"] = ["berth writes its BERTH_ labels itself"]
-    if bad:
-        raise ValidationError(bad)
-
-
-def check_defaults(defaults: dict[str, Any]) -> None:
-    if isinstance(defaults.get("patch"), dict):
-        try:
-            check_overrides(defaults["patch"])
-        except ValidationError as exc:
-            raise ValidationError({"patch": exc.messages}) from exc
+                bad[f"{where}.labels.{key}"] = ["berth writes its BERTH_ labels itself"]
+    return bad
 
 
 # --- problems ---------------------------------------------------------------------------
@@ -315,10 +315,16 @@ class EnvironmentPatch(StrictSchema):
     )
     defaults = fields.Dict(
         keys=fields.String(),
-        validate=check_defaults,
         metadata={"description": "defaults for the Marathon configs rendered in this environment"},
     )
     description = _text()
+
+    @validates_schema
+    def _owned(self, data: dict[str, Any], **_: Any) -> None:
+        patch = (data.get("defaults") or {}).get("patch")
+        problems = owned_problems(patch, "defaults.patch")
+        if problems:
+            raise ValidationError(problems)
 
 
 class EnvironmentIn(EnvironmentPatch):
@@ -326,7 +332,7 @@ class EnvironmentIn(EnvironmentPatch):
     cluster = name_field(required=True)
     marathon_group = fields.String(validate=[_group, validate.Length(max=255)], required=True)
     headroom = fields.Float(validate=validate.Range(min=0, max=0.9), load_default=0.0)
-    defaults = fields.Dict(keys=fields.String(), load_default=dict, validate=check_defaults)
+    defaults = fields.Dict(keys=fields.String(), load_default=dict)
     description = _text(load_default="")
 
 
@@ -598,7 +604,6 @@ class AllocationIn(StrictSchema):
     overrides = fields.Dict(
         keys=fields.String(),
         load_default=dict,
-        validate=check_overrides,
         metadata={
             "description": "JSON merge patch applied to the rendered Marathon app; it may not "
             "set what the ledger owns (resources, instances, ports, networks, constraints)"
@@ -620,6 +625,12 @@ class AllocationIn(StrictSchema):
             if port in seen:
                 raise ValidationError(f"'{seen[port]}' and '{name}' ask for the same port {port}")
             seen[port] = name
+
+    @validates_schema
+    def _owned(self, data: dict[str, Any], **_: Any) -> None:
+        problems = owned_problems(data.get("overrides"), "overrides")
+        if problems:
+            raise ValidationError(problems)
 
 
 class FitOut(Schema):

@@ -165,10 +165,10 @@ def check_environment_defaults(session: Session, env: Environment) -> None:
             continue
         checked += 1
         found = findings(render(render_input(session, alloc, IMAGE_PLACEHOLDER)))
-        for field, messages in _errors(found, {}, defaults).items():
-            if field.startswith("defaults"):
-                key = f"{field} (with the overrides of {alloc.service.name})"
-                errors.setdefault(key, messages)
+        if found:
+            # it was checked when its overrides were saved: the new defaults break it
+            key = f"defaults (with the overrides of {alloc.service.name})"
+            errors[key] = [f"{f.where or '(the app)'}: {f.message}" for f in found]
     if errors:
         raise InvalidError(errors)
 
