@@ -47,6 +47,12 @@ class Config:
         # how long a verdict may search (re-packing, exact search) when a change has no
         # room in the standing placement
         self.FIT_BUDGET_SECONDS = float(os.environ.get("BERTH_FIT_BUDGET_SECONDS", "2"))
+        # PostgreSQL: how long a write waits for a busy cluster's lock (then 503, nothing
+        # saved), and how long any statement may run
+        self.DB_LOCK_TIMEOUT_SECONDS = float(os.environ.get("BERTH_DB_LOCK_TIMEOUT_SECONDS", "5"))
+        self.DB_STATEMENT_TIMEOUT_SECONDS = float(
+            os.environ.get("BERTH_DB_STATEMENT_TIMEOUT_SECONDS", "60")
+        )
         # /metrics wants this bearer token when set; unset, it is open (api/metrics.py)
         self.METRICS_TOKEN = os.environ.get("BERTH_METRICS_TOKEN", "")
         # signs the web pages' session cookie; unset: one kept in var/secret-key (the demo)
@@ -95,7 +101,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry chatter is ours to report
     app.json.sort_keys = False  # keep ports in the service's order: {"http": …, "dubbo": …}
-    app.extensions["berth"] = Berth(make_engine(app.config["DATABASE_URL"]), settings)
+    engine = make_engine(
+        app.config["DATABASE_URL"],
+        lock_timeout=app.config["DB_LOCK_TIMEOUT_SECONDS"],
+        statement_timeout=app.config["DB_STATEMENT_TIMEOUT_SECONDS"],
+    )
+    app.extensions["berth"] = Berth(engine, settings)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _local_secret_key(ROOT / "var" / "secret-key")
     init_api(app)

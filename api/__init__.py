@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import http
 
-from flask import Flask, request
+from flask import Flask
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
-from werkzeug.exceptions import NotFound, UnsupportedMediaType
 
 from api import (
     allocations,
@@ -24,12 +23,11 @@ from api import (
     services,
 )
 from api.auth import check_token
+from api.intake import check_body, check_limits
 from api.metrics import init_metrics
 from api.openapi import ProblemResponses, plain_name_items
 from api.request_context import assign_request_id
 from api.schemas import ProblemSchema
-
-WRITE_METHODS = {"POST", "PUT", "PATCH"}
 
 
 class BerthApi(Api):  # type: ignore[misc]
@@ -49,21 +47,6 @@ class BerthApi(Api):  # type: ignore[misc]
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
-def _check_body_type() -> None:
-    """Refuse a body that is not JSON before anyone tries to read it."""
-    if any("\x00" in str(v) for v in (request.view_args or {}).values()):
-        raise NotFound("no name contains a NUL character")
-    if request.method not in WRITE_METHODS or request.blueprint == "web":
-        return  # the pages post forms (web/)
-    chunked = "chunked" in request.headers.get("Transfer-Encoding", "")
-    if (request.content_length or chunked) and not request.is_json:
-        raise UnsupportedMediaType(
-            f"send the body as application/json, not '{request.mimetype or 'no content type'}'"
-        )
-    if chunked:
-        request.get_data(cache=True)  # over the size limit: 413 here, not a JSON error later
-
-
 def init_api(app: Flask) -> None:
     app.config.setdefault("API_TITLE", "berth")
     app.config.setdefault("API_VERSION", "v1")
@@ -71,9 +54,10 @@ def init_api(app: Flask) -> None:
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.before_request(assign_request_id)
+    app.before_request(check_limits)  # before the token: an oversize request is refused as such
     security.register(app)
     app.before_request(check_token)
-    app.before_request(_check_body_type)
+    app.before_request(check_body)
     api = BerthApi(
         app,
         spec_kwargs={

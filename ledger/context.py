@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledger.errors import (
     AlreadyExistsError,
     ContentionError,
+    DatabaseBusyError,
     DatabaseUnavailableError,
     UnstorableValueError,
 )
@@ -43,7 +44,10 @@ _RETRYABLE_UNIQUE = (
     "sync_leases.cluster_id",
 )
 # SQLSTATEs of PostgreSQL that mean "try the transaction again"
-_RETRYABLE_SQLSTATE = {"40001", "40P01", "55P03"}
+_RETRYABLE_SQLSTATE = {"40001", "40P01"}
+# ... and those that mean a timeout ran out (lock_timeout, statement_timeout): trying again
+# at once would only wait again, so the client is told to come back
+_TIMED_OUT_SQLSTATE = {"55P03", "57014"}
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,11 @@ def in_transaction(ctx: Context, work: Callable[[Session], T], *, dry_run: bool 
                 return result
             except DBAPIError as exc:
                 session.rollback()
+                if _sqlstate(exc) in _TIMED_OUT_SQLSTATE:
+                    raise DatabaseBusyError(
+                        "the database did not answer in time (a lock held by other requests, "
+                        "or a long statement); nothing was saved, try again shortly"
+                    ) from exc
                 if _is_retryable(exc) and attempt < attempts:
                     log.info("retrying after a collision (attempt %d): %s", attempt, exc.orig)
                     time.sleep(random.uniform(0.005, 0.02) * attempt)

@@ -83,6 +83,13 @@ class DatabaseUnavailableError(LedgerError):
     title = "Database unavailable"
 
 
+class DatabaseBusyError(DatabaseUnavailableError):
+    """A lock (a busy cluster's) or a statement took longer than its timeout: nothing was
+    saved, and a retry a little later will likely pass."""
+
+    title = "Database busy"
+
+
 class UpstreamError(LedgerError):
     """Marathon or a Mesos master failed; berth's own records stay as they were."""
 

@@ -11,12 +11,20 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    lock_timeout: float | None = None,
+    statement_timeout: float | None = None,
+    **kwargs: Any,
+) -> Engine:
     """An engine for `url`; on SQLite every transaction takes the write lock up front.
 
     SQLite's default deferred BEGIN lets two writers read, then both fail to upgrade
     their lock ("database is locked") with no chance of a wait; BEGIN IMMEDIATE makes
     the second writer wait on busy_timeout instead, which serialises writers cleanly.
+    On PostgreSQL, `lock_timeout` and `statement_timeout` (seconds) bound every wait for
+    a lock and every statement of the engine's connections.
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
@@ -36,6 +44,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    options = []
+    if lock_timeout:
+        options.append(f"-c lock_timeout={int(lock_timeout * 1000)}")
+    if statement_timeout:
+        options.append(f"-c statement_timeout={int(statement_timeout * 1000)}")
+    if options and url.startswith("postgresql"):
+        kwargs.setdefault("connect_args", {})["options"] = " ".join(options)
     return create_engine(url, **kwargs)
 
 
