@@ -178,6 +178,13 @@ def _server_rules(d: Mapping[str, Any]) -> list[Finding]:
             out.append(
                 Finding(("healthChecks", i, "portIndex"), f"must address one of {count} ports")
             )
+        elif ported and index is None and "port" not in check and count != 1:
+            out.append(
+                Finding(
+                    ("healthChecks", i),
+                    f"needs a portIndex (or a port): the app has {count} ports",
+                )
+            )
     for i, check in enumerate(d.get("readinessChecks") or []):
         name = check.get("portName", "http-api")
         if name not in names:
