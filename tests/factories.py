@@ -88,3 +88,19 @@ def three_racks() -> Simulator:
             cpus=4, mem=8192, disk=20000, ports="[31000-32000]", attributes={"rack": rack}
         )
     return sim
+
+
+def synced_world(api: Any, url: str, environments: tuple[str, ...] = ("production",)) -> None:
+    """Cluster 'east' on a simulator at `url` (ports 31000-31999), its environments,
+    order-service with a health check, synced: the start of most tests that deploy."""
+    body = {
+        "name": "east",
+        "mesos_masters": [url],
+        "marathon_url": url,
+        "port_ranges": ["31000-31999"],
+    }
+    assert api.post("/api/v1/clusters", json=body).status_code == 201
+    for env in environments:
+        environment(api, env, "east")
+    service(api, "order-service", health_check={"port": "http", "path": "/actuator/health"})
+    assert api.post("/api/v1/clusters/east/sync").status_code == 200

@@ -125,18 +125,7 @@ OVERRIDES = st.one_of(SCHEMA_BASED, SCHEMA_BASED, JUNK)
 def cluster(admin: Api, ops: Api) -> Iterator[str]:
     sim = Simulator(agents=3, seed=6)
     with serve(sim) as server:
-        admin.post(
-            "/api/v1/clusters",
-            json={
-                "name": "east",
-                "mesos_masters": [server.url],
-                "marathon_url": server.url,
-                "port_ranges": ["31000-31999"],
-            },
-        )
-        f.environment(admin, "production", "east")
-        f.service(admin, "order-service", health_check={"port": "http", "path": "/health"})
-        assert admin.post("/api/v1/clusters/east/sync").status_code == 200
+        f.synced_world(admin, server.url)
         yield server.url
 
 

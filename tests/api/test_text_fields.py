@@ -135,18 +135,7 @@ def test_what_cannot_carry_a_surrogate_is_decoded_to_valid_text(viewer: Api) -> 
 def world(admin: Api, ops: Api) -> Iterator[None]:
     sim = Simulator(agents=3, seed=4)
     with serve(sim) as server:
-        admin.post(
-            "/api/v1/clusters",
-            json={
-                "name": "east",
-                "mesos_masters": [server.url],
-                "marathon_url": server.url,
-                "port_ranges": ["31000-31999"],
-            },
-        )
-        f.environment(admin, "production", "east")
-        f.service(admin, "order-service", health_check={"port": "http", "path": "/health"})
-        assert admin.post("/api/v1/clusters/east/sync").status_code == 200
+        f.synced_world(admin, server.url)
         assert f.allocate(ops, instances=1, mem=256).status_code == 201
         yield
 

@@ -48,20 +48,8 @@ def world(app: Flask, admin: Api, tokens: dict[str, str]) -> Iterator[dict[str, 
     """A synced cluster on the simulator, two environments, services, allocations, a release."""
     sim = Simulator(agents=4, seed=7)
     with serve(sim) as server:
-        admin.post(
-            "/api/v1/clusters",
-            json={
-                "name": "east",
-                "mesos_masters": [server.url],
-                "marathon_url": server.url,
-                "port_ranges": ["31000-31999"],
-            },
-        )
-        f.environment(admin, "production", "east")
-        f.environment(admin, "test", "east")
-        f.service(admin, "order-service", health_check={"port": "http", "path": "/actuator/health"})
+        f.synced_world(admin, server.url, ("production", "test"))
         f.service(admin, "user-service", ["http"], calls=["order-service"])
-        assert admin.post("/api/v1/clusters/east/sync").status_code == 200
         for env in ("production", "test"):
             for svc in ("order-service", "user-service"):
                 assert f.allocate(admin, env, svc, instances=1, mem=256).status_code == 201
@@ -122,8 +110,9 @@ def _operations(schema: Any) -> list[Any]:
     return sorted(ops, key=lambda op: (METHOD_ORDER.get(op.method.upper(), 1), op.path))
 
 
-def _fuzz(op: Any, strategy: Any, examples: int, headers: dict[str, str]) -> None:
-    @settings(
+def _settings(examples: int) -> settings:
+    """Reproducible and bounded: the same examples on every run, no database of them."""
+    return settings(
         max_examples=examples,
         derandomize=True,
         database=None,
@@ -131,6 +120,10 @@ def _fuzz(op: Any, strategy: Any, examples: int, headers: dict[str, str]) -> Non
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
+
+
+def _fuzz(op: Any, strategy: Any, examples: int, headers: dict[str, str]) -> None:
+    @_settings(examples)
     @given(case=strategy)
     def run(case: Any) -> None:
         case.call_and_validate(headers=headers, checks=CHECKS)
