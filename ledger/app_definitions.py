@@ -94,6 +94,7 @@ def export_environment(ctx: Context, env_name: str) -> dict[str, str]:
         callees = callees_in(session, env.id)
         for alloc in allocs:
             definition = render(render_input(session, alloc, IMAGE_PLACEHOLDER, callees=callees))
+            require_valid(definition, f"{alloc.service.name} in {env.name}")
             text = json.dumps(definition, sort_keys=True, indent=2, ensure_ascii=False)
             files[f"{alloc.service.name}.json"] = text + "\n"
         return files
