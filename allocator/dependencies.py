@@ -129,9 +129,10 @@ def load_factors(
 
     The model: a service that others call takes its load from its callers, each sending
     `fan_out` requests per request of its own. With load(c) a caller's present load (the
-    plan passes its instances in the environment; 1 when unknown), the callee's load after
-    the change, over its load now, is the mean of its callers' factors weighted by what
-    each sends it:
+    plan passes its instances in the environment, so a caller allocated nowhere there
+    sends nothing and weighs 0; with no `load` at all every caller weighs 1), the
+    callee's load after the change, over its load now, is the mean of its callers'
+    factors weighted by what each sends it:
 
         factor(callee) = max(explicit(callee),
                              Σ w(c) × max(1, factor(c)) / Σ w(c)),  w(c) = load(c) × fan_out
@@ -159,10 +160,8 @@ def load_factors(
             for caller in h.predecessors(callee):
                 if scc_of[caller] == scc:
                     continue
-                w = (
-                    max(0.0, float((load or {}).get(caller, 1.0)))
-                    * g.edges[caller, callee]["fan_out"]
-                )
+                sends = 1.0 if load is None else float(load.get(caller, 0.0))
+                w = max(0.0, sends) * g.edges[caller, callee]["fan_out"]
                 sent += w * max(1.0, factor[caller])
                 weight += w
             if weight > 0:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -97,6 +99,55 @@ def test_load_flows_along_calls_by_each_callers_share() -> None:
     # fan-out weighs the share: batch sends 3 requests per request of its own
     join = _g(Edge("web", "d"), Edge("batch", "d", fan_out=3))
     assert load_factors(join, {"web": 3}, {"web": 1, "batch": 1}) == {"web": 3, "d": 1.5}
+
+
+def _exactly(got: dict[str, float], want: dict[str, Fraction]) -> None:
+    """Factors as the README's rule gives them, to the last bit a float can hold."""
+    assert set(got) == set(want)
+    for name, f in want.items():
+        assert got[name] == pytest.approx(float(f), rel=1e-12, abs=0), name
+
+
+def test_load_is_weighed_by_each_callers_instances_as_the_readme_says() -> None:
+    # a diamond: a (2 instances) calls b and c (fan-out 2); b (3) and c (1, fan-out 3)
+    # call d, which hears 3×1 shares from b at b's factor and 1×3 from c at c's
+    diamond = _g(
+        Edge("a", "b"), Edge("a", "c", fan_out=2), Edge("b", "d"), Edge("c", "d", fan_out=3)
+    )
+    load = {"a": 2, "b": 3, "c": 1, "d": 4}
+    _exactly(
+        load_factors(diamond, {"a": 3, "c": 4}, load),
+        {"a": Fraction(3), "b": Fraction(3), "c": Fraction(4), "d": Fraction(3 * 3 + 3 * 4, 6)},
+    )
+    # a chain carries the factor down whatever the fan-outs and instances
+    chain = _g(Edge("a", "b", fan_out=2), Edge("b", "c", fan_out=0.5))
+    _exactly(
+        load_factors(chain, {"a": 1.25}, {"a": 7, "b": 2, "c": 9}),
+        dict.fromkeys("abc", Fraction(5, 4)),
+    )
+    # a caller scaled down sends as much as it does now (factor 1 in the mean), never less
+    join = _g(Edge("a", "b"), Edge("x", "b"))
+    _exactly(
+        load_factors(join, {"a": 0.5, "x": 3}, {"a": 2, "x": 1, "b": 1}),
+        {"a": Fraction(1, 2), "x": Fraction(3), "b": Fraction(2 * 1 + 1 * 3, 3)},
+    )
+    # a callback edge (allowed to close a cycle) carries nothing back up
+    callback = _g(Edge("web", "cart"), Edge("cart", "web", fan_out=5, allow_cycle=True))
+    _exactly(
+        load_factors(callback, {"cart": 2}, {"web": 3, "cart": 3}), {"cart": Fraction(2)}
+    )
+    # a caller allocated nowhere in the environment (absent from the loads) weighs 0:
+    # cart's only traffic is web's, so cart grows as web does, not (3×2 + 4×1) / 7
+    unallocated = _g(Edge("web", "cart"), Edge("batch", "cart", fan_out=4))
+    _exactly(
+        load_factors(unallocated, {"web": 2}, {"web": 3, "cart": 2}),
+        {"web": Fraction(2), "cart": Fraction(2)},
+    )
+    # with no loads at all every caller weighs 1 (× its fan-out)
+    _exactly(
+        load_factors(unallocated, {"web": 2}),
+        {"web": Fraction(2), "cart": Fraction(2 * 1 + 1 * 4, 5)},
+    )
 
 
 def test_factors_stay_within_the_largest_explicit_one_on_deep_graphs() -> None:

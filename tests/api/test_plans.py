@@ -129,6 +129,26 @@ def test_propagate_carries_load_along_calls_by_fan_out(ops: Any, east: Any) -> N
     assert [(s["service"], s["instances_after"]) for s in tagged["services"]] == [("cart", 2)]
 
 
+def test_propagation_weighs_callers_by_their_instances_in_the_plans_environment(
+    ops: Any, east: Any
+) -> None:
+    # the README: a callee's factor is the mean of its callers' factors weighted by each
+    # caller's instances in the plan's environment × fan_out
+    f.service(ops, "batch", [], team="ops", calls=[{"service": "cart", "fan_out": 4}])
+    f.service(ops, "mobile", [], team="web", calls=[{"service": "cart", "fan_out": 1}])
+    _allocate(ops, "storefront", cpus=0.1, mem=128, instances=3)  # sends 3 × 2 = 6 shares
+    _allocate(ops, "mobile", cpus=0.1, mem=128, instances=2)  # sends 2 × 1 = 2 shares
+    _allocate(ops, "cart", cpus=0.1, mem=128, instances=7)
+    # batch runs in test only: it sends production's cart nothing and weighs 0 there
+    _allocate(ops, "batch", env="test", cpus=0.1, mem=128, instances=5)
+    plan = _plan(ops, {"storefront": 3}, propagate=True).get_json()
+    by_name = {s["service"]: s for s in plan["services"]}
+    # (6 × 3 + 2 × 1) / (6 + 2) = 2.5; weighing batch's 5 × 4 as well would give 40 / 28
+    assert by_name["cart"]["factor"] == 2.5
+    assert by_name["cart"]["instances_after"] == 18  # ceil(7 × 2.5)
+    assert "batch" not in by_name and "mobile" not in by_name
+
+
 BAD = [
     ({"scale": {"nobody": 2}}, "nobody"),
     ({"scale": {"team:ghosts": 2}}, "team:ghosts"),
