@@ -47,6 +47,9 @@ class Config:
         # how long a verdict may search (re-packing, exact search) when a change has no
         # room in the standing placement
         self.FIT_BUDGET_SECONDS = float(os.environ.get("BERTH_FIT_BUDGET_SECONDS", "2"))
+        # how long a plan's exact search may take in all to prove that one agent fewer
+        # (or a cheaper mix of machines) does not do
+        self.PLAN_BUDGET_SECONDS = float(os.environ.get("BERTH_PLAN_BUDGET_SECONDS", "5"))
         # PostgreSQL: how long a write waits for a busy cluster's lock (then 503, nothing
         # saved), and how long any statement may run
         self.DB_LOCK_TIMEOUT_SECONDS = float(os.environ.get("BERTH_DB_LOCK_TIMEOUT_SECONDS", "5"))
@@ -98,6 +101,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         snapshot_max_age=timedelta(seconds=app.config["SNAPSHOT_MAX_AGE_SECONDS"]),
         snapshot_retention=timedelta(days=app.config["SNAPSHOT_RETENTION_DAYS"]),
         fit_budget=max(0.1, float(app.config["FIT_BUDGET_SECONDS"])),
+        plan_budget=max(0.0, float(app.config["PLAN_BUDGET_SECONDS"])),
     )
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry chatter is ours to report
     app.json.sort_keys = False  # keep ports in the service's order: {"http": …, "dubbo": …}

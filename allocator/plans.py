@@ -27,6 +27,7 @@ of its window): k must fit all of them.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from typing import Any
 from allocator.bounds import extra_by_rules, extra_by_volume
 from allocator.model import EPS, RESOURCES, Agent, AgentShape, Demand, Placement, Unplaced
 from allocator.packing import ORDERS
+from allocator.packing.exact import CP_SAT_MAX_VARIABLES
 from allocator.placement import place
 
 EXTRA_PREFIX = "~plan-extra-"  # sorts after real agent ids: existing agents are filled first
@@ -45,8 +47,8 @@ class Check:
 
     extra_agents: int
     fits: bool
-    proven: bool  # the verdict is certain (by the volume bound or an exhaustive search)
-    by: str  # "placement" or "volume bound"
+    proven: bool  # the verdict is certain (by a lower bound or an exact search)
+    by: str  # "placement", "exact search" or the bound, e.g. "volume bound"
     agents_used: int | None = None
     unplaced: int = 0
 
@@ -67,6 +69,15 @@ class PlanAnswer:
     checks: tuple[Check, ...] = ()  # k (fits) and k − 1 (does not), when k > 0
     why_not: str = ""  # when extra_agents is None
     tries: int = 0  # placements run
+    exact_seconds: float = 0.0  # spent in the exact search settling k − 1
+
+    @property
+    def proven(self) -> bool:
+        """The answer is the fewest: it fits now, or k − 1 is proven not to fit."""
+        if self.fits_now:
+            return True
+        below = [c for c in self.checks if not c.fits]
+        return bool(below) and below[0].proven
 
     @property
     def unplaced(self) -> tuple[Unplaced, ...]:
@@ -143,8 +154,11 @@ class PlanSearch:
         scenarios: Sequence[Sequence[Demand]],
         shape: AgentShape,
         effort: str,
+        seconds: float = 0.0,
     ) -> None:
         self.agents = list(agents)
+        self.seconds = seconds  # for the exact search that settles k − 1
+        self.exact_spent = 0.0
         self.scenarios = [list(s) for s in scenarios] or [[]]
         self.shape = shape
         self.effort = effort
@@ -206,6 +220,7 @@ class PlanSearch:
             need=self.need,
             capacity=self.capacity,
             tries=self.tries,
+            exact_seconds=round(self.exact_spent, 3),
             **more,
         )
 
@@ -302,23 +317,68 @@ class PlanSearch:
             upper -= 1
             lead = _lead(fewer, lead)
         final = self.run(upper, effort, lead)[1]
-        checks = [Check(upper, True, True, "placement", final.agents_used, 0)]
         missed = self.missed
         assert missed is not None
+        below = Check(
+            upper - 1, False, missed.proven, "placement", missed.agents_used, len(missed.unplaced)
+        )
+        upper, final, below = self.settle(upper, final, below)
+        if upper == 0:  # the exact search packed the cluster as it is
+            return self.answer(0, now=final, final=final)
+        checks = [Check(upper, True, True, "placement", final.agents_used, 0)]
         if upper - 1 < lower:
             checks.append(Check(upper - 1, False, True, self.bound_name))
         else:
-            checks.append(
-                Check(
-                    upper - 1,
-                    False,
-                    missed.proven,
-                    "placement",
-                    missed.agents_used,
-                    len(missed.unplaced),
-                )
-            )
+            checks.append(below)
         return self.answer(upper, now=now, final=final, checks=tuple(checks))
+
+    def exact(self, k: int, seconds: float) -> tuple[str, Placement | None, int]:
+        """The exact search with k extra agents: "found" (every scenario fits, the worst
+        placement), "infeasible" (a scenario has no packing at all, proven) or "unknown"
+        (too big to model, or out of time), and which scenario decided it."""
+        pool = [*self.agents, *extra_agents(self.shape, k)]
+        ordered = sorted(range(len(self.scenarios)), key=lambda s: s != self.last_failed)
+        worst: Placement | None = None
+        for s in ordered:
+            demands = self.scenarios[s]
+            if sum(1 for d in demands if d.count > 0) * len(pool) > CP_SAT_MAX_VARIABLES:
+                return "unknown", None, s
+            left = seconds - self.exact_spent
+            if left <= 0.05:
+                return "unknown", None, s
+            start = time.perf_counter()
+            self.tries += 1
+            p = place(pool, demands, effort="exact", seconds=left)
+            self.exact_spent += time.perf_counter() - start
+            if not p.fits:
+                self.last_failed = s
+                if p.proven or p.lower_bound > len(pool):
+                    return "infeasible", p, s
+                return "unknown", p, s
+            if worst is None:
+                worst = p
+        return "found", worst, 0
+
+    def settle(self, upper: int, final: Placement, below: Check) -> tuple[int, Placement, Check]:
+        """Walk down from `upper` (it fits by placement) with the exact search while it
+        finds packings, until k − 1 is proven not to fit, the bounds prove it, or the
+        search cannot tell within its time (the check then says proven: false)."""
+        if below.proven or self.seconds <= 0:
+            return upper, final, below
+        while upper - 1 >= self.lower:
+            status, p, _ = self.exact(upper - 1, self.seconds)
+            if status == "found":
+                assert p is not None
+                upper, final = upper - 1, p
+                below = Check(upper - 1, False, False, "placement")
+                continue
+            if status == "infeasible":
+                assert p is not None
+                below = Check(
+                    upper - 1, False, True, "exact search", p.agents_used, len(p.unplaced)
+                )
+            break
+        return upper, final, below
 
 
 def plan(
@@ -328,12 +388,15 @@ def plan(
     *,
     effort: str = "fast",
     max_extra: int | None = None,
+    seconds: float = 0.0,
 ) -> PlanAnswer:
     """The fewest extra agents of `shape` with which every scenario's demands fit.
 
     `max_extra` caps the search (default: twice the bound plus every instance unplaced
     without extra agents, each on two agents of its own: placement under GROUP_BY and
     headroom may need more than one agent per left-over instance); past it the answer is
-    None with the reason.
+    None with the reason. `seconds`: the time the exact search (CP-SAT) may take in all to
+    settle k − 1 where placement left it open (0: placement alone), walking down while it
+    finds packings placement missed.
     """
-    return PlanSearch(agents, scenarios, shape, effort).solve(max_extra)
+    return PlanSearch(agents, scenarios, shape, effort, seconds).solve(max_extra)

@@ -161,12 +161,22 @@ class PlanOut(Schema):
     )
     need = fields.Dict()
     capacity = fields.Dict()
-    lower_bound = fields.Integer(metadata={"description": "extra agents the volume bound asks"})
+    lower_bound = fields.Integer(
+        metadata={"description": "extra agents the bounds ask (volume, host ports, UNIQUE)"}
+    )
+    proven = fields.Boolean(
+        metadata={
+            "description": "extra_agents is the fewest: one fewer is proven not to fit, by a "
+            "bound or the exact search; false when neither settled it in the plan's budget "
+            "(BERTH_PLAN_BUDGET_SECONDS), so fewer may do"
+        }
+    )
     agents_used = fields.Integer()
     agents_used_with_extra = fields.Integer(allow_none=True)
     unplaced_count = fields.Integer()
     unplaced = fields.List(fields.Dict(), metadata={"description": "without extra agents"})
     placements_tried = fields.Integer()
+    exact_search_seconds = fields.Float()
     agent_shape = fields.Dict()
     services = fields.List(fields.Nested(PlanServiceOut))
     instances_before = fields.Integer()

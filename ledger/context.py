@@ -64,6 +64,8 @@ class Settings:
     snapshot_retention: timedelta = timedelta(days=7)
     # seconds a verdict may search when a change has no room in the standing placement
     fit_budget: float = 2.0
+    # seconds a plan's exact search may take in all (settling k − 1, the cheapest mix)
+    plan_budget: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -230,11 +230,15 @@ def _answer_view(answer: PlanAnswer, shape: AgentShape) -> dict[str, Any]:
         "need": {r: round(v, 3) for r, v in answer.need.items()},
         "capacity": {r: round(v, 3) for r, v in answer.capacity.items()},
         "lower_bound": answer.lower_bound,
+        # extra_agents is the fewest: k − 1 proven not to fit (by a bound or the exact
+        # search); false when neither settled it within BERTH_PLAN_BUDGET_SECONDS
+        "proven": answer.proven,
         "agents_used": answer.now.agents_used,
         "agents_used_with_extra": answer.final.agents_used if answer.final else None,
         "unplaced_count": len(answer.unplaced),
         "unplaced": _unplaced(answer.unplaced),
         "placements_tried": answer.tries,
+        "exact_search_seconds": answer.exact_seconds,
     }
 
 
@@ -337,7 +341,7 @@ def create_plan(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
                 attributes=given.get("attributes", shape.attributes),
                 spread={} if "attributes" in given else shape.spread,
             )
-        answer = plan(pic.agents, scenarios, shape)
+        answer = plan(pic.agents, scenarios, shape, seconds=ctx.settings.plan_budget)
         assert pic.snapshot is not None
         services = [
             {
@@ -463,6 +467,8 @@ def reserve_plan(ctx: Context, plan_id: int, *, force: bool = False) -> dict[str
             {
                 # None if the service was deleted since: plain slots then
                 "service": services.get(s["service"]),
+                # growth since the plan was made already uses the slots up (slots_used)
+                "base_instances": s.get("instances_before"),
                 "count": s["added"],
                 "cpus": s["cpus"],
                 "mem": s["mem"],

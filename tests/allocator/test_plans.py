@@ -162,3 +162,43 @@ def test_a_higher_factor_never_needs_fewer_agents(
     # once no number of agents helps, more load does not make it helpable
     if None in ks:
         assert all(k is None for k in ks[ks.index(None) :]), ks
+
+
+def _tight() -> tuple[list[Agent], list[Demand]]:
+    """Two agents of 10 cpus and items 5, 4, 3, 3, 3, 2: they fit exactly (5+3+2, 4+3+3),
+    but first fit decreasing leaves the 2 over (5+4, 3+3+3)."""
+    agents = [Agent(f"a{i}", f"h{i}", 10, 10_000, 10_000) for i in range(2)]
+    sizes = {"a": (1, 5.0), "b": (1, 4.0), "c": (3, 3.0), "d": (1, 2.0)}
+    demands = [_demand(k, n, c, mem=1) for k, (n, c) in sizes.items()]
+    return agents, demands
+
+
+def test_the_exact_search_finds_the_fit_placement_missed() -> None:
+    agents, demands = _tight()
+    assert not place(agents, demands, effort="quick").fits
+    shape = AgentShape(10, 10_000, 10_000)
+    # first fit alone says one agent more, and cannot say whether none would do
+    guess = plan(agents, [demands], shape, effort="quick")
+    assert guess.extra_agents == 1 and not guess.proven
+    assert guess.checks[1].extra_agents == 0 and not guess.checks[1].proven
+    # with time for the exact search: it fits as it is, proven by the packing found
+    got = plan(agents, [demands], shape, effort="quick", seconds=5)
+    assert got.extra_agents == 0 and got.fits_now and got.proven
+    assert got.final is not None and got.final.fits and got.now.fits
+
+
+def test_the_exact_search_proves_one_fewer_does_not_fit() -> None:
+    agents, demands = _tight()
+    # one more 2 makes 22 cpus on 20: the volume bound asks 1 extra agent of 10 cpus
+    more = [*demands, _demand("e", 1, 2.0, mem=1)]
+    # three items of 6 cpus cannot share an agent of 10; the volume bound (18 ≤ 20) says
+    # nothing, first fit misses with 0 extra, the exact search proves it
+    six = [_demand("six", 3, 6.0, mem=1)]
+    got = plan(agents, [six], AgentShape(10, 10_000, 10_000), effort="quick", seconds=5)
+    assert got.extra_agents == 1 and got.lower_bound == 0 and got.proven
+    fits, below = got.checks
+    assert (below.extra_agents, below.fits, below.proven) == (0, False, True)
+    assert below.by == "exact search"
+    bounded = plan(agents, [more], AgentShape(10, 10_000, 10_000), effort="quick", seconds=5)
+    assert bounded.extra_agents == 1 and bounded.proven
+    assert bounded.checks[1].by == "volume bound"
