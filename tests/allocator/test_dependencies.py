@@ -133,9 +133,7 @@ def test_load_is_weighed_by_each_callers_instances_as_the_readme_says() -> None:
     )
     # a callback edge (allowed to close a cycle) carries nothing back up
     callback = _g(Edge("web", "cart"), Edge("cart", "web", fan_out=5, allow_cycle=True))
-    _exactly(
-        load_factors(callback, {"cart": 2}, {"web": 3, "cart": 3}), {"cart": Fraction(2)}
-    )
+    _exactly(load_factors(callback, {"cart": 2}, {"web": 3, "cart": 3}), {"cart": Fraction(2)})
     # a caller allocated nowhere in the environment (absent from the loads) weighs 0:
     # cart's only traffic is web's, so cart grows as web does, not (3×2 + 4×1) / 7
     unallocated = _g(Edge("web", "cart"), Edge("batch", "cart", fan_out=4))
