@@ -807,6 +807,21 @@ class ReservationOut(Schema):
         metadata={"description": "the service whose allocation the slots add to, or null"},
     )
     count = fields.Integer()
+    base_instances = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "for a service's reservation, the allocation's instances the "
+            "slots were reserved on top of (a plan's: its instances before); null for "
+            "plain slots"
+        },
+    )
+    slots_used = fields.Integer(
+        metadata={
+            "description": "slots the allocation has taken into use by growing: "
+            "min(count, max(0, its instances now - base_instances)), 0 once it is "
+            "deleted; only count - slots_used are still held"
+        }
+    )
     cpus = fields.Float()
     mem = fields.Integer()
     disk = fields.Integer()

@@ -239,9 +239,26 @@ def plain_slots(cluster: Cluster, r: Reservation) -> Demand:
     )
 
 
-def link_slots(slots: Demand, allocation: Demand | None, reason: str) -> Demand:
+def slots_used(count: int, base: int | None, instances: int | None) -> int:
+    """How many of a reservation's `count` slots its allocation has used up: the instances
+    it has now (`instances`; None when there is no allocation) beyond those it had when
+    the slots were reserved (`base`), at most `count`. Computed from the allocation as it
+    is, so a scale-back gives the slots back; none without a base (plain slots, and rows
+    older than migration 0011 whose allocation did not exist then)."""
+    if base is None or instances is None:
+        return 0
+    return min(count, max(0, instances - base))
+
+
+def link_slots(
+    slots: Demand, allocation: Demand | None, reason: str, base: int | None = None
+) -> Demand:
     """A reservation's slots (`plain_slots`) as the allocation they belong to needs them,
     if that allocation exists now.
+
+    The allocation's instances beyond `base` (those it had when the slots were reserved)
+    are the slots taken into use: only the others are still held (`slots_used`), so a
+    scale-up inside or before the window is not counted twice.
 
     Slots of an allocation are placed like more of its instances: each needs the
     allocation's host ports free on its agent (so slots and instances never share an agent
@@ -257,6 +274,7 @@ def link_slots(slots: Demand, allocation: Demand | None, reason: str) -> Demand:
     rid = slots.key.removeprefix("reservation:")
     return replace(
         slots,
+        count=slots.count - slots_used(slots.count, base, allocation.count),
         ports=allocation.ports,
         constraints=allocation.constraints,
         headroom=allocation.headroom,
@@ -308,6 +326,7 @@ def picture(session: Session, cluster: Cluster, now: datetime | None = None) -> 
                 plain_slots(cluster, r),
                 by_service.get((r.environment_id, r.service_id)),
                 r.reason,
+                r.base_instances,
             ),
         )
         for r in session.scalars(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -80,6 +81,46 @@ def _allocated_service(
     return service, [c for c in alloc.constraints if usable_constraint(c)]
 
 
+def _instances(session: Session, env: Environment | None, service: Service | None) -> int | None:
+    """The instances of `service`'s allocation in `env` now (None: it has none there)."""
+    if env is None or service is None:
+        return None
+    return session.scalar(
+        select(Allocation.instances).where(
+            Allocation.environment_id == env.id, Allocation.service_id == service.id
+        )
+    )
+
+
+def _base(session: Session, env: Environment | None, slot: dict[str, Any]) -> int | None:
+    """The allocation's instances a slot of a service is reserved on top of: the slot's
+    `base_instances` (a plan's instances before), else the allocation's instances now."""
+    service = slot.get("service")
+    if service is None:
+        return None
+    if slot.get("base_instances") is not None:
+        return int(slot["base_instances"])
+    return _instances(session, env, service)
+
+
+def reservation_views(
+    session: Session, rows: Sequence[Reservation], now: datetime
+) -> list[dict[str, Any]]:
+    """The reservations' views, each with the slots its allocation has used up now (one
+    read for the allocations of all of them)."""
+    wanted = {(r.environment_id, r.service_id) for r in rows if r.service_id is not None}
+    instances: dict[tuple[int | None, int | None], int] = {}
+    if wanted:
+        found = session.execute(
+            select(Allocation.environment_id, Allocation.service_id, Allocation.instances).where(
+                Allocation.service_id.in_({s for _, s in wanted}),
+                Allocation.environment_id.in_({e for e, _ in wanted if e is not None}),
+            )
+        )
+        instances = {(e, s): n for e, s, n in found}
+    return [reservation_view(r, now, instances.get((r.environment_id, r.service_id))) for r in rows]
+
+
 def add_reservations(
     ctx: Context,
     session: Session,
@@ -96,7 +137,9 @@ def add_reservations(
 
     A slot's `service` (a Service of `env`, optional) makes its reservation one of that
     service's allocation: placed with the allocation's host ports and constraints while
-    the allocation exists (ledger.capacity._reservation_demand).
+    the allocation exists (ledger.capacity.link_slots). Its `base_instances` is the
+    allocation's instances the slots come on top of (default: those it has now): the
+    instances it grows beyond that use the slots up (ledger.capacity.slots_used).
     """
     lock_cluster(ctx, session, cluster.id)
     rows = [
@@ -104,6 +147,7 @@ def add_reservations(
             cluster=cluster,
             environment=env,
             service=slot.get("service"),
+            base_instances=_base(session, env, slot),
             count=slot["count"],
             cpus=slot["cpus"],
             mem=slot["mem"],
@@ -125,14 +169,13 @@ def add_reservations(
         key=f"reservation:{rows[0].id}" if len(rows) == 1 else None,
         seconds=ctx.settings.fit_budget,
     )
-    views = []
     for r in rows:
         r.forced = verdict.failing is not None  # saved only because an admin forced it
-        session.flush()
-        view = reservation_view(r, now)
+    session.flush()
+    views = reservation_views(session, rows, now)
+    for r, view in zip(rows, views, strict=True):
         action = "create-forced" if r.forced else "create"
         ctx.audit(session, action, "reservation", str(r.id), None, view)
-        views.append(view)
     return views, verdict.as_dict()
 
 
@@ -187,7 +230,7 @@ def list_reservations(
             query = query.where(Reservation.environment_id == env.id)
         if not include_expired:
             query = query.where(Reservation.ends_at > now)
-        return [reservation_view(r, now) for r in session.scalars(query)]
+        return reservation_views(session, session.scalars(query).all(), now)
 
     return in_transaction(ctx, work)
 
@@ -200,14 +243,16 @@ def _find(session: Session, reservation_id: int) -> Reservation:
 
 
 def get_reservation(ctx: Context, reservation_id: int) -> dict[str, Any]:
-    return in_transaction(ctx, lambda s: reservation_view(_find(s, reservation_id), utcnow()))
+    return in_transaction(
+        ctx, lambda s: reservation_views(s, [_find(s, reservation_id)], utcnow())[0]
+    )
 
 
 def delete_reservation(ctx: Context, reservation_id: int) -> None:
     def work(session: Session) -> None:
         r = _find(session, reservation_id)
         lock_cluster(ctx, session, r.cluster_id)
-        before = reservation_view(r, utcnow())
+        [before] = reservation_views(session, [r], utcnow())
         session.delete(r)
         ctx.audit(session, "delete", "reservation", str(reservation_id), before, None)
 

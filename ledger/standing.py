@@ -192,6 +192,7 @@ class Slots:
     owner: str | None  # the allocation key (environment/service) it belongs to
     reason: str
     forced: bool
+    base: int | None = None  # the owner's instances it was reserved on top of (slots_used)
 
 
 @dataclass
@@ -262,7 +263,7 @@ class Kept:
             sl = self.slots.get(rid)
             if sl is not None:
                 owner = self.allocations.get(sl.owner) if sl.owner else None
-                out.append(link_slots(sl.plain, owner, sl.reason))
+                out.append(link_slots(sl.plain, owner, sl.reason, sl.base))
         return out
 
     def reservation_of(self) -> dict[str, int]:
@@ -288,7 +289,10 @@ class Kept:
                 out.append(Change(k, surge.get(k)))
         for rid, sl in sorted(self.slots.items()):
             if sl.owner == key:
-                out.append(Change(f"reservation:{rid}", link_slots(sl.plain, demand, sl.reason)))
+                # its slots as the allocation's new instances leave them (slots_used): a
+                # scale-up takes them in the same change, and a scale-back gives them back
+                slots = link_slots(sl.plain, demand, sl.reason, sl.base)
+                out.append(Change(f"reservation:{rid}", slots))
         return out, surge
 
     def adopt(
@@ -347,6 +351,7 @@ def _kept_from(pic: Picture, version: int | None = None) -> Kept:
             owner,
             r.reason,
             r.forced,
+            r.base_instances,
         )
     sets = tuple(distinct_sets(pic.intervals)) or (frozenset(),)
     kept = Kept(

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from allocator.ports import PortRange
+from ledger.capacity import slots_used
 from models import Allocation, Cluster, Environment, Reservation, Service
 
 
@@ -93,7 +94,9 @@ def allocation_view(a: Allocation) -> dict[str, Any]:
     }
 
 
-def reservation_view(r: Reservation, now: datetime) -> dict[str, Any]:
+def reservation_view(r: Reservation, now: datetime, instances: int | None = None) -> dict[str, Any]:
+    """`instances`: those of the allocation the reservation belongs to, None when it has
+    none (plain slots, or the allocation is gone): what `slots_used` is counted from."""
     state = "expired" if r.ends_at <= now else ("active" if r.starts_at <= now else "upcoming")
     return {
         "id": r.id,
@@ -101,6 +104,8 @@ def reservation_view(r: Reservation, now: datetime) -> dict[str, Any]:
         "environment": r.environment.name if r.environment else None,
         "service": r.service.name if r.service else None,
         "count": r.count,
+        "base_instances": r.base_instances,
+        "slots_used": slots_used(r.count, r.base_instances, instances),
         "cpus": r.cpus,
         "mem": r.mem,
         "disk": r.disk,

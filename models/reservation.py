@@ -25,6 +25,7 @@ class Reservation(Base):
         CheckConstraint(
             "service_id IS NULL OR environment_id IS NOT NULL", name="service_in_environment"
         ),
+        CheckConstraint("base_instances IS NULL OR base_instances >= 0", name="base_nonnegative"),
         Index("ix_reservations_cluster_id_ends_at", "cluster_id", "ends_at"),
         # plans refer to their reservations by id: SQLite must not hand a deleted one's
         # id to the next (PostgreSQL's sequences never do)
@@ -39,6 +40,11 @@ class Reservation(Base):
     # A service can be deleted only once it has no allocation; its reservations then stay,
     # as plain slots.
     service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id", ondelete="SET NULL"))
+    # the allocation's instances the slots were reserved on top of: its instances beyond
+    # these use the slots up (ledger.capacity.slots_used), so a scale-up is not counted
+    # twice. NULL for plain slots, and for rows older than migration 0011 whose service
+    # had no allocation then: their slots are never used up.
+    base_instances: Mapped[int | None]
     count: Mapped[int]
     cpus: Mapped[float]
     mem: Mapped[int]

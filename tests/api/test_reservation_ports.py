@@ -112,12 +112,18 @@ def test_held_slots_of_a_service_sit_on_agents_without_its_instances(
     assert listed == {held["id"]: "cart", plain.get_json()["id"]: None}
     audit = viewer.get(f"/api/v1/audit?entity_type=reservation&entity={held['id']}").get_json()
     assert audit["events"][0]["after"]["service"] == "cart"
-    # cart cannot grow onto the agents its slots hold
+    # cart grows into the agents its own slots hold (using them up), and no further
     grown = ops.put(
         f.allocation_url("production", "cart"),
-        json={"cpus": 1.0, "mem": 1024, "instances": 2, "upgrade_strategy": NO_SURGE},
+        json={"cpus": 1.0, "mem": 1024, "instances": 3, "upgrade_strategy": NO_SURGE},
     )
-    assert grown.status_code == 409, grown.get_json()
+    assert grown.status_code == 200, grown.get_json()
+    assert viewer.get(f"/api/v1/reservations/{held['id']}").get_json()["slots_used"] == 2
+    beyond = ops.put(
+        f.allocation_url("production", "cart"),
+        json={"cpus": 1.0, "mem": 1024, "instances": 4, "upgrade_strategy": NO_SURGE},
+    )
+    assert beyond.status_code == 409, beyond.get_json()
 
 
 def test_unique_hostname_counts_slots_with_the_instances(
