@@ -195,6 +195,10 @@ class Placement:
     # little room in total, or an exhaustive search on a small problem found none); False
     # when the heuristics merely found none
     proven: bool = False
+    # with agent costs (a plan's mix of machines): the least cost the exact search proved
+    # any packing needs, and whether this packing's cost is that least (costs' units)
+    cost_bound: int | None = None
+    cost_optimal: bool = False
 
     @property
     def fits(self) -> bool:

@@ -147,6 +147,8 @@ def place(
     pinned: Mapping[str, Sequence[str]] | None = None,
     prefer: Mapping[str, Sequence[str]] | None = None,
     seconds: float = 2.0,
+    costs: Mapping[str, int] | None = None,
+    chains: Sequence[Sequence[str]] = (),
 ) -> Placement:
     """Place every instance of every demand on an agent, or say which do not fit and why.
 
@@ -168,6 +170,10 @@ def place(
     Marathon never moves them to make room), as far as they fit there. `prefer` (exact
     only): demand key → agent ids its instances should keep if they can; the exact search
     moves as few of them as it can.
+
+    `costs` (exact only): agent id → what the agent costs if it holds anything (an
+    integer; agents not named are there anyway); the exact search then minimises the cost
+    of the agents used, and `chains` (lists of agent ids) are bought in their order.
     """
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {EFFORTS}, not {effort!r}")
@@ -218,13 +224,27 @@ def place(
     assert best is not None
     packing, rules, problem = best
     strategy = packing.strategy
-    if effort == "exact" and (packing.unplaced or prefer) and not (packing.unplaced and proven):
+    cost_bound: int | None = None
+    cost_optimal = False
+    searched = packing.unplaced or prefer or costs
+    if effort == "exact" and searched and not (packing.unplaced and proven):
         # the rules as given (CP-SAT chooses CLUSTER values itself), seeded with the best
         rules = AgentRules(agents, demands)
         problem = replace(problem, fixed=_pins(agents, demands, rules, pinned) if pinned else ())
         index = {a.id: i for i, a in enumerate(agents)}
         wants = [[index[a] for a in (prefer or {}).get(d.key, ()) if a in index] for d in demands]
-        found, exact = pack_exact(problem, rules, seconds, start=packing, prefer=wants, lower=bound)
+        found, exact = pack_exact(
+            problem,
+            rules,
+            seconds,
+            start=packing,
+            prefer=wants,
+            lower=bound,
+            costs=[int((costs or {}).get(a.id, 0)) for a in agents] if costs else (),
+            chains=[[index[a] for a in chain if a in index] for chain in chains],
+        )
+        if costs and exact.status == "found":
+            cost_bound, cost_optimal = exact.cost_bound, exact.optimal
         if found is not None and found.unplaced <= packing.unplaced:
             packing, strategy, proven = found, f"exact ({exact.seconds:.2f} s)", True
         elif exact.status == "infeasible":
@@ -257,4 +277,6 @@ def place(
         lower_bound=bound,
         strategy=strategy,
         proven=proven,
+        cost_bound=cost_bound,
+        cost_optimal=cost_optimal,
     )

@@ -48,6 +48,22 @@ class AgentShapeIn(StrictSchema):
     )
 
 
+class PricedShapeIn(AgentShapeIn):
+    name = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=64),
+            validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", error="letters, digits, . _ -"),
+        ],
+        metadata={"description": "what ops call the machine, e.g. m5.4xlarge"},
+    )
+    cost = fields.Float(
+        required=True,
+        validate=validate.Range(min=0, min_inclusive=False, max=10**9),
+        metadata={"exclusiveMinimum": True, "description": "per machine, in any unit"},
+    )
+
+
 class WindowIn(StrictSchema):
     starts_at = fields.AwareDateTime(required=True, default_timezone=None, validate=sane_time)
     ends_at = fields.AwareDateTime(required=True, default_timezone=None, validate=sane_time)
@@ -82,6 +98,25 @@ class PlanIn(StrictSchema):
         AgentShapeIn,
         metadata={"description": "the agents to add; default: the cluster's most common"},
     )
+
+    agent_shapes = fields.List(
+        fields.Nested(PricedShapeIn),
+        validate=validate.Length(min=1, max=8),
+        metadata={
+            "description": "machines that can be bought, with their cost: the answer's mix "
+            "is the cheapest multiset of them that makes everything fit"
+        },
+    )
+
+    @validates_schema
+    def _shape_names(self, data: dict[str, Any], **_: Any) -> None:
+        names = [s["name"] for s in data.get("agent_shapes") or []]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValidationError(
+                f"each shape needs a name of its own: {', '.join(twice)} is given twice",
+                "agent_shapes",
+            )
 
     @staticmethod
     def _pair(window: Any) -> dict[str, Any]:
@@ -135,6 +170,34 @@ class PlanServiceOut(Schema):
     constraints = fields.List(fields.List(fields.String()))
 
 
+class MixShapeOut(Schema):
+    name = fields.String()
+    cpus = fields.Float()
+    mem = fields.Float()
+    disk = fields.Float()
+    cost = fields.Float()
+    count = fields.Integer(metadata={"description": "machines of this shape to add"})
+
+
+class MixOut(Schema):
+    shapes = fields.List(fields.Nested(MixShapeOut))
+    agents = fields.Integer()
+    cost = fields.Float(allow_none=True, metadata={"description": "null: no mix makes it fit"})
+    lower_bound = fields.Dict(metadata={"description": "{cost, by}: no mix that fits costs less"})
+    gap = fields.Float(
+        metadata={
+            "description": "(cost − lower_bound.cost) / lower_bound.cost: how much "
+            "dearer than the cheapest the mix may be"
+        }
+    )
+    proven = fields.Boolean(metadata={"description": "the mix is proven the cheapest"})
+    binds = fields.String(metadata={"description": "the resource fullest with the mix"})
+    share = fields.Dict(metadata={"description": "per resource, need ÷ room with the mix"})
+    advice = fields.String()
+    placements_tried = fields.Integer()
+    seconds = fields.Float()
+
+
 class PlanOut(Schema):
     id = fields.Integer()
     environment = fields.String()
@@ -178,6 +241,10 @@ class PlanOut(Schema):
     placements_tried = fields.Integer()
     exact_search_seconds = fields.Float()
     agent_shape = fields.Dict()
+    mix = fields.Nested(
+        MixOut,
+        metadata={"description": "with agent_shapes: the cheapest machines to add"},
+    )
     services = fields.List(fields.Nested(PlanServiceOut))
     instances_before = fields.Integer()
     instances_after = fields.Integer()

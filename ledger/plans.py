@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from allocator import dependencies
+from allocator.machine_mix import Mix, PricedShape, cheapest_mix
 from allocator.model import AgentShape, Demand, Unplaced
 from allocator.plans import PlanAnswer, plan
 from allocator.windows import Window, distinct_sets, intervals_from
@@ -242,6 +243,64 @@ def _answer_view(answer: PlanAnswer, shape: AgentShape) -> dict[str, Any]:
     }
 
 
+def _mix_view(mix: Mix, priced: list[PricedShape]) -> dict[str, Any]:
+    shapes = [
+        {
+            "name": p.name,
+            "cpus": p.shape.cpus,
+            "mem": p.shape.mem,
+            "disk": p.shape.disk,
+            "cost": p.cost,
+            "count": mix.counts[p.name],
+        }
+        for p in priced
+    ]
+    if mix.cost is None:
+        advice = f"no mix of these shapes makes it fit: {mix.why_not}"
+    elif mix.agents == 0:
+        advice = "it fits as it is"
+    else:
+        bought = ", ".join(
+            f"{s['count']} × {s['name']} ({s['cpus']:g} cpus, {s['mem']:g} MiB)"
+            for s in shapes
+            if s["count"]
+        )
+        advice = f"add {bought}: cost {mix.cost:g}"
+    return {
+        "shapes": shapes,
+        "agents": mix.agents,
+        "cost": mix.cost,
+        "lower_bound": {"cost": round(mix.lower_bound, 6), "by": mix.bound_by},
+        "gap": round(mix.gap, 4),
+        "proven": mix.proven,
+        "binds": mix.binds,
+        "share": mix.share,
+        "advice": advice,
+        "placements_tried": mix.tries,
+        "seconds": mix.seconds,
+    }
+
+
+def _priced(data: dict[str, Any], base: AgentShape) -> list[PricedShape]:
+    """The shapes a mix may buy: their ports are the cluster's common agent's, and so are
+    their attributes unless given."""
+    return [
+        PricedShape(
+            s["name"],
+            AgentShape(
+                cpus=float(s["cpus"]),
+                mem=float(s["mem"]),
+                disk=float(s.get("disk", 0)),
+                ports=base.ports,
+                attributes=s.get("attributes", base.attributes),
+                spread={} if "attributes" in s else base.spread,
+            ),
+            float(s["cost"]),
+        )
+        for s in data.get("agent_shapes") or []
+    ]
+
+
 def _request_view(data: dict[str, Any], starts_at: datetime, ends_at: datetime) -> dict[str, Any]:
     return {
         "environment": data["environment"],
@@ -249,6 +308,7 @@ def _request_view(data: dict[str, Any], starts_at: datetime, ends_at: datetime) 
         "propagate": data.get("propagate", False),
         "window": {"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()},
         "agent_shape": data.get("agent_shape"),
+        **({"agent_shapes": data["agent_shapes"]} if data.get("agent_shapes") else {}),
     }
 
 
@@ -342,6 +402,18 @@ def create_plan(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
                 spread={} if "attributes" in given else shape.spread,
             )
         answer = plan(pic.agents, scenarios, shape, seconds=ctx.settings.plan_budget)
+        priced = _priced(data, _default_shape(pic))
+        mix = (
+            cheapest_mix(
+                pic.agents,
+                scenarios,
+                priced,
+                seconds=ctx.settings.plan_budget,
+                fits_now=answer.fits_now,
+            )
+            if priced
+            else None
+        )
         assert pic.snapshot is not None
         services = [
             {
@@ -361,6 +433,7 @@ def create_plan(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         result = {
             **_answer_view(answer, shape),
             "agent_shape": _shape_view(shape),
+            **({"mix": _mix_view(mix, priced)} if mix is not None else {}),
             "services": services,
             "instances_before": sum(s["instances_before"] for s in services),
             "instances_after": sum(s["instances_after"] for s in services),

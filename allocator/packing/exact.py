@@ -135,6 +135,11 @@ class Exact:
     moved: int = 0  # items placed off the bins `prefer` gave them
     seconds: float = 0.0
     why: str = ""  # for "unknown": too big to model, or out of time
+    # with bin costs: the cost of the bins used, the best bound the search proved on it,
+    # and whether it proved the cost the least (in the units of `costs`)
+    cost: int = 0
+    cost_bound: int = 0
+    optimal: bool = False
 
 
 def _scaled(value: float, up: bool) -> int:
@@ -156,6 +161,8 @@ def cp_sat(
     prefer: Sequence[Sequence[int]] = (),
     hint: Sequence[int] | None = None,
     workers: int = 2,
+    costs: Sequence[int] = (),
+    chains: Sequence[Sequence[int]] = (),
 ) -> Exact:
     """Search for a placement of every item with OR-Tools CP-SAT, within `seconds`.
 
@@ -167,6 +174,12 @@ def cp_sat(
     kind, one bin per item, e.g. where its tasks run now) makes the search keep as many
     items there as it can: the number moved is minimised. `hint` (a `where`) seeds it.
     A placement found is checked item by item against the real sizes and rules.
+
+    `costs` (per bin, integers; 0 for a bin that is there anyway) turn it into variable-
+    sized bin packing with costs: the bins with a cost are bought only if used, and the
+    cost of those used is minimised (a plan's cheapest mix of machines). `chains` list
+    bins that are bought in their order (the first k agents of a shape), which also
+    keeps the search from trying every permutation of identical bins.
     """
     start = time.perf_counter()
     kinds = core.kinds
@@ -248,6 +261,18 @@ def cp_sat(
             moved.append(gone)
     if moved:
         model.minimize(sum(moved))
+    bought: dict[int, Any] = {}
+    for b, price in enumerate(costs[: core.nbins]):
+        if price > 0 and b in by_bin:
+            bought[b] = model.new_bool_var(f"buy{b}")
+            for k in by_bin[b]:
+                model.add(n[k, b] <= kinds[k].count * bought[b])
+    for chain in chains:
+        for a, b in zip(chain, chain[1:], strict=False):
+            if a in bought and b in bought:
+                model.add(bought[a] >= bought[b])
+    if bought and not moved:
+        model.minimize(sum(costs[b] * v for b, v in bought.items()))
     if hint is not None:
         counts: dict[tuple[int, int], int] = {}
         for x, b in enumerate(hint):
@@ -271,6 +296,15 @@ def cp_sat(
     if not _valid(core, where, prefer):
         return Exact("unknown", seconds=spent, why="rounding")
     gone = round(solver.objective_value) if moved else 0
+    if bought and not moved:
+        return Exact(
+            "found",
+            where=where,
+            seconds=spent,
+            cost=round(solver.objective_value),
+            cost_bound=math.ceil(solver.best_objective_bound - 1e-6),
+            optimal=status == cp_model.OPTIMAL,
+        )
     return Exact("found", where=where, moved=gone, seconds=spent)
 
 

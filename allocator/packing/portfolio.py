@@ -151,6 +151,8 @@ def pack_exact(
     start: Packing | None = None,
     prefer: Sequence[Sequence[int]] = (),
     lower: int = 0,
+    costs: Sequence[int] = (),
+    chains: Sequence[Sequence[int]] = (),
 ) -> tuple[Packing | None, Exact]:
     """The exact search (CP-SAT) for a packing of every item, seeded with `start`.
 
@@ -160,7 +162,15 @@ def pack_exact(
     (the number of items moved off them is minimised).
     """
     core = Core(problem, rules)
-    found = cp_sat(core, rules, seconds, prefer=prefer, hint=start.where if start else None)
+    found = cp_sat(
+        core,
+        rules,
+        seconds,
+        prefer=prefer,
+        hint=start.where if start else None,
+        costs=costs,
+        chains=chains,
+    )
     if found.where is None:
         return None, found
     return _packing(core, found.where, True, lower, "exact"), found

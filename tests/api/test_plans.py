@@ -149,6 +149,71 @@ def test_propagation_weighs_callers_by_their_instances_in_the_plans_environment(
     assert "batch" not in by_name and "mobile" not in by_name
 
 
+SHAPES = [
+    {"name": "small", "cpus": 4, "mem": 8192, "cost": 1.0},
+    {"name": "big", "cpus": 8, "mem": 16384, "cost": 1.5},
+    {"name": "mem-heavy", "cpus": 2, "mem": 16384, "disk": 0, "cost": 0.9},
+]
+
+
+def test_a_plan_names_the_cheapest_mix_of_machines(ops: Any, viewer: Any, east: Any) -> None:
+    # 3 agents of 4 cpus; storefront ×3 makes 12 instances of 1.5 cpus (with the
+    # executor's 0.1): two per agent, 6 left over. A big machine holds 5 of them (7.5 of
+    # 8 cpus), a mem-heavy one 1, a small one 2: big + mem-heavy (2.4) is the cheapest;
+    # big + small costs 2.5, two bigs or three smalls 3.0. By volume alone one big (1.5)
+    # would do: the exact search proves the rest
+    _allocate(ops, "storefront", cpus=1.4, mem=512, instances=4)
+    made = _plan(ops, {"storefront": 3}, agent_shapes=SHAPES)
+    assert made.status_code == 201, made.get_json()
+    plan = made.get_json()
+    mix = plan["mix"]
+    assert {s["name"]: s["count"] for s in mix["shapes"]} == {
+        "small": 0,
+        "big": 1,
+        "mem-heavy": 1,
+    }
+    assert mix["cost"] == 2.4 and mix["agents"] == 2
+    assert mix["proven"] is True and mix["gap"] == 0
+    assert mix["lower_bound"]["cost"] == 2.4 and "exact" in mix["lower_bound"]["by"]
+    assert mix["binds"] == "cpus"
+    assert "1 × big" in mix["advice"] and "1 × mem-heavy" in mix["advice"]
+    # the single shape's answer stays as it is: 3 agents of the common 4 cpus
+    assert plan["extra_agents"] == 3 and plan["proven"] is True
+    assert plan["request"]["agent_shapes"][0]["name"] == "small"
+    assert viewer.get(f"/api/v1/plans/{plan['id']}").get_json()["mix"] == mix
+    # nothing to buy when it fits
+    fits = _plan(ops, {"storefront": 1.25}, agent_shapes=SHAPES).get_json()
+    assert fits["fits"] and fits["mix"]["cost"] == 0 and fits["mix"]["agents"] == 0
+    # without agent_shapes there is no mix
+    assert "mix" not in _plan(ops, {"storefront": 2}).get_json()
+
+
+@pytest.mark.parametrize(
+    "shapes, field",
+    [
+        ([{"name": "a", "cpus": 4, "mem": 8192, "cost": 1}] * 2, "agent_shapes"),
+        ([{"name": "a", "cpus": 4, "mem": 8192}], "agent_shapes.0.cost"),
+        ([{"name": "a", "cpus": 4, "mem": 8192, "cost": 0}], "agent_shapes.0.cost"),
+        ([{"name": "", "cpus": 4, "mem": 8192, "cost": 1}], "agent_shapes.0.name"),
+        ([{"name": "a", "cpus": -1, "mem": 8192, "cost": 1}], "agent_shapes.0.cpus"),
+        ([], "agent_shapes"),
+    ],
+)
+def test_bad_machine_shapes_are_refused_naming_the_field(
+    ops: Any, east: Any, shapes: list[dict[str, Any]], field: str
+) -> None:
+    _allocate(ops, "storefront", cpus=1.5, mem=512, instances=4)
+    made = _plan(ops, {"storefront": 4}, agent_shapes=shapes)
+    assert made.status_code == 422, made.get_json()
+    errors = made.get_json()["errors"]
+    head, _, rest = field.partition(".")
+    got = errors[head]
+    for part in rest.split(".") if rest else []:
+        got = got[part]
+    assert got, errors
+    assert ops.get("/api/v1/plans").get_json()["total"] == 0
+
+
 BAD = [
     ({"scale": {"nobody": 2}}, "nobody"),
     ({"scale": {"team:ghosts": 2}}, "team:ghosts"),

@@ -1,0 +1,373 @@
+"""The cheapest set of machines to add so that a plan fits: variable-sized bin packing with
+costs, over the few shapes of agent that can be bought.
+
+Ops ask before a promotion "what is the cheapest set of machines to buy", not "how many
+of the common shape". Three steps, each bounded:
+
+1. The lower bound: the cheapest multiset of shapes whose room covers, per resource,
+   what the cluster lacks (less the smallest headroom), and that counts at least as many
+   agents as host ports and UNIQUE hostname need. It is an integer programme of a few
+   variables (CP-SAT solves it at once) and no weaker than its LP relaxation or the best
+   cost per unit of each resource; no mix that fits can cost less.
+2. A mix found by placement: the cheapest cover of what is short, placed (first fit);
+   what is left over is added to the shortfall and the cover solved again, until it fits
+   (a leap that grows by what the last miss left over); then agents are taken away, the
+   dearest shape first, while it still fits.
+3. On models small enough, the exact search (CP-SAT, `allocator.packing.exact`) places
+   every instance on the existing agents and on candidate agents of every shape, buying
+   only those it uses, and minimises their cost, seeded with the mix of step 2. When it
+   finishes, the mix is proven the cheapest; its best bound raises the lower bound.
+
+The answer says how far from the cheapest it may be: (cost − lower bound) / lower bound.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from allocator.bounds import extra_by_rules
+from allocator.model import EPS, RESOURCES, Agent, AgentShape, Demand, Placement
+from allocator.packing.exact import CP_SAT_MAX_VARIABLES
+from allocator.placement import place
+
+MIX_PREFIX = "~plan-mix-"  # sorts after real agent ids: existing agents are filled first
+COST_UNIT = 1000  # costs are searched in thousandths
+MAX_LEAPS = 40
+MAX_CANDIDATES = 64  # per shape, in the exact search's model
+
+
+@dataclass(frozen=True)
+class PricedShape:
+    name: str
+    shape: AgentShape
+    cost: float
+
+
+@dataclass(frozen=True)
+class Mix:
+    counts: dict[str, int]  # shape name → agents to add, every shape named
+    cost: float | None  # None: no mix of these shapes makes it fit
+    lower_bound: float  # no mix that fits costs less
+    bound_by: str  # what proves lower_bound
+    proven: bool  # cost is the least there is
+    binds: str  # the resource the cluster is fullest of with the mix added
+    final: Placement | None
+    tries: int = 0
+    seconds: float = 0.0
+    why_not: str = ""
+    share: dict[str, float] = field(default_factory=dict)  # per resource, need ÷ room
+
+    @property
+    def agents(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def gap(self) -> float:
+        """How much dearer than the cheapest the mix may be, as a share of the bound."""
+        if self.cost is None or self.lower_bound <= EPS:
+            return 0.0
+        return max(0.0, (self.cost - self.lower_bound) / self.lower_bound)
+
+
+def mix_agents(shapes: Sequence[PricedShape], counts: Sequence[int]) -> list[Agent]:
+    """The agents a mix adds: each shape's first counts[t], spread over its attributes."""
+    out = []
+    for t, (priced, n) in enumerate(zip(shapes, counts, strict=True)):
+        s = priced.shape
+        for i in range(1, n + 1):
+            out.append(
+                Agent(
+                    id=f"{MIX_PREFIX}{t}-{i:05d}",
+                    hostname=f"new-{priced.name}-{i}",
+                    cpus=s.cpus,
+                    mem=s.mem,
+                    disk=s.disk,
+                    ports=s.ports,
+                    attributes=s.attributes_of(i - 1),
+                )
+            )
+    return out
+
+
+def _units(cost: float) -> int:
+    return max(1, round(cost * COST_UNIT))
+
+
+def _cheapest_cover(
+    shapes: Sequence[PricedShape],
+    short: Sequence[Sequence[float]],
+    offer: Sequence[Sequence[float]],
+    fewest: int,
+) -> list[int] | None:
+    """The cheapest counts per shape whose offer covers every row of `short` (one per
+    scenario, per resource) with at least `fewest` agents; None if no count does."""
+    from ortools.sat.python import cp_model
+
+    model = cp_model.CpModel()
+    # room rounded up and shortfalls down, so the integer model relaxes the real one
+    room = [[math.ceil(o * COST_UNIT) for o in row] for row in offer]
+    most = []
+    for t in range(len(shapes)):
+        need = max(
+            (
+                math.ceil(s[r] * COST_UNIT / room[t][r])
+                for s in short
+                for r in range(len(RESOURCES))
+                if room[t][r] > 0 and s[r] > EPS
+            ),
+            default=0,
+        )
+        most.append(max(need, fewest) + 1)
+    y = [model.new_int_var(0, most[t], f"y{t}") for t in range(len(shapes))]
+    for s in short:
+        for r in range(len(RESOURCES)):
+            need = math.floor(s[r] * COST_UNIT)
+            if need > 0:
+                model.add(sum(y[t] * room[t][r] for t in range(len(shapes))) >= need)
+    if fewest > 0:
+        model.add(sum(y) >= fewest)
+    model.minimize(sum(y[t] * _units(shapes[t].cost) for t in range(len(shapes))))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = 5.0
+    solver.parameters.num_workers = 1
+    if solver.solve(model) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    return [solver.value(v) for v in y]
+
+
+class MixSearch:
+    def __init__(
+        self,
+        agents: Sequence[Agent],
+        scenarios: Sequence[Sequence[Demand]],
+        shapes: Sequence[PricedShape],
+        seconds: float,
+    ) -> None:
+        self.agents = list(agents)
+        self.scenarios = [[d for d in s if d.count > 0] for s in scenarios] or [[]]
+        self.shapes = list(shapes)
+        self.seconds = seconds
+        self.tries = 0
+        self.last_failed = 0
+        self.cache: dict[tuple[int | bool, ...], tuple[bool, Placement, int]] = {}
+        head = [min((d.headroom for d in s), default=0.0) for s in self.scenarios]
+        self.short: list[list[float]] = []
+        for s, h in zip(self.scenarios, head, strict=True):
+            need = [sum(getattr(d, r) * d.count for d in s) for r in RESOURCES]
+            cap = [
+                sum(max(0.0, getattr(a, r) - h * a.totals[i]) for a in self.agents)
+                for i, r in enumerate(RESOURCES)
+            ]
+            self.short.append([max(0.0, n - c) for n, c in zip(need, cap, strict=True)])
+        h0 = min(head, default=0.0)
+        self.offer = [[getattr(p.shape, r) * (1 - h0) for r in RESOURCES] for p in self.shapes]
+        self.fewest = max(
+            (extra_by_rules(self.agents, s, self.shapes[0].shape)[0] for s in self.scenarios),
+            default=0,
+        )
+
+    def cost(self, counts: Sequence[int]) -> float:
+        return sum(n * p.cost for n, p in zip(counts, self.shapes, strict=True))
+
+    def run(self, counts: Sequence[int], how: str = "quick") -> tuple[bool, Placement, int]:
+        """Place every scenario with the mix: fits all, the worst placement, which."""
+        key = (*counts, how == "fast")
+        got = self.cache.get(key)
+        if got is None and how == "fast":
+            quick = self.cache.get((*counts, False))
+            got = quick if quick is not None and quick[0] else None
+        if got is not None:
+            return got
+        pool = [*self.agents, *mix_agents(self.shapes, counts)]
+        ordered = sorted(range(len(self.scenarios)), key=lambda s: s != self.last_failed)
+        first: tuple[Placement, int] | None = None
+        for s in ordered:
+            self.tries += 1
+            p = place(pool, self.scenarios[s], effort=how)
+            if first is None:
+                first = (p, s)
+            if not p.fits:
+                self.last_failed = s
+                self.cache[key] = (False, p, s)
+                return self.cache[key]
+        assert first is not None
+        self.cache[key] = (True, first[0], first[1])
+        return self.cache[key]
+
+    def _left_over(self, p: Placement, s: int) -> list[float]:
+        size = {d.key: d.size for d in self.scenarios[s]}
+        out = [0.0, 0.0, 0.0]
+        for u in p.unplaced:
+            for r in range(3):
+                out[r] += size.get(u.key, (0.0, 0.0, 0.0))[r]
+        return out
+
+    def heuristic(self) -> tuple[list[int], Placement] | None:
+        """A mix that fits by placement: leap by what is left over, then trim."""
+        more = [0.0, 0.0, 0.0]
+        fewest = self.fewest
+        counts: list[int] | None = None
+        found: Placement | None = None
+        for _ in range(MAX_LEAPS):
+            short = [[x + m for x, m in zip(row, more, strict=True)] for row in self.short]
+            cover = _cheapest_cover(self.shapes, short, self.offer, fewest)
+            if cover is None:
+                return None
+            if counts is not None and cover == counts:
+                fewest = sum(cover) + 1  # what is left over is too small to change the cover
+                continue
+            counts = cover
+            ok, p, s = self.run(counts)
+            if ok:
+                found = p
+                break
+            left = self._left_over(p, s)
+            more = [m + x for m, x in zip(more, left, strict=True)]
+        if found is None or counts is None:
+            return None
+        # trim: take away one agent at a time, the dearest shape first, while it fits
+        by_price = sorted(range(len(self.shapes)), key=lambda t: -self.shapes[t].cost)
+        trimmed = True
+        while trimmed:
+            trimmed = False
+            for t in by_price:
+                if counts[t] == 0:
+                    continue
+                fewer = [n - (1 if i == t else 0) for i, n in enumerate(counts)]
+                ok, p, _ = self.run(fewer, "fast")
+                if ok:
+                    counts, found, trimmed = fewer, p, True
+                    break
+        return counts, found
+
+    def exact(
+        self, counts: Sequence[int], seconds: float
+    ) -> tuple[list[int], Placement, int | None, bool] | None:
+        """The cheapest mix by the exact search, on the scenario that failed last (the
+        others are checked by placement): counts, placement, the proven bound on the cost
+        in COST_UNITs, and whether the mix is proven the cheapest. None when the model is
+        too big or the search found nothing in time."""
+        budget = self.cost(counts)
+        cand = [min(MAX_CANDIDATES, math.floor(budget / p.cost + EPS)) for p in self.shapes]
+        s = self.last_failed if len(self.scenarios) > 1 else 0
+        demands = self.scenarios[s]
+        if len(demands) * (len(self.agents) + sum(cand)) > CP_SAT_MAX_VARIABLES or seconds <= 0.05:
+            return None
+        extra = mix_agents(self.shapes, cand)
+        costs = {
+            a.id: _units(self.shapes[int(a.id[len(MIX_PREFIX) :].split("-")[0])].cost)
+            for a in extra
+        }
+        chains = [
+            [a.id for a in extra if a.id.startswith(f"{MIX_PREFIX}{t}-")]
+            for t in range(len(self.shapes))
+        ]
+        self.tries += 1
+        p = place(
+            [*self.agents, *extra],
+            demands,
+            effort="exact",
+            seconds=seconds,
+            costs=costs,
+            chains=chains,
+        )
+        if not p.fits or p.cost_bound is None:
+            return None
+        used = {b for placed in p.assignments.values() for b in placed}
+        got = [0] * len(self.shapes)
+        for t, chain in enumerate(chains):
+            for i, agent_id in enumerate(chain):
+                if agent_id in used:
+                    got[t] = i + 1
+        for other in range(len(self.scenarios)):
+            if other != s and not self.run(got)[0]:
+                return None
+        return got, p, p.cost_bound, p.cost_optimal and len(self.scenarios) == 1
+
+    def share(self, counts: Sequence[int]) -> dict[str, float]:
+        """Per resource, what the worst scenario needs over the room with the mix."""
+        pool = [*self.agents, *mix_agents(self.shapes, counts)]
+        out = {}
+        for i, r in enumerate(RESOURCES):
+            room = sum(a.size[i] for a in pool)
+            need = max((sum(d.size[i] * d.count for d in s) for s in self.scenarios), default=0)
+            out[r] = round(need / room, 4) if room > EPS else 0.0
+        return out
+
+
+def cheapest_mix(
+    agents: Sequence[Agent],
+    scenarios: Sequence[Sequence[Demand]],
+    shapes: Sequence[PricedShape],
+    *,
+    seconds: float = 0.0,
+    fits_now: bool = False,
+) -> Mix:
+    """The cheapest multiset of `shapes` to add so that every scenario's demands fit, the
+    lower bound on its cost, and whether it is proven the cheapest. `seconds`: the time
+    the exact search may take (0: placement alone). `fits_now`: the caller has proven
+    that nothing need be added (a plan's own search may know it from its exact search)."""
+    start = time.perf_counter()
+    search = MixSearch(agents, scenarios, shapes, seconds)
+    zero = [0] * len(shapes)
+    names = [p.name for p in shapes]
+
+    def answer(counts: Sequence[int] | None, final: Placement | None, **more: object) -> Mix:
+        return Mix(
+            counts=dict(zip(names, counts or zero, strict=True)),
+            cost=None if counts is None else round(search.cost(counts), 6),
+            final=final,
+            tries=search.tries,
+            seconds=round(time.perf_counter() - start, 3),
+            share=search.share(counts or zero),
+            binds=max(search.share(counts or zero).items(), key=lambda kv: kv[1])[0],
+            **more,  # type: ignore[arg-type]
+        )
+
+    ok, now, _ = (True, None, 0) if fits_now else search.run(zero, "fast")
+    if ok:
+        return answer(zero, now, lower_bound=0.0, bound_by="it fits as it is", proven=True)
+    bound_counts = _cheapest_cover(shapes, search.short, search.offer, search.fewest)
+    if bound_counts is None:
+        return answer(
+            None,
+            None,
+            lower_bound=0.0,
+            bound_by="",
+            proven=False,
+            why_not="no mix of these shapes holds what the cluster lacks",
+        )
+    lower = search.cost(bound_counts)
+    bound_by = "volume: the cheapest mix with room for what is short, per resource"
+    found = search.heuristic()
+    if found is None:
+        return answer(
+            None,
+            None,
+            lower_bound=lower,
+            bound_by=bound_by,
+            proven=False,
+            why_not=(
+                "no mix of these shapes makes it fit: an instance fits none of them, or a "
+                "constraint or host port keeps it off every new agent"
+            ),
+        )
+    counts, final = found
+    proven = math.isclose(search.cost(counts), lower, abs_tol=1e-9)
+    if not proven:
+        left = seconds - (time.perf_counter() - start)
+        exact = search.exact(counts, left)
+        if exact is not None:
+            got, placed, cost_bound, optimal = exact
+            if search.cost(got) < search.cost(counts) - 1e-9:
+                counts, final = got, placed
+            if cost_bound is not None and cost_bound / COST_UNIT > lower + 1e-9:
+                lower = min(cost_bound / COST_UNIT, search.cost(counts))
+                bound_by = "the exact search"
+            if optimal and search.cost(got) <= search.cost(counts) + 1e-9:
+                counts, final, proven = got, placed, True
+                lower, bound_by = search.cost(got), "the exact search (the cheapest proven)"
+    return answer(counts, final, lower_bound=lower, bound_by=bound_by, proven=proven)
