@@ -145,8 +145,10 @@ class MixSearch:
         scenarios: Sequence[Sequence[Demand]],
         shapes: Sequence[PricedShape],
         seconds: float,
+        order: str = "max",
     ) -> None:
         self.agents = list(agents)
+        self.order = order  # the first-fit order that packs this cluster best
         self.scenarios = [[d for d in s if d.count > 0] for s in scenarios] or [[]]
         self.shapes = list(shapes)
         self.seconds = seconds
@@ -186,7 +188,7 @@ class MixSearch:
         first: tuple[Placement, int] | None = None
         for s in ordered:
             self.tries += 1
-            p = place(pool, self.scenarios[s], effort=how)
+            p = place(pool, self.scenarios[s], effort=how, order=self.order)
             if first is None:
                 first = (p, s)
             if not p.fits:
@@ -206,8 +208,10 @@ class MixSearch:
         return out
 
     def heuristic(self) -> tuple[list[int], Placement] | None:
-        """A mix that fits by placement: leap by what is left over, then trim."""
+        """A mix that fits by first fit: leap by what is left over (at least doubling the
+        last leap, as what is left over is what packs worst), then trim."""
         more = [0.0, 0.0, 0.0]
+        leap: list[float] | None = None
         fewest = self.fewest
         counts: list[int] | None = None
         found: Placement | None = None
@@ -225,22 +229,40 @@ class MixSearch:
                 found = p
                 break
             left = self._left_over(p, s)
-            more = [m + x for m, x in zip(more, left, strict=True)]
+            leap = (
+                left if leap is None else [max(2 * a, b) for a, b in zip(leap, left, strict=True)]
+            )
+            more = [m + x for m, x in zip(more, leap, strict=True)]
         if found is None or counts is None:
             return None
-        # trim: take away one agent at a time, the dearest shape first, while it fits
+        return self.trim(counts, found)
+
+    def trim(self, counts: list[int], found: Placement) -> tuple[list[int], Placement]:
+        """Fewer agents while it fits: the new agents first fit left empty go for free
+        (the placement holds without them), then each shape, the dearest first, is
+        bisected down to the fewest with which first fit still places everything."""
+        used = {b for placed in found.assignments.values() for b in placed}
+        counts = [
+            max(
+                (i for i in range(1, n + 1) if f"{MIX_PREFIX}{t}-{i:05d}" in used),
+                default=0,
+            )
+            for t, n in enumerate(counts)
+        ]
         by_price = sorted(range(len(self.shapes)), key=lambda t: -self.shapes[t].cost)
-        trimmed = True
-        while trimmed:
-            trimmed = False
-            for t in by_price:
-                if counts[t] == 0:
-                    continue
-                fewer = [n - (1 if i == t else 0) for i, n in enumerate(counts)]
-                ok, p, _ = self.run(fewer, "fast")
+        for t in by_price:
+            lo, hi = -1, counts[t]  # lo: known not to fit (or below 0), hi: fits
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                trial = [mid if i == t else n for i, n in enumerate(counts)]
+                ok, p, _ = self.run(trial)
                 if ok:
-                    counts, found, trimmed = fewer, p, True
-                    break
+                    hi, found = mid, p
+                else:
+                    lo = mid
+            counts = [hi if i == t else n for i, n in enumerate(counts)]
+        ok, found, _ = self.run(counts)
+        assert ok
         return counts, found
 
     def exact(
@@ -305,13 +327,18 @@ def cheapest_mix(
     *,
     seconds: float = 0.0,
     fits_now: bool = False,
+    order: str = "max",
+    known: tuple[Sequence[int], Placement] | None = None,
 ) -> Mix:
     """The cheapest multiset of `shapes` to add so that every scenario's demands fit, the
     lower bound on its cost, and whether it is proven the cheapest. `seconds`: the time
     the exact search may take (0: placement alone). `fits_now`: the caller has proven
-    that nothing need be added (a plan's own search may know it from its exact search)."""
+    that nothing need be added (a plan's own search may know it from its exact search).
+    `order`: the first-fit order that packs the cluster best (a plan's search finds it).
+    `known`: counts per shape known to fit, with their placement (a plan's answer for one
+    of the shapes): a candidate the mix must beat."""
     start = time.perf_counter()
-    search = MixSearch(agents, scenarios, shapes, seconds)
+    search = MixSearch(agents, scenarios, shapes, seconds, order)
     zero = [0] * len(shapes)
     names = [p.name for p in shapes]
 
@@ -356,6 +383,8 @@ def cheapest_mix(
             ),
         )
     counts, final = found
+    if known is not None and search.cost(known[0]) < search.cost(counts) - 1e-9:
+        counts, final = list(known[0]), known[1]
     proven = math.isclose(search.cost(counts), lower, abs_tol=1e-9)
     if not proven:
         left = seconds - (time.perf_counter() - start)

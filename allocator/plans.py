@@ -70,6 +70,7 @@ class PlanAnswer:
     why_not: str = ""  # when extra_agents is None
     tries: int = 0  # placements run
     exact_seconds: float = 0.0  # spent in the exact search settling k − 1
+    lead: str = "max"  # the first-fit order that packed this cluster best
 
     @property
     def proven(self) -> bool:
@@ -180,6 +181,7 @@ class PlanSearch:
         self.missed: Placement | None = None
         self.missed_in = 0
         self.cap_k = 0
+        self.lead = "max"
 
     def run(self, k: int, how: str, order: str = "max") -> tuple[bool, Placement, int]:
         """Place every scenario with k extra agents: fits all, the worst placement, which."""
@@ -221,6 +223,7 @@ class PlanSearch:
             capacity=self.capacity,
             tries=self.tries,
             exact_seconds=round(self.exact_spent, 3),
+            lead=self.lead,
             **more,
         )
 
@@ -286,7 +289,7 @@ class PlanSearch:
             return self.answer(None, now=now, final=None, why_not=hopeless)
         lower = self.lower
         self.cap_k = max_extra if max_extra is not None else 2 * (lower + len(now.unplaced)) + 1
-        lead = _lead(now, "max")
+        lead = self.lead = _lead(now, "max")
         self.failing, self.missed, self.missed_in = 0, now, which0
         if 1 <= lower <= self.cap_k:
             ok, at_bound, which = self.run(lower, effort, lead)
@@ -294,7 +297,7 @@ class PlanSearch:
                 below = Check(lower - 1, False, True, self.bound_name)
                 checks = (Check(lower, True, True, "placement", at_bound.agents_used, 0), below)
                 return self.answer(lower, now=now, final=at_bound, checks=checks)
-            lead = _lead(at_bound, lead)
+            lead = self.lead = _lead(at_bound, lead)
             self.failing, self.missed, self.missed_in = lower, at_bound, which
         upper: int | None = None
         while True:
@@ -315,7 +318,7 @@ class PlanSearch:
                 self.failing, self.missed = upper - 1, fewer
                 break
             upper -= 1
-            lead = _lead(fewer, lead)
+            lead = self.lead = _lead(fewer, lead)
         final = self.run(upper, effort, lead)[1]
         missed = self.missed
         assert missed is not None

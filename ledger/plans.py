@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from allocator import dependencies
 from allocator.machine_mix import Mix, PricedShape, cheapest_mix
-from allocator.model import AgentShape, Demand, Unplaced
+from allocator.model import AgentShape, Demand, Placement, Unplaced
 from allocator.plans import PlanAnswer, plan
 from allocator.windows import Window, distinct_sets, intervals_from
 from ledger.capacity import (
@@ -281,6 +281,18 @@ def _mix_view(mix: Mix, priced: list[PricedShape]) -> dict[str, Any]:
     }
 
 
+def _known(
+    answer: PlanAnswer, shape: AgentShape, priced: list[PricedShape]
+) -> tuple[list[int], Placement] | None:
+    """The plan's own answer as a mix, when its shape is one of those that can be bought."""
+    if answer.extra_agents is None or answer.final is None:
+        return None
+    for t, p in enumerate(priced):
+        if p.shape == shape:
+            return [answer.extra_agents if i == t else 0 for i in range(len(priced))], answer.final
+    return None
+
+
 def _priced(data: dict[str, Any], base: AgentShape) -> list[PricedShape]:
     """The shapes a mix may buy: their ports are the cluster's common agent's, and so are
     their attributes unless given."""
@@ -410,6 +422,8 @@ def create_plan(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
                 priced,
                 seconds=ctx.settings.plan_budget,
                 fits_now=answer.fits_now,
+                order=answer.lead,
+                known=_known(answer, shape, priced),
             )
             if priced
             else None
