@@ -77,6 +77,19 @@ class PlanForm(PageForm):
     propagate = BooleanField("Carry the load to called services")
     starts_at = DateTimeLocalField("From (UTC)", validators=[InputRequired()])
     ends_at = DateTimeLocalField("To (UTC, exclusive)", validators=[InputRequired()])
+    machines = StringField(
+        "Machines to buy",
+        validators=[Length(max=4000)],
+        description="optional, NAME=CPUS/MEM_MIB[/DISK_MIB]@COST each, e.g. "
+        "m16=16/65536@1.0, r16=16/131072/200000@1.4: the plan finds the cheapest mix",
+    )
+
+    def validate_machines(self, field: Any) -> None:
+        for part in _parts(field.data):
+            try:
+                _machine(part)
+            except ValueError as exc:
+                raise ValidationError(f"'{part}': {exc}") from exc
 
     def validate_scale(self, field: Any) -> None:
         for part in _parts(field.data):
@@ -94,7 +107,9 @@ class PlanForm(PageForm):
         for part in _parts(self.scale.data):
             key, _, factor = part.partition("=")
             scale[key.strip()] = float(factor)
+        machines = [_machine(part) for part in _parts(self.machines.data)]
         return {
+            **({"agent_shapes": machines} if machines else {}),
             "environment": self.environment.data,
             "scale": scale,
             "propagate": bool(self.propagate.data),
@@ -103,6 +118,25 @@ class PlanForm(PageForm):
                 _utc(self.ends_at.data).isoformat(),
             ],
         }
+
+
+def _machine(text: str) -> dict[str, Any]:
+    """NAME=CPUS/MEM[/DISK]@COST as the plans API's agent_shapes entry (it checks the
+    values further)."""
+    name, sep, rest = text.partition("=")
+    size, at, cost = rest.partition("@")
+    if not sep or not at or not name.strip():
+        raise ValueError("write NAME=CPUS/MEM_MIB[/DISK_MIB]@COST")
+    numbers = size.split("/")
+    if len(numbers) not in (2, 3):
+        raise ValueError("give CPUS/MEM_MIB or CPUS/MEM_MIB/DISK_MIB")
+    try:
+        values = [float(n) for n in numbers]
+        price = float(cost)
+    except ValueError as exc:
+        raise ValueError("sizes and cost must be numbers") from exc
+    keys = ("cpus", "mem", "disk")
+    return {"name": name.strip(), **dict(zip(keys, values, strict=False)), "cost": price}
 
 
 def _parts(text: str | None) -> list[str]:

@@ -229,6 +229,33 @@ def test_plans_through_the_form_need_ops_and_can_be_reserved(
     assert held and all(r["id"] in held for r in _held(ops) if r["reason"].startswith("plan "))
 
 
+def test_a_plans_page_shows_the_cheapest_machines_and_what_binds(
+    browser: FlaskClient, tokens: dict[str, str], ops: Any, shop: Any
+) -> None:
+    login(browser, tokens["ops"])
+    token = csrf_of(browser.get("/plans"))
+    form = {
+        "environment": "production",
+        "scale": "order-service=40",
+        "starts_at": "2030-03-01T00:00",
+        "ends_at": "2030-03-03T00:00",
+        "machines": "m16=16/65536@1.0, r16=16/131072/200000@1.4",
+        "csrf_token": token,
+    }
+    refused = browser.post("/plans", data={**form, "machines": "m16=16@1"})
+    assert refused.status_code == 422 and "CPUS/MEM_MIB" in refused.get_data(as_text=True)
+    made = browser.post("/plans", data=form)
+    assert made.status_code == 302, made.get_data(as_text=True)
+    (plan,) = ops.get("/api/v1/plans").get_json()["plans"]
+    mix = plan["mix"]
+    assert [s["name"] for s in mix["shapes"]] == ["m16", "r16"]
+    assert mix["shapes"][1]["disk"] == 200000 and mix["agents"] > 0
+    page = browser.get(f"/plans/{plan['id']}").get_data(as_text=True)
+    assert "The cheapest machines to add" in page
+    assert f"Binds: <strong>{mix['binds']}</strong>" in page
+    assert f"{mix['cost']:g}" in page
+
+
 def _web_routes(app: Flask) -> list[tuple[str, str]]:
     found = []
     for rule in app.url_map.iter_rules():
