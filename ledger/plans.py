@@ -29,6 +29,7 @@ from ledger.capacity import (
     Picture,
     _surge,
     picture,
+    slots_used,
     surge_summary,
     unplaced_view,
     usable_constraint,
@@ -400,7 +401,21 @@ def create_plan(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
             for (a, _), d in zip(pic.allocations, demands, strict=True)
         ]
         surge = _surge(cluster, cast(Any, surge_input), pic.agents)
-        with_surge = replace(pic, surge=tuple(surge))
+        # a reservation of a scaled allocation is used up by the plan's instances as it
+        # would be by the scale-up itself: neither is counted twice
+        grown = {mine[name][0].service_id: n for name, n in scaled.items() if name in mine}
+        held = tuple(
+            (
+                r,
+                replace(
+                    d, count=r.count - slots_used(r.count, r.base_instances, grown[r.service_id])
+                ),
+            )
+            if r.environment_id == env.id and r.service_id in grown
+            else (r, d)
+            for r, d in pic.reservations
+        )
+        with_surge = replace(pic, surge=tuple(surge), reservations=held)
         scenarios, counted = _scenarios(with_surge, [*demands, *surge], starts_at, ends_at)
         shape = _default_shape(pic)
         given = data.get("agent_shape")

@@ -237,3 +237,22 @@ def test_a_plans_reservation_counts_from_the_plans_instances_before(
     assert done.status_code == 200, done.get_json()
     assert _held(viewer, held["id"]) == (4, 2)
     assert _reserved_cpus(viewer) == 0
+
+
+def test_a_plan_of_a_reserved_allocation_counts_its_slots_as_used_by_the_scale_up(
+    ops: Any, racks: Any
+) -> None:
+    # nine places: storefront 3 and 6 slots reserved for it fill the cluster
+    _allocate(ops, "storefront", 3)
+    _reserve(ops, 6)
+    now = datetime.now(UTC)
+    window = [(now + timedelta(hours=1)).isoformat(), (now + timedelta(days=1)).isoformat()]
+    body = {"environment": "production", "scale": {"storefront": 3}, "window": window}
+    made = ops.post("/api/v1/plans", json=body)
+    assert made.status_code == 201, made.get_json()
+    plan = made.get_json()
+    # ×3 is the 9 instances the slots were reserved for: it fits as it is, and does not
+    # ask for 2 agents more to hold 9 instances next to 6 slots
+    assert plan["fits"] is True and plan["extra_agents"] == 0
+    over = ops.post("/api/v1/plans", json={**body, "scale": {"storefront": 4}}).get_json()
+    assert over["fits"] is False and over["extra_agents"] == 1  # 12 places, 9 here
