@@ -89,6 +89,12 @@ CLUSTER, ENV = "east", "production"
 BATCH = 500  # services or allocations per seeding transaction
 PORT_NAMES = ("http", "dubbo")
 NEW_AGENT = {"cpus": 16.0, "mem": 65536.0, "disk": 500_000.0}  # as bench.plans adds
+# the machines a cheapest mix may buy (bench.plans.MACHINES): the common one among them
+MACHINES = [
+    {"name": "m16", **NEW_AGENT, "cost": 1.0},
+    {"name": "m32", "cpus": 32.0, "mem": 131072.0, "disk": 1_000_000.0, "cost": 1.9},
+    {"name": "c16", "cpus": 16.0, "mem": 32768.0, "disk": 500_000.0, "cost": 0.75},
+]
 
 
 def start_simulator(agents: int, seed: int = 90) -> tuple[subprocess.Popen[bytes], str]:
@@ -235,6 +241,15 @@ def requests_to_plan(now: datetime) -> list[tuple[str, dict[str, Any]]]:
             {**base, "scale": {"team:storefront": 20}, "propagate": True},
         ),
         ("everything x1.5", {**base, "scale": {"tag:shop": 1.5}}),
+        (
+            "team x20, 3 machine shapes",
+            {
+                **base,
+                "scale": {"team:storefront": 20},
+                "propagate": True,
+                "agent_shapes": MACHINES,
+            },
+        ),
     ]
 
 
