@@ -209,6 +209,32 @@ def _rows(name: str, f: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 f"levels {f['levels']}",
             )
         ]
+    if name == "plan_minimality":
+        n = f["cases"]
+        mix = f.get("mix") or {}
+        if "skipped" in mix:
+            mixed = f"mix skipped: {mix['skipped']}"
+        elif mix:
+            mixed = (
+                f"cheapest mix (agent_shapes): cost ≤ 1.05 × optimum {mix['within_5pct']}/"
+                f"{mix['cases']}, below {mix['below']}, errors {mix['other']}, mean found ÷ "
+                f"optimum {mix['mean_ratio']} (target ≥ 90% within 5%, none below)"
+            )
+        else:
+            mixed = "mix not run"
+        return [
+            (
+                "bench.plan_minimality",
+                f"POST /plans extra_agents at the CP-SAT-proven optimum, through the API ({n} "
+                f"clusters of 3-10 agents, {f['ffd_misses']} where first fit decreasing misses "
+                f"it, {f['above_bound']} above berth's own bound)",
+                f"equal {f['equal']}/{n}; above {f['above']} ({f['above_proven_false']} saying "
+                f"proven false); below {f['below']}; p50 {f['p50_s']:.3f} s, "
+                f"max {f['max_s']:.3f} s",
+                "≥ 95% equal, none below, every one above unproven",
+                mixed,
+            )
+        ]
     if name == "write_cost":
         return [
             (
@@ -276,6 +302,7 @@ def main() -> None:
     plan.append(("write_cost", "write_cost", ["--writes", "200"], 1200))
     plan.append(("plans", "plans", [], 900))
     plan.append(("plans_api", "plans_api", ["--no-profile"], 900))
+    plan.append(("plan_minimality", "plan_minimality", [], 900))
     load = ["--seconds", str(args.load_seconds)]
     plan.append(("load", "load", load, args.load_seconds + 900))
     if args.only:
