@@ -215,10 +215,13 @@ class MixSearch:
         fewest = self.fewest
         counts: list[int] | None = None
         found: Placement | None = None
+        # as a plan's search: every instance left over, on two agents of its own, and more
+        # than twice the bound, is past what any mix of these shapes could need
+        cap: int | None = None
         for _ in range(MAX_LEAPS):
             short = [[x + m for x, m in zip(row, more, strict=True)] for row in self.short]
             cover = _cheapest_cover(self.shapes, short, self.offer, fewest)
-            if cover is None:
+            if cover is None or (cap is not None and sum(cover) > cap):
                 return None
             if counts is not None and cover == counts:
                 fewest = sum(cover) + 1  # what is left over is too small to change the cover
@@ -228,6 +231,8 @@ class MixSearch:
             if ok:
                 found = p
                 break
+            if cap is None:
+                cap = 2 * (sum(counts) + len(p.unplaced)) + 1
             left = self._left_over(p, s)
             leap = (
                 left if leap is None else [max(2 * a, b) for a, b in zip(leap, left, strict=True)]
@@ -241,14 +246,17 @@ class MixSearch:
         """Fewer agents while it fits: the new agents first fit left empty go for free
         (the placement holds without them), then each shape, the dearest first, is
         bisected down to the fewest with which first fit still places everything."""
-        used = {b for placed in found.assignments.values() for b in placed}
-        counts = [
-            max(
-                (i for i in range(1, n + 1) if f"{MIX_PREFIX}{t}-{i:05d}" in used),
-                default=0,
-            )
-            for t, n in enumerate(counts)
-        ]
+        if len(self.scenarios) == 1:  # with several, another scenario may use them
+            used = {b for placed in found.assignments.values() for b in placed}
+            counts = [
+                max(
+                    (i for i in range(1, n + 1) if f"{MIX_PREFIX}{t}-{i:05d}" in used),
+                    default=0,
+                )
+                for t, n in enumerate(counts)
+            ]
+            # the placement holds on what is left: placing again might not find it
+            self.cache[(*counts, False)] = (True, found, 0)
         by_price = sorted(range(len(self.shapes)), key=lambda t: -self.shapes[t].cost)
         for t in by_price:
             lo, hi = -1, counts[t]  # lo: known not to fit (or below 0), hi: fits
@@ -320,6 +328,20 @@ class MixSearch:
         return out
 
 
+def _too_big(shapes: Sequence[PricedShape], scenarios: Sequence[Sequence[Demand]]) -> str:
+    """Why no mix helps, when an instance fits on an empty agent of none of the shapes."""
+    for d in sorted({d.key: d for s in scenarios for d in s if d.count > 0}.values(), key=str):
+        if not any(
+            all(d.size[i] <= p.shape.size()[i] * (1 - d.headroom) + EPS for i in range(3))
+            for p in shapes
+        ):
+            return (
+                f"an instance of {d.name} ({d.cpus:g} cpus, {d.mem:g} MiB, {d.disk:g} MiB of "
+                "disk) is bigger than an empty machine of every shape offered, after headroom"
+            )
+    return ""
+
+
 def cheapest_mix(
     agents: Sequence[Agent],
     scenarios: Sequence[Sequence[Demand]],
@@ -357,6 +379,9 @@ def cheapest_mix(
     ok, now, _ = (True, None, 0) if fits_now else search.run(zero, "fast")
     if ok:
         return answer(zero, now, lower_bound=0.0, bound_by="it fits as it is", proven=True)
+    too_big = _too_big(shapes, scenarios)
+    if too_big:
+        return answer(None, None, lower_bound=0.0, bound_by="", proven=True, why_not=too_big)
     bound_counts = _cheapest_cover(shapes, search.short, search.offer, search.fewest)
     if bound_counts is None:
         return answer(
