@@ -576,3 +576,25 @@ def test_a_plans_reservation_holds_the_agents_with_the_host_port_free(
     instances = {a["id"] for a in agents if a["instances"].get("production/checkout")}
     assert len(slots) == 3 and len(instances) == 3 and not slots & instances
     assert viewer.get(f"/api/v1/reservations/{held['id']}").get_json()["service"] == "checkout"
+
+
+def test_the_openapi_document_describes_the_plans_new_fields(ops: Any, east: Any) -> None:
+    spec = ops.get("/api/v1/openapi.json").get_json()
+    schemas = spec["components"]["schemas"]
+    body = spec["paths"]["/api/v1/plans"]["post"]["requestBody"]["content"]["application/json"]
+    plan_in = schemas[body["schema"]["$ref"].rsplit("/", 1)[-1]]
+    shapes = plan_in["properties"]["agent_shapes"]
+    assert shapes["type"] == "array" and shapes["maxItems"] == 8
+    shape = schemas[shapes["items"]["$ref"].rsplit("/", 1)[-1]]
+    assert {"name", "cpus", "mem", "cost"} <= set(shape["required"])
+    assert {"disk", "attributes"} <= set(shape["properties"])
+    plan_out = schemas["PlanOut"]
+    assert plan_out["properties"]["proven"]["type"] == "boolean"
+    [ref] = plan_out["properties"]["mix"]["allOf"]
+    mix = schemas[ref["$ref"].rsplit("/", 1)[-1]]
+    assert {"shapes", "cost", "lower_bound", "gap", "proven", "binds"} <= set(mix["properties"])
+    # a real answer carries what the document says it does
+    _allocate(ops, "storefront", cpus=1.4, mem=512, instances=4)
+    plan = _plan(ops, {"storefront": 3}, agent_shapes=SHAPES).get_json()
+    assert set(plan["mix"]) <= set(mix["properties"])
+    assert set(plan) <= set(plan_out["properties"])
