@@ -16,8 +16,12 @@ class Cluster(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True)
+    # master URLs, or a single `zk://host:port[,host:port]/path` where the masters register
     mesos_masters: Mapped[list[Any]]
+    # always the first of `marathon_urls`, kept for readers of one URL (the API's marathon_url)
     marathon_url: Mapped[str] = mapped_column(String(2048))
+    # every Marathon instance; calls go to the one `GET /v2/leader` names (migration 0012)
+    marathon_urls: Mapped[list[Any]] = mapped_column(server_default="[]")
     # [[lo, hi], ...] inclusive, sorted, non-overlapping
     port_ranges: Mapped[list[Any]]
     description: Mapped[str] = mapped_column(String(1024), default="")
