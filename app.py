@@ -50,6 +50,15 @@ class Config:
         # how long a plan's exact search may take in all to prove that one agent fewer
         # (or a cheaper mix of machines) does not do
         self.PLAN_BUDGET_SECONDS = float(os.environ.get("BERTH_PLAN_BUDGET_SECONDS", "5"))
+        # `flask --app app watch`: a full reading this often (and after every reconnect),
+        # how long a silent watcher keeps its cluster, how long a batch of events may wait,
+        # and the cap of the reconnect backoff
+        self.WATCH_RECONCILE_SECONDS = float(os.environ.get("BERTH_WATCH_RECONCILE_SECONDS", "300"))
+        self.WATCH_LEASE_SECONDS = float(os.environ.get("BERTH_WATCH_LEASE_SECONDS", "15"))
+        self.WATCH_DEBOUNCE_SECONDS = float(os.environ.get("BERTH_WATCH_DEBOUNCE_SECONDS", "0.25"))
+        self.WATCH_BACKOFF_MAX_SECONDS = float(
+            os.environ.get("BERTH_WATCH_BACKOFF_MAX_SECONDS", "30")
+        )
         # PostgreSQL: how long a write waits for a busy cluster's lock (then 503, nothing
         # saved), and how long any statement may run
         self.DB_LOCK_TIMEOUT_SECONDS = float(os.environ.get("BERTH_DB_LOCK_TIMEOUT_SECONDS", "5"))
@@ -244,6 +253,40 @@ def _register_cli(app: Flask) -> None:
             except LedgerError as exc:  # the database itself is away: try again later
                 click.echo(f"sync round failed: {exc.detail}", err=True)
             time.sleep(max(1.0, every - (time.monotonic() - started)))
+
+    @app.cli.command("watch")
+    @click.option("--cluster", "names", multiple=True, help="a cluster; default: all of them")
+    def watch_command(names: tuple[str, ...]) -> None:
+        """Keep clusters live from Marathon's event stream; one active watcher per cluster
+        (a lease in the database), the others stand by. Runs until stopped."""
+        import signal
+        import threading
+        import time
+
+        from ledger import clusters as cluster_cases
+        from ledger.watch import WatchSettings, watch_clusters
+
+        settings = WatchSettings(
+            reconcile_seconds=max(1.0, float(app.config["WATCH_RECONCILE_SECONDS"])),
+            lease_seconds=max(1.0, float(app.config["WATCH_LEASE_SECONDS"])),
+            debounce_seconds=max(0.0, float(app.config["WATCH_DEBOUNCE_SECONDS"])),
+            backoff_max_seconds=max(0.5, float(app.config["WATCH_BACKOFF_MAX_SECONDS"])),
+        )
+        targets = list(names) or [c["name"] for c in cluster_cases.list_clusters(ctx())]
+        if not targets:
+            click.echo("no clusters to watch", err=True)
+            sys.exit(1)
+        stop = threading.Event()
+        # SIGTERM (supervisors, run-demo) lets go of the leases, so a standby takes over now
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        watch_clusters(ctx(), targets, settings, stop)
+        click.echo(f"watching {', '.join(targets)}", err=True)
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            stop.set()
+        time.sleep(0.5)  # the watchers release their leases
 
     @app.cli.command("import-marathon")
     @click.option("--cluster", required=True)

@@ -10,7 +10,7 @@ from marshmallow import Schema, fields
 from api.auth import requires
 from api.blueprint import Blueprint
 from api.request_context import ledger_context
-from api.schemas import DNS_LABEL, FullMatch, StrictSchema
+from api.schemas import DNS_LABEL, FullMatch, LiveOut, StrictSchema
 from ledger import consistency, drift
 
 blp = Blueprint(
@@ -33,6 +33,7 @@ class DriftSnapshot(Schema):
     taken_at = fields.DateTime(metadata={"description": "first read with this content"})
     confirmed_at = fields.DateTime(metadata={"description": "last read with this content"})
     age_seconds = fields.Float()
+    live = fields.Nested(LiveOut)
 
 
 class DriftRelease(Schema):

@@ -127,8 +127,21 @@ class CapacityCollector(Collector):
             "running tasks that must move before Marathon can place what the ledger holds",
             labels=["cluster"],
         )
+        event_age = GaugeMetricFamily(
+            "berth_cluster_last_event_age_seconds",
+            "seconds since the last Marathon event the watcher applied (absent when none)",
+            labels=["cluster"],
+        )
+        watching = GaugeMetricFamily(
+            "berth_cluster_watching",
+            "1 when a watcher holds the cluster with Marathon's event stream attached",
+            labels=["cluster"],
+        )
         for f in clusters:
             age.add_metric([f.cluster], f.snapshot_age_seconds)
+            watching.add_metric([f.cluster], 1 if f.watching else 0)
+            if f.last_event_age_seconds is not None:
+                event_age.add_metric([f.cluster], f.last_event_age_seconds)
             synced.add_metric([f.cluster], 1)
             for name in LEVELS:
                 level.add_metric([f.cluster, name], 1 if f.level == name else 0)
@@ -136,6 +149,8 @@ class CapacityCollector(Collector):
         for name in self.unsynced:
             synced.add_metric([name], 0)
         yield age
+        yield event_age
+        yield watching
         yield synced
         yield level
         yield moves

@@ -283,6 +283,23 @@ class SnapshotArgs(StrictSchema):
     full = fields.Boolean(load_default=False, metadata={"description": "include agents and apps"})
 
 
+class LiveOut(Schema):
+    """How live a cluster's state is (`flask --app app watch`)."""
+
+    watching = fields.Boolean(
+        metadata={
+            "description": "a watcher holds the cluster with Marathon's event stream attached"
+        }
+    )
+    last_event_at = fields.DateTime(
+        allow_none=True, metadata={"description": "Marathon's time of the last event applied"}
+    )
+    last_event_age_seconds = fields.Float(allow_none=True)
+    last_reconciled_at = fields.DateTime(
+        allow_none=True, metadata={"description": "the watcher's last full reading"}
+    )
+
+
 class SnapshotOut(Schema):
     id = fields.Integer()
     cluster = fields.String()
@@ -295,6 +312,7 @@ class SnapshotOut(Schema):
     agent_count = fields.Integer()
     app_count = fields.Integer()
     task_count = fields.Integer()
+    live = fields.Nested(LiveOut)
     agents = fields.List(fields.Dict())
     apps = fields.List(fields.Dict())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -23,8 +23,10 @@ from ledger.capacity import (
 from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
+from ledger.snapshots import live_view
 from ledger.standing import verdict_of
 from ledger.sync import fresh_snapshot
+from models.base import utcnow
 
 HORIZON = timedelta(days=30)
 
@@ -209,7 +211,8 @@ def cluster_capacity(ctx: Context, name: str) -> dict[str, Any]:
 
     def work(session: Session) -> dict[str, Any]:
         pic = picture(session, find_cluster(session, name))
-        return capacity_answer(pic, verdict_of(session, pic, ctx.settings.fit_budget), None)
+        answer = capacity_answer(pic, verdict_of(session, pic, ctx.settings.fit_budget), None)
+        return _with_live(session, pic.cluster.id, answer)
 
     return in_transaction(ctx, work)
 
@@ -221,6 +224,15 @@ def environment_capacity(ctx: Context, env_name: str) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
         env = find_environment(session, env_name)
         pic = picture(session, env.cluster)
-        return capacity_answer(pic, verdict_of(session, pic, ctx.settings.fit_budget), env.name)
+        answer = capacity_answer(pic, verdict_of(session, pic, ctx.settings.fit_budget), env.name)
+        return _with_live(session, pic.cluster.id, answer)
 
     return in_transaction(ctx, work)
+
+
+def _with_live(session: Session, cluster_id: int, answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer with how live its snapshot is (a watcher's last event and reconciliation),
+    added here rather than in the cached picture, which outlives a single request."""
+    live = live_view(session, cluster_id, utcnow())
+    live = {k: iso(v) if isinstance(v, datetime) else v for k, v in live.items()}
+    return {**answer, "snapshot": {**answer["snapshot"], "live": live}}

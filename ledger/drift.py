@@ -19,7 +19,7 @@ from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import ConflictError
 from ledger.renders import IMAGE_PLACEHOLDER, callees_in, render_input
-from ledger.snapshots import latest_snapshot_row
+from ledger.snapshots import latest_snapshot_row, live_view
 from ledger.sync import fresh_snapshot
 from marathon.apps import image_of
 from marathon.compare import LEDGER_FIELDS, RELEASE_FIELDS, differences
@@ -211,6 +211,7 @@ def environment_drift(ctx: Context, env_name: str, *, refresh: bool = False) -> 
                 "taken_at": snap.taken_at,
                 "confirmed_at": snap.confirmed_at,
                 "age_seconds": round((now - snap.confirmed_at).total_seconds(), 3),
+                "live": live_view(session, env.cluster_id, now),
             },
             "in_sync": not (drifted or missing or unmanaged),
             "summary": {

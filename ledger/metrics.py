@@ -9,7 +9,7 @@ which follows every write and is judged at most once per change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -19,8 +19,10 @@ from allocator.verdict import LEVELS
 from ledger.capacity import RESOURCES, picture
 from ledger.capacity_report import capacity_answer
 from ledger.context import Context, in_transaction
+from ledger.snapshots import live_view
 from ledger.standing import verdict_of
 from models import Cluster, Environment
+from models.base import utcnow
 
 __all__ = ["LEVELS", "Figures", "capacity_figures"]
 
@@ -39,6 +41,8 @@ class Figures:
     snapshot_age_seconds: float
     level: str = "fits"  # the verdict's level (allocator.verdict)
     moves: int = 0  # running tasks the packing needs moved first
+    last_event_age_seconds: float | None = None  # the watcher's last event applied
+    watching: bool = False
 
 
 def _figures(answer: dict[str, Any]) -> Figures:
@@ -68,7 +72,14 @@ def capacity_figures(ctx: Context) -> tuple[list[Figures], list[str]]:
                 unsynced.append(cluster.name)
                 continue
             verdict = verdict_of(session, pic, ctx.settings.fit_budget)
-            figures.append(_figures(capacity_answer(pic, verdict, None)))
+            live = live_view(session, cluster.id, utcnow())
+            figures.append(
+                replace(
+                    _figures(capacity_answer(pic, verdict, None)),
+                    last_event_age_seconds=live["last_event_age_seconds"],
+                    watching=live["watching"],
+                )
+            )
             envs = session.scalars(
                 select(Environment.name)
                 .where(Environment.cluster_id == cluster.id)

@@ -11,13 +11,14 @@ Each process keeps one decoded snapshot per cluster (tens of MiB for 15,000 task
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models import Snapshot
+from models import Snapshot, WatchLease
 
 # cluster id → (snapshot id, content hash, agents, apps)
 _content: dict[int, tuple[int, str, list[Any], list[Any]]] = {}
@@ -53,3 +54,28 @@ def latest_snapshot_row(
     set_committed_value(snap, "agents", kept[2])
     set_committed_value(snap, "apps", kept[3])
     return snap
+
+
+def live_view(session: Session, cluster_id: int, now: datetime) -> dict[str, Any]:
+    """How live the cluster's state is: whether a watcher holds it with its event stream
+    attached (`flask --app app watch`), when the last event it applied was sent, and when it
+    last read the cluster in full. All None/False for a cluster that is only synced."""
+    lease = session.get(WatchLease, cluster_id)
+    if lease is None:
+        return {
+            "watching": False,
+            "last_event_at": None,
+            "last_event_age_seconds": None,
+            "last_reconciled_at": None,
+        }
+    held = lease.holder is not None and lease.expires_at is not None and lease.expires_at > now
+    return {
+        "watching": bool(held and lease.connected),
+        "last_event_at": lease.last_event_at,
+        "last_event_age_seconds": (
+            None
+            if lease.last_event_at is None
+            else round((now - lease.last_event_at).total_seconds(), 3)
+        ),
+        "last_reconciled_at": lease.last_reconciled_at,
+    }

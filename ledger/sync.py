@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.errors import NotFoundError, SnapshotStaleError, SyncBusyError, UpstreamError
-from ledger.snapshots import latest_snapshot_row
+from ledger.snapshots import latest_snapshot_row, live_view
 from ledger.upstream import Endpoints, translate
 from marathon.client import MarathonApp
 from marathon.errors import ClusterError
@@ -229,7 +229,11 @@ def latest_snapshot(ctx: Context, name: str, *, full: bool = False) -> dict[str,
                 f"cluster '{name}' has no snapshot yet; sync it first "
                 f"(POST /api/v1/clusters/{name}/sync or 'flask --app app sync')"
             )
-        return snapshot_view(snap, name, utcnow(), full=full)
+        now = utcnow()
+        return {
+            **snapshot_view(snap, name, now, full=full),
+            "live": live_view(session, cluster.id, now),
+        }
 
     return in_transaction(ctx, work)
 

@@ -12,6 +12,7 @@ from models.reservation import Reservation
 from models.service import Service, ServiceDependency, ServicePort
 from models.snapshot import ImportConflict, Snapshot, SyncLease
 from models.token import ApiToken
+from models.watch import WatchLease
 
 __all__ = [
     "Allocation",
@@ -32,4 +33,5 @@ __all__ = [
     "ServicePort",
     "Snapshot",
     "SyncLease",
+    "WatchLease",
 ]
