@@ -7,7 +7,7 @@ It imports nothing of berth, so that it can disagree with berth when berth is wr
         requests.get(f"{leader.url}/v2/apps")
 """
 
-from simulator.server import ServerHandle, serve
+from simulator.server import Cluster, ServerHandle, serve, serve_cluster
 from simulator.state import Simulator
 
-__all__ = ["ServerHandle", "Simulator", "serve"]
+__all__ = ["Cluster", "ServerHandle", "Simulator", "serve", "serve_cluster"]

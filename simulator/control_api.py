@@ -91,6 +91,59 @@ def tick(ctx: ServerContext, request: Request) -> Response:
         return json_response({"now": ctx.sim.now(), "deployments": len(ctx.sim.deployments)})
 
 
+def remove_agent(ctx: ServerContext, request: Request, key: str) -> Response:
+    """The agent leaves the cluster; its tasks are lost (TASK_LOST) and replaced."""
+    agent = ctx.sim.remove_agent(key)
+    return json_response({"id": agent.id, "hostname": agent.hostname})
+
+
+def fail_task(ctx: ServerContext, request: Request, task_id: str) -> Response:
+    """The task fails (TASK_FAILED) and Marathon starts another in its place."""
+    body = read_json(request) if request.get_data() else {}
+    message = body.get("message") if isinstance(body, dict) else None
+    task = ctx.sim.fail_task(task_id, **({"message": message} if message else {}))
+    return json_response({"id": task.id, "appId": task.app_id, "state": task.state})
+
+
+def fail_deployment(ctx: ServerContext, request: Request, deployment_id: str) -> Response:
+    """The deployment fails (deployment_failed); its apps stay as far as they got."""
+    deployment = ctx.sim.fail_deployment(deployment_id)
+    return json_response({"id": deployment.id})
+
+
+def drop_event_streams(ctx: ServerContext, request: Request) -> Response:
+    """Fault: every open /v2/events connection is cut at once; reconnecting works."""
+    return json_response({"dropped": ctx.sim.events.drop()})
+
+
+def marathon_leader(ctx: ServerContext, request: Request) -> Response:
+    """Leader change: leadership moves to `leader` (host:port) or the next instance."""
+    body = read_json(request) if request.get_data() else {}
+    if ctx.marathons is None:
+        raise BadControlRequest("this server is not one of several Marathon instances")
+    wanted = body.get("leader") if isinstance(body, dict) else None
+    try:
+        leader = ctx.marathons.elect(wanted)
+    except ValueError as exc:
+        raise BadControlRequest(str(exc)) from exc
+    return json_response({"leader": leader, "instances": ctx.marathons.addresses})
+
+
+def zk_session(ctx: ServerContext, request: Request) -> Response:
+    """This master's ZooKeeper session: GET it, DELETE closes it (the next master leads),
+    POST opens a new one (a restarted master, last in line)."""
+    registration = ctx.zk
+    if registration is None:
+        raise BadControlRequest("this master was not started with a ZooKeeper (--zk)")
+    if request.method == "DELETE":
+        registration.close()
+    elif request.method == "POST" and not registration.open_session:
+        registration.open()
+    return json_response(
+        {"node": registration.node, "open": registration.open_session, "leader": ctx.leader}
+    )
+
+
 def rules() -> list[Rule]:
     return [
         Rule("/_sim/faults", endpoint=list_faults, methods=["GET"]),
@@ -102,4 +155,10 @@ def rules() -> list[Rule]:
         Rule("/_sim/agents/<key>/activate", endpoint=activate, methods=["POST"]),
         Rule("/_sim/agents/<key>/deactivate", endpoint=deactivate, methods=["POST"]),
         Rule("/_sim/tick", endpoint=tick, methods=["POST"]),
+        Rule("/_sim/agents/<key>", endpoint=remove_agent, methods=["DELETE"]),
+        Rule("/_sim/tasks/<task_id>/fail", endpoint=fail_task, methods=["POST"]),
+        Rule("/_sim/deployments/<deployment_id>/fail", endpoint=fail_deployment, methods=["POST"]),
+        Rule("/_sim/events/drop", endpoint=drop_event_streams, methods=["POST"]),
+        Rule("/_sim/marathon/leader", endpoint=marathon_leader, methods=["POST"]),
+        Rule("/_sim/zk/session", endpoint=zk_session, methods=["GET", "POST", "DELETE"]),
     ]

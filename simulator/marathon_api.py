@@ -12,8 +12,9 @@ not an update of an app `/x/tasks`.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Rule
@@ -21,6 +22,8 @@ from werkzeug.wrappers import Request, Response
 
 from simulator.apps import absolute_id, is_under
 from simulator.errors import AppNotFound, BadRequest, GroupNotFound, InvalidJson
+from simulator.event_stream import stream_events
+from simulator.events import API_ORIGIN
 from simulator.http import ServerContext, flag, json_response, read_json
 from simulator.marathon_views import (
     app_json,
@@ -64,17 +67,38 @@ def _result(deployment: Deployment, status: int = 200) -> Response:
     return json_response(deployment_result(deployment), status, headers)
 
 
+@contextlib.contextmanager
+def posted(request: Request) -> Iterator[None]:
+    """While an app is created or changed through the API: who asked, for api_post_event."""
+    token = API_ORIGIN.set((request.remote_addr or "", request.path))
+    try:
+        yield
+    finally:
+        API_ORIGIN.reset(token)
+
+
 def ping(ctx: ServerContext, request: Request) -> Response:
     return Response("pong", content_type="text/plain")
 
 
 def info(ctx: ServerContext, request: Request) -> Response:
     with ctx.sim.lock:
-        return json_response(info_json(ctx.sim, ctx.own, ctx.leader, ctx.leader_url))
+        out = info_json(ctx.sim, ctx.own, ctx.marathon_leader, ctx.leader_url)
+        return json_response(out)
 
 
 def leader(ctx: ServerContext, request: Request) -> Response:
-    return json_response({"leader": ctx.leader})
+    if not ctx.marathon_leader:
+        return json_response({"message": "There is no leader"}, 404)
+    return json_response({"leader": ctx.marathon_leader})
+
+
+def abdicate(ctx: ServerContext, request: Request) -> Response:
+    """DELETE /v2/leader: the leader steps down and another instance is elected."""
+    if ctx.marathons is None or not ctx.marathon_leader:
+        return json_response({"message": "There is no leader"}, 404)
+    ctx.marathons.elect()
+    return json_response({"message": "Leadership abdicated"})
 
 
 def list_apps(ctx: ServerContext, request: Request) -> Response:
@@ -95,7 +119,7 @@ def list_apps(ctx: ServerContext, request: Request) -> Response:
 def create_app(ctx: ServerContext, request: Request) -> Response:
     body = read_json(request)
     sim = ctx.sim
-    with sim.lock:
+    with sim.lock, posted(request):
         app, deployment = sim.create_app(body, force=flag(request, "force"))
         # Marathon answers with what it knew when it accepted: no tasks yet
         out = app_json(sim, app, set())
@@ -126,12 +150,13 @@ def get_app(ctx: ServerContext, request: Request, app_id: str) -> Response:
 
 def put_app(ctx: ServerContext, request: Request, app_id: str) -> Response:
     body = read_json(request)
-    deployment, created = ctx.sim.put_app(
-        app_id,
-        body,
-        partial=flag(request, "partialUpdate", default=True),
-        force=flag(request, "force"),
-    )
+    with posted(request):
+        deployment, created = ctx.sim.put_app(
+            app_id,
+            body,
+            partial=flag(request, "partialUpdate", default=True),
+            force=flag(request, "force"),
+        )
     return _result(deployment, 201 if created else 200)
 
 
@@ -343,6 +368,8 @@ def rules() -> list[Rule]:
         Rule("/ping", endpoint=ping, methods=["GET"]),
         Rule("/v2/info", endpoint=info, methods=["GET"]),
         Rule("/v2/leader", endpoint=leader, methods=["GET"]),
+        Rule("/v2/leader", endpoint=abdicate, methods=["DELETE"]),
+        Rule("/v2/events", endpoint=stream_events, methods=["GET"]),
         Rule("/v2/apps", endpoint=list_apps, methods=["GET"]),
         Rule("/v2/apps", endpoint=create_app, methods=["POST"]),
         Rule("/v2/apps/<path:rest>", endpoint=app_resource),

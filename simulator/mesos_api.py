@@ -15,6 +15,8 @@ from simulator.mesos_views import MESOS_VERSION, slaves_json, state_json
 
 
 def _to_leader(ctx: ServerContext, request: Request, path: str = "") -> Response:
+    if not ctx.leader:  # every master left ZooKeeper: nobody leads
+        return Response("No leader elected", status=503, content_type="text/plain")
     query = request.query_string.decode("latin-1")
     location = f"//{ctx.leader}{path}" + (f"?{query}" if query and path else "")
     return Response(status=307, headers={"Location": location})

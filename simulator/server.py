@@ -40,7 +40,7 @@ from simulator.errors import (
     UnknownAgent,
 )
 from simulator.faults import Fault
-from simulator.http import ServerContext, json_response
+from simulator.http import MarathonInstances, ServerContext, json_response
 from simulator.state import Simulator
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,11 @@ class SimulatorApp:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         response = self._faulted(request, environ) or self._dispatch(request)
+        if request.path.startswith("/v2/") and self.context.marathon_leader:
+            # Marathon marks every answer with its leader, and proxied ones with the hop
+            response.headers["X-Marathon-Leader"] = f"http://{self.context.marathon_leader}"
+            if self.context.marathon_leader != self.context.own:
+                response.headers["X-Marathon-Via"] = f"1.1 {self.context.own}"
         return response(environ, start_response)
 
     def _faulted(self, request: Request, environ: dict[str, Any]) -> Response | None:
@@ -186,7 +191,35 @@ class ServerHandle:
     def is_leader(self) -> bool:
         return self.context.is_leader
 
+    @property
+    def is_marathon_leader(self) -> bool:
+        return self.context.marathon_leader == self.address
+
+    @property
+    def zk_node(self) -> str | None:
+        """This master's json.info_ znode while it is registered in ZooKeeper."""
+        registration = self.context.zk
+        return registration.node if registration is not None else None
+
+    def close_zk_session(self) -> str | None:
+        """End this master's ZooKeeper session: its node goes, the next master leads.
+        Returns the new leader's `ip:port` (None: no master left)."""
+        registration = self.context.zk
+        return registration.close() if registration is not None else None
+
+    def open_zk_session(self) -> str:
+        """Register again with a new session (a restarted master): last in line."""
+        registration = self.context.zk
+        if registration is None:
+            raise ValueError("this server was not started with zk=")
+        return registration.open()
+
     def shutdown(self) -> None:
+        if self.context.zk is not None:
+            self.context.zk.close()
+        if self.context.marathons is not None:
+            self.context.marathons.remove(self.address)
+        self.sim.events.drop(port=self.port)
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -212,18 +245,28 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     leader: ServerHandle | None = None,
+    zk: str | None = None,
+    marathons: MarathonInstances | None = None,
+    event_keepalive: float = 10.0,
 ) -> ServerHandle:
     """Serve `sim` on host:port (0: any free port) until `.shutdown()`.
 
     Without `leader` this server is the leading master; with it, a non-leading one.
+    With `zk` (`HOST:PORT/PATH`) the master registers in ZooKeeper as Mesos does
+    and follows the leader there instead (`leader` is then ignored). With
+    `marathons` the server is one of several Marathon instances, the first of
+    which leads. `event_keepalive`: seconds of quiet after which /v2/events
+    sends a comment line.
     """
-    context = ServerContext(sim)
+    context = ServerContext(sim, event_keepalive=event_keepalive, marathons=marathons)
     server = make_server(
         host, port, SimulatorApp(context), threaded=True, request_handler=QuietHandler
     )
     server.port = server.socket.getsockname()[1]
     context.own = f"{host}:{server.port}"
     context.leader = leader.address if leader is not None else context.own
+    if marathons is not None:
+        marathons.add(context.own)
     thread = threading.Thread(
         target=server.serve_forever,
         kwargs={"poll_interval": 0.05},
@@ -231,4 +274,100 @@ def serve(
         daemon=True,
     )
     thread.start()
-    return ServerHandle(server, thread, context)
+    handle = ServerHandle(server, thread, context)
+    if zk is not None:
+        from simulator.zk import MasterRegistration  # kazoo only when ZooKeeper is used
+
+        context.zk = MasterRegistration(context, zk, host, server.port)
+        try:
+            context.zk.open()
+        except Exception:
+            handle.shutdown()
+            raise
+    return handle
+
+
+class Cluster:
+    """A whole simulated cluster on loopback: Mesos masters and Marathon instances.
+
+    `masters[i]` serve Mesos (and Marathon too, as the single-server simulator
+    does); `marathons` are the separate Marathon instances when more than one
+    was asked for (else the first master is the Marathon). With `zk` the
+    masters register in ZooKeeper in order, so the first one leads.
+    """
+
+    def __init__(self, masters: list[ServerHandle], marathons: list[ServerHandle]) -> None:
+        self.masters = masters
+        self.marathons = marathons
+
+    @property
+    def sim(self) -> Simulator:
+        return self.masters[0].sim
+
+    @property
+    def mesos_leader(self) -> ServerHandle | None:
+        leader = self.masters[0].context.leader
+        return next((m for m in self.masters if m.address == leader), None)
+
+    @property
+    def marathon_leader(self) -> ServerHandle | None:
+        return next((m for m in self.marathons if m.is_marathon_leader), None)
+
+    def change_marathon_leader(self, address: str | None = None) -> str:
+        instances = self.marathons[0].context.marathons
+        assert instances is not None
+        return instances.elect(address)
+
+    def shutdown(self) -> None:
+        for handle in reversed([*self.marathons, *self.masters]):
+            handle.shutdown()
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+def serve_cluster(
+    sim: Simulator,
+    masters: int = 1,
+    marathons: int = 1,
+    zk: str | None = None,
+    host: str = "127.0.0.1",
+    event_keepalive: float = 10.0,
+) -> Cluster:
+    """Serve `masters` Mesos masters and `marathons` Marathon instances, each on a
+    free port of `host`."""
+    if masters < 1 or marathons < 1:
+        raise ValueError("a cluster has at least one master and one Marathon")
+    instances = MarathonInstances(sim)
+    started: list[ServerHandle] = []
+    try:
+        first = serve(
+            sim,
+            host,
+            0,
+            zk=zk,
+            marathons=instances if marathons == 1 else None,
+            event_keepalive=event_keepalive,
+        )
+        started.append(first)
+        for _ in range(masters - 1):
+            started.append(
+                serve(sim, host, 0, leader=first, zk=zk, event_keepalive=event_keepalive)
+            )
+        if marathons == 1:
+            return Cluster(started, [first])
+        extra = [
+            serve(sim, host, 0, leader=first, marathons=instances, event_keepalive=event_keepalive)
+            for _ in range(marathons)
+        ]
+        started += extra
+        for master in started[:masters]:
+            master.context.marathons = instances  # their /v2/leader names the same leader
+        return Cluster(started[:masters], extra)
+    except Exception:
+        for handle in reversed(started):
+            handle.shutdown()
+        raise

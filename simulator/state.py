@@ -69,6 +69,7 @@ from simulator.errors import (
     TaskNotFound,
     UnknownAgent,
 )
+from simulator.events import API_ORIGIN, EventBus
 from simulator.faults import Faults
 from simulator.placement import Decision, Demand, Offer, first_fit
 from simulator.resources import Range, Resources, from_ports, milli, parse_ranges, subtract
@@ -216,6 +217,8 @@ class Deployment:
     ready_at: float
     actions: list[Action]
     ready: bool = False
+    # the plan as the event stream shows it, built when the deployment starts
+    plan: dict[str, Any] | None = None
 
     def affects(self, app_id: str) -> bool:
         return any(action.app_id == app_id for action in self.actions)
@@ -258,6 +261,7 @@ class Simulator:
         self.executor = Resources(milli(executor_cpus), milli(executor_mem))
         self.faults = Faults()
         self._clock = now or time.time
+        self.events = EventBus(self.now, iso)
         self._offset = 0.0
         self._ids = random.Random(f"ids-{seed}")
         self._ports = random.Random(f"ports-{seed}")
@@ -270,6 +274,8 @@ class Simulator:
         self.agents: dict[str, Agent] = {
             a.id: a for a in build_agents(agents, seed, self.master_id, self.started_at)
         }
+        # agent ids are never reused, even after an agent is removed
+        self._agent_index = itertools.count(len(self.agents))
         self._usage: dict[str, Usage] = {agent_id: Usage() for agent_id in self.agents}
         self.apps: dict[str, App] = {}
         self.tasks: dict[str, Task] = {}
@@ -339,7 +345,7 @@ class Simulator:
         hostname: str | None = None,
     ) -> Agent:
         with self.lock:
-            index = len(self.agents)
+            index = next(self._agent_index)
             ranges = parse_ranges(ports) if isinstance(ports, str) else tuple(ports)
             agent = Agent(
                 id=f"{self.master_id}-S{index}",
@@ -354,6 +360,41 @@ class Simulator:
             self._dirty = True
             self._catch_up()
             return agent
+
+    def remove_agent(self, key: str) -> Agent:
+        """The agent leaves the cluster: its tasks are lost and Marathon replaces them."""
+        with self.lock:
+            agent = self.agent(key)
+            for task in self._tasks_on(agent.id):
+                self._kill(task, "TASK_LOST", f"Agent {agent.id} removed")
+            del self.agents[agent.id]
+            del self._usage[agent.id]
+            self._dirty = True
+            self._catch_up()
+            return agent
+
+    def fail_task(self, task_id: str, message: str = "Command exited with status 1") -> Task:
+        """A task fails on its own (TASK_FAILED); Marathon starts a replacement."""
+        with self.lock:
+            self._catch_up()
+            task = self.tasks.get(task_id)
+            if task is None:
+                raise TaskNotFound(task_id)
+            self._kill(task, "TASK_FAILED", message)
+            self._catch_up()
+            return task
+
+    def fail_deployment(self, deployment_id: str) -> Deployment:
+        """A deployment fails: it is gone (deployment_failed) and the apps stay as they are."""
+        with self.lock:
+            self._catch_up()
+            deployment = self.deployments.pop(deployment_id, None)
+            if deployment is None:
+                raise DeploymentNotFound(deployment_id)
+            self._failed(deployment)
+            self._dirty = True
+            self._catch_up()
+            return deployment
 
     def used(self, agent_id: str) -> Resources:
         usage = self._usage[agent_id]
@@ -518,6 +559,7 @@ class Simulator:
             deployment = self.deployments.pop(deployment_id, None)
             if deployment is None:
                 raise DeploymentNotFound(deployment_id)
+            self._failed(deployment)
             self._dirty = True
             if force:
                 self._catch_up()
@@ -674,6 +716,7 @@ class Simulator:
             raise AppLocked([d.id for d in locks])
         for deployment in locks:
             del self.deployments[deployment.id]
+            self._failed(deployment)
             self._dirty = True
 
     def _service_port_taker(self, app_id: str) -> Callable[[], int]:
@@ -700,9 +743,17 @@ class Simulator:
             for task in self.tasks_of(app_id):
                 self._kill(task)
             del self.apps[app_id]
+            self.events.publish("app_terminated_event", {"appId": app_id})
             return Action(app_id, "stop", previous)
         stored = canonical({**definition, "id": app_id}, self._service_port_taker(app_id))
         spec = spec_of(stored)
+        origin = API_ORIGIN.get()
+        if origin is not None:
+            client_ip, uri = origin
+            posted = {**stored, "version": version}
+            self.events.publish(
+                "api_post_event", {"clientIp": client_ip, "uri": uri, "appDefinition": posted}
+            )
         if existing is None:
             app = self.apps[app_id] = App(
                 stored, spec, version, version, version, next(self._order)
@@ -766,9 +817,67 @@ class Simulator:
             actions=actions,
         )
         self.deployments[deployment.id] = deployment
+        group_id = parent_of(actions[0].app_id) if len(actions) == 1 else "/"
+        self.events.publish("group_change_success", {"groupId": group_id, "version": version})
+        if self.events.subscribers:
+            deployment.plan = self._plan_json(deployment)
+        if actions:
+            self.events.publish(
+                "deployment_info",
+                lambda: {
+                    "plan": self._plan(deployment),
+                    "currentStep": self._plan(deployment)["steps"][0],
+                },
+            )
         self._dirty = True
         self._catch_up()
         return deployment
+
+    def _plan(self, deployment: Deployment) -> dict[str, Any]:
+        if deployment.plan is None:
+            deployment.plan = self._plan_json(deployment)
+        return deployment.plan
+
+    def _plan_json(self, deployment: Deployment) -> dict[str, Any]:
+        """Marathon's DeploymentPlan JSON: id, original, target, steps, version.
+
+        `original` and `target` are root groups holding only the apps the
+        deployment touches (Marathon's hold the whole tree), as they were and as
+        they are to be.
+        """
+        before, after = [], []
+        for action in deployment.actions:
+            if action.previous is not None:
+                before.append({**action.previous.definition, "version": action.previous.version})
+            app = self.apps.get(action.app_id)
+            if action.kind != "stop" and app is not None:
+                after.append({**app.definition, "version": app.version})
+        return {
+            "id": deployment.id,
+            "original": _root_group(before, self.groups["/"].versions[0]),
+            "target": _root_group(after, deployment.version),
+            "steps": _steps(deployment.actions),
+            "version": deployment.version,
+        }
+
+    def _finished(self, deployment: Deployment) -> None:
+        """deployment_step_success for each step (deployment_info for the next), then
+        deployment_success: the simulator does a deployment's steps at once."""
+        if not self.events.subscribers:
+            return
+        plan = self._plan(deployment)
+        steps = plan["steps"]
+        for index, step in enumerate(steps):
+            if index:
+                self.events.publish("deployment_info", {"plan": plan, "currentStep": step})
+            self.events.publish("deployment_step_success", {"plan": plan, "currentStep": step})
+        self.events.publish("deployment_success", {"id": deployment.id, "plan": plan})
+
+    def _failed(self, deployment: Deployment) -> None:
+        """deployment_failed: cancelled (deleted, or overridden with force) or failed."""
+        self.events.publish(
+            "deployment_failed", lambda: {"id": deployment.id, "plan": self._plan(deployment)}
+        )
 
     def _ready(self, app_id: str) -> bool:
         return all(d.ready for d in self.deployments.values() if d.affects(app_id))
@@ -788,6 +897,7 @@ class Simulator:
         for deployment in list(self.deployments.values()):
             if deployment.ready and all(self._done(a) for a in deployment.actions):
                 del self.deployments[deployment.id]
+                self._finished(deployment)
 
     def _done(self, action: Action) -> bool:
         app = self.apps.get(action.app_id)
@@ -934,12 +1044,47 @@ class Simulator:
         usage.mem += used.mem
         usage.disk += used.disk
         usage.ports.update(host_ports)
+        # placed means running here: Marathon's stream still shows both updates
+        self._task_event(task, "TASK_STAGING")
+        self._task_event(task, "TASK_RUNNING")
+        if task.health_checks:
+            self._health_event(task, alive=True)
         return task
+
+    def _task_event(self, task: Task, status: str, message: str = "") -> None:
+        """A `status_update_event`, shaped as in Marathon's event stream."""
+        self.events.publish(
+            "status_update_event",
+            {
+                "slaveId": task.agent_id,
+                "taskId": task.id,
+                "taskStatus": status,
+                "message": message,
+                "appId": task.app_id,
+                "host": task.host,
+                "ports": list(task.host_ports),
+                "ipAddresses": [{"ipAddress": task.ip, "protocol": "IPv4"}],
+                "version": task.version,
+            },
+        )
+
+    def _health_event(self, task: Task, alive: bool) -> None:
+        self.events.publish(
+            "health_status_changed_event",
+            {
+                "appId": task.app_id,
+                "taskId": task.id,
+                "instanceId": task.instance_id,
+                "version": task.version,
+                "alive": alive,
+            },
+        )
 
     def _tasks_on(self, agent_id: str) -> list[Task]:
         return [t for t in self.tasks.values() if t.agent_id == agent_id]
 
-    def _kill(self, task: Task) -> None:
+    def _kill(self, task: Task, state: str = "TASK_KILLED", message: str = "") -> None:
+        """End a task: its resources go back to its agent and the stream says how it ended."""
         self.tasks.pop(task.id, None)
         self._tasks_by_app.get(task.app_id, {}).pop(task.id, None)
         usage = self._usage[task.agent_id]
@@ -948,10 +1093,43 @@ class Simulator:
         usage.mem -= used.mem
         usage.disk -= used.disk
         usage.ports.difference_update(task.host_ports)
-        task.state = "TASK_KILLED"
+        task.state = state
         task.finished_at = self.now()
         self.completed_tasks.append(task)
         self._dirty = True
+        if task.health_checks and state != "TASK_KILLED":
+            self._health_event(task, alive=False)
+        self._task_event(task, state, message)
+
+
+def _root_group(apps: list[dict[str, Any]], version: str) -> dict[str, Any]:
+    return {
+        "id": "/",
+        "apps": apps,
+        "groups": [],
+        "pods": [],
+        "dependencies": [],
+        "version": version,
+    }
+
+
+STEP_ACTIONS = {
+    "start": "StartApplication",
+    "scale": "ScaleApplication",
+    "restart": "RestartApplication",
+    "stop": "StopApplication",
+}
+
+
+def _steps(actions: list[Action]) -> list[dict[str, Any]]:
+    """Marathon's steps: new apps are started (at 0 instances), then everything scales,
+    restarts or stops in one step."""
+    first = [{"action": "StartApplication", "app": a.app_id} for a in actions if a.kind == "start"]
+    then = [
+        {"action": STEP_ACTIONS["scale" if a.kind == "start" else a.kind], "app": a.app_id}
+        for a in actions
+    ]
+    return [step for step in ({"actions": first}, {"actions": then}) if step["actions"]]
 
 
 def _kill_order(tasks: list[Task], selection: str) -> list[Task]:
