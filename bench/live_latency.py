@@ -178,6 +178,12 @@ def part_b(berth: Berth, admin: Berth, sim: str, engine: Any, releases: int) -> 
     attached = threading.Event()
 
     def listen() -> None:
+        try:
+            _listen()
+        except Exception:  # noqa: BLE001 - the simulator stops at the end of the run
+            pass
+
+    def _listen() -> None:
         for event in stream_events(
             sim, event_types=("event_stream_attached", "deployment_success")
         ):
