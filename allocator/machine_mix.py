@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from allocator.bounds import extra_by_rules
@@ -101,32 +101,38 @@ def _cheapest_cover(
     short: Sequence[Sequence[float]],
     offer: Sequence[Sequence[float]],
     fewest: int,
+    only: Mapping[tuple[int, ...], Sequence[float]] | None = None,
 ) -> list[int] | None:
     """The cheapest counts per shape whose offer covers every row of `short` (one per
-    scenario, per resource) with at least `fewest` agents; None if no count does."""
+    scenario, per resource) with at least `fewest` agents; None if no count does.
+    `only`: needs that only some shapes can hold (instances too big for the others),
+    each covered by the offer of those shapes alone."""
     from ortools.sat.python import cp_model
 
     model = cp_model.CpModel()
     # room rounded up and shortfalls down, so the integer model relaxes the real one
     room = [[math.ceil(o * COST_UNIT) for o in row] for row in offer]
+    rows = [(tuple(range(len(shapes))), s) for s in short] + list((only or {}).items())
     most = []
     for t in range(len(shapes)):
-        need = max(
-            (
-                math.ceil(s[r] * COST_UNIT / room[t][r])
-                for s in short
-                for r in range(len(RESOURCES))
-                if room[t][r] > 0 and s[r] > EPS
-            ),
-            default=0,
+        need = sum(
+            max(
+                (
+                    math.ceil(s[r] * COST_UNIT / room[t][r])
+                    for r in range(len(RESOURCES))
+                    if room[t][r] > 0 and s[r] > EPS
+                ),
+                default=0,
+            )
+            for _, s in rows
         )
-        most.append(max(need, fewest) + 1)
+        most.append(need + fewest + 1)
     y = [model.new_int_var(0, most[t], f"y{t}") for t in range(len(shapes))]
-    for s in short:
+    for which, s in rows:
         for r in range(len(RESOURCES)):
             need = math.floor(s[r] * COST_UNIT)
             if need > 0:
-                model.add(sum(y[t] * room[t][r] for t in range(len(shapes))) >= need)
+                model.add(sum(y[t] * room[t][r] for t in which) >= need)
     if fewest > 0:
         model.add(sum(y) >= fewest)
     model.minimize(sum(y[t] * _units(shapes[t].cost) for t in range(len(shapes))))
@@ -199,19 +205,34 @@ class MixSearch:
         self.cache[key] = (True, first[0], first[1])
         return self.cache[key]
 
-    def _left_over(self, p: Placement, s: int) -> list[float]:
-        size = {d.key: d.size for d in self.scenarios[s]}
-        out = [0.0, 0.0, 0.0]
+    def _holds(self, d: Demand) -> tuple[int, ...]:
+        """The shapes an empty agent of which holds one instance of `d`."""
+        return tuple(
+            t
+            for t, p in enumerate(self.shapes)
+            if all(d.size[i] <= p.shape.size()[i] * (1 - d.headroom) + EPS for i in range(3))
+        )
+
+    def _left_over(self, p: Placement, s: int) -> dict[tuple[int, ...], list[float]]:
+        """What the unplaced instances need, by the shapes that can hold them."""
+        demand = {d.key: d for d in self.scenarios[s]}
+        out: dict[tuple[int, ...], list[float]] = {}
         for u in p.unplaced:
+            d = demand.get(u.key)
+            if d is None:
+                continue
+            acc = out.setdefault(self._holds(d), [0.0, 0.0, 0.0])
             for r in range(3):
-                out[r] += size.get(u.key, (0.0, 0.0, 0.0))[r]
+                acc[r] += d.size[r]
         return out
 
     def heuristic(self) -> tuple[list[int], Placement] | None:
         """A mix that fits by first fit: leap by what is left over (at least doubling the
-        last leap, as what is left over is what packs worst), then trim."""
-        more = [0.0, 0.0, 0.0]
-        leap: list[float] | None = None
+        last leap, as what is left over is what packs worst), then trim. What is left over
+        of instances that only some shapes hold must be covered by those shapes."""
+        every = tuple(range(len(self.shapes)))
+        more: dict[tuple[int, ...], list[float]] = {}
+        leap: dict[tuple[int, ...], list[float]] = {}
         fewest = self.fewest
         counts: list[int] | None = None
         found: Placement | None = None
@@ -219,8 +240,10 @@ class MixSearch:
         # than twice the bound, is past what any mix of these shapes could need
         cap: int | None = None
         for _ in range(MAX_LEAPS):
-            short = [[x + m for x, m in zip(row, more, strict=True)] for row in self.short]
-            cover = _cheapest_cover(self.shapes, short, self.offer, fewest)
+            base = more.get(every, [0.0, 0.0, 0.0])
+            short = [[x + m for x, m in zip(row, base, strict=True)] for row in self.short]
+            only = {k: v for k, v in more.items() if k != every}
+            cover = _cheapest_cover(self.shapes, short, self.offer, fewest, only)
             if cover is None or (cap is not None and sum(cover) > cap):
                 return None
             if counts is not None and cover == counts:
@@ -233,11 +256,17 @@ class MixSearch:
                 break
             if cap is None:
                 cap = 2 * (sum(counts) + len(p.unplaced)) + 1
-            left = self._left_over(p, s)
-            leap = (
-                left if leap is None else [max(2 * a, b) for a, b in zip(leap, left, strict=True)]
-            )
-            more = [m + x for m, x in zip(more, leap, strict=True)]
+            for which, left in self._left_over(p, s).items():
+                last = leap.get(which)
+                step = (
+                    left
+                    if last is None
+                    else [max(2 * a, b) for a, b in zip(last, left, strict=True)]
+                )
+                leap[which] = step
+                acc = more.setdefault(which, [0.0, 0.0, 0.0])
+                for r in range(3):
+                    acc[r] += step[r]
         if found is None or counts is None:
             return None
         return self.trim(counts, found)

@@ -92,3 +92,17 @@ def test_no_mix_helps_an_instance_bigger_than_every_shape() -> None:
     huge = [Demand(key="s", count=1, cpus=64, mem=1024)]
     got = cheapest_mix(agents, [huge], list(SHAPES[:2]))
     assert got.cost is None and got.why_not
+
+
+def test_instances_only_some_shapes_hold_are_bought_those_shapes() -> None:
+    # the existing agent has disk to spare but no cpus: by volume the cheap diskless
+    # machines would do, yet every instance needs disk, so only the dear one holds them
+    agents = [Agent("a0", "h0", 1, 8192, 1_000_000)]
+    demands = [Demand(key="s", count=6, cpus=2, mem=1024, disk=1000)]
+    shapes = [
+        PricedShape("diskless", AgentShape(16, 65536, 0), 1.0),
+        PricedShape("with-disk", AgentShape(8, 32768, 100_000), 1.8),
+    ]
+    got = cheapest_mix(agents, [demands], shapes, seconds=5)
+    assert got.counts == {"diskless": 0, "with-disk": 2} and got.cost == 3.6
+    assert got.proven

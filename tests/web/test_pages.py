@@ -236,7 +236,7 @@ def test_a_plans_page_shows_the_cheapest_machines_and_what_binds(
     token = csrf_of(browser.get("/plans"))
     form = {
         "environment": "production",
-        "scale": "order-service=40",
+        "scale": "order-service=200",
         "starts_at": "2030-03-01T00:00",
         "ends_at": "2030-03-03T00:00",
         "machines": "m16=16/65536@1.0, r16=16/131072/200000@1.4",
@@ -249,7 +249,12 @@ def test_a_plans_page_shows_the_cheapest_machines_and_what_binds(
     (plan,) = ops.get("/api/v1/plans").get_json()["plans"]
     mix = plan["mix"]
     assert [s["name"] for s in mix["shapes"]] == ["m16", "r16"]
-    assert mix["shapes"][1]["disk"] == 200000 and mix["agents"] > 0
+    assert mix["shapes"][1]["disk"] == 200000 and mix["agents"] > 0, (
+        plan["advice"],
+        mix,
+        plan["fits"],
+        plan["extra_agents"],
+    )
     page = browser.get(f"/plans/{plan['id']}").get_data(as_text=True)
     assert "The cheapest machines to add" in page
     assert f"Binds: <strong>{mix['binds']}</strong>" in page
