@@ -19,6 +19,7 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	scripts/ensure-postgres
+	scripts/ensure-zookeeper >/dev/null
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest

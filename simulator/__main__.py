@@ -12,6 +12,7 @@ import time
 from types import FrameType
 
 from simulator.demo import populate
+from simulator.http import MarathonInstances
 from simulator.server import ServerHandle, serve
 from simulator.state import Simulator
 
@@ -67,6 +68,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also serve a non-leading master here (repeatable)",
     )
     parser.add_argument(
+        "--zk",
+        default=None,
+        metavar="HOST:PORT/PATH",
+        help="register every master in ZooKeeper as Mesos does (json.info_ nodes under PATH); "
+        "the lowest node leads",
+    )
+    parser.add_argument(
+        "--marathons",
+        type=_count,
+        default=1,
+        help="Marathon instances: with more than one, each is served on a port of its own "
+        "(from --marathon-port on), the first leads, /v2/leader names it",
+    )
+    parser.add_argument(
+        "--marathon-port",
+        type=int,
+        default=8080,
+        help="first port of the Marathon instances when --marathons > 1 (0: any free ports)",
+    )
+    parser.add_argument(
+        "--event-keepalive",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="quiet seconds after which /v2/events sends a keep-alive comment",
+    )
+    parser.add_argument(
         "--demo",
         default="",
         metavar="GROUPS",
@@ -82,12 +110,45 @@ def main(argv: list[str] | None = None) -> int:
     if groups:
         populate(sim, groups, seed=args.seed)
     host, port = args.bind
-    servers: list[ServerHandle] = [serve(sim, host, port)]
+    keepalive = args.event_keepalive
+    instances = MarathonInstances(sim)
+    alone = args.marathons <= 1
+    servers: list[ServerHandle] = [
+        serve(sim, host, port, zk=args.zk, marathons=instances, event_keepalive=keepalive)
+    ]
     for follower_host, follower_port in args.follower_bind:
-        servers.append(serve(sim, follower_host, follower_port, leader=servers[0]))
-    followers = " ".join(f"follower {s.url}" for s in servers[1:])
+        servers.append(
+            serve(
+                sim,
+                follower_host,
+                follower_port,
+                leader=servers[0],
+                zk=args.zk,
+                event_keepalive=keepalive,
+            )
+        )
+    masters = list(servers)
+    if not alone:
+        instances.remove(servers[0].address)  # the masters only name the Marathon leader
+        for master in masters:
+            master.context.marathons = instances
+        for index in range(args.marathons):
+            marathon_port = args.marathon_port + index if args.marathon_port else 0
+            servers.append(
+                serve(
+                    sim,
+                    host,
+                    marathon_port,
+                    leader=servers[0],
+                    marathons=instances,
+                    event_keepalive=keepalive,
+                )
+            )
+    followers = " ".join(f"follower {s.url}" for s in masters[1:])
+    marathons = "" if alone else " marathon " + " ".join(s.url for s in servers[len(masters) :])
     print(
         f"simulator: leader {servers[0].url} {followers}".rstrip()
+        + marathons
         + f" ({args.agents} agents, seed {args.seed}, {len(sim.apps)} apps)",
         file=sys.stderr,
         flush=True,

@@ -18,6 +18,7 @@ from app import create_app, upgrade_database
 from ledger.context import Context
 from ledger.tokens import create_token
 from models import Base
+from tests.zookeeper import zookeeper  # noqa: F401 - the session's real ZooKeeper, for every test
 
 POSTGRES_URL = os.environ.get(
     "BERTH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
