@@ -27,6 +27,7 @@ from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError, NotFoundError
+from ledger.snapshots import live_view
 from ledger.standing import verdict_of
 from ledger.sync import fresh_snapshot
 from models import Allocation, Cluster, Environment, Service
@@ -430,6 +431,7 @@ def overview(ctx: Context) -> list[dict[str, Any]]:
                 cap = capacity_answer(pic, verdict, None)
                 entry |= {
                     "snapshot_age_seconds": cap["snapshot"]["age_seconds"],
+                    "live": live_view(session, cluster.id, now),
                     "agents_active": cap["agents_active"],
                     "agents_inactive": cap["agents_inactive"],
                     "fits": cap["fits"],
