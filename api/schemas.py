@@ -20,6 +20,8 @@ from marshmallow import (
     validates_schema,
 )
 
+from marathon.zookeeper import ZkUrl, is_zk_url
+
 
 class FullMatch(validate.Regexp):
     """Regexp that must match the whole value: `$` alone lets a trailing newline through."""
@@ -46,6 +48,28 @@ _group = FullMatch(
     error="must be an absolute Marathon group path of DNS labels, like /prod or /shop/prod",
 )
 _http_url = validate.URL(require_tld=False, schemes={"http", "https"})
+
+
+def _mesos_masters(value: list[str]) -> None:
+    """Master URLs (http/https), or a single `zk://host:port[,host:port]/path`."""
+    zk = [m for m in value if is_zk_url(m)]
+    if zk and len(value) > 1:
+        raise ValidationError("a zk:// URL must be the only entry: ZooKeeper names every master")
+    if zk:
+        try:
+            ZkUrl.parse(zk[0])
+        except ValueError as exc:
+            raise ValidationError(f"'{zk[0][:200]}': {exc}") from exc
+        return
+    for master in value:
+        _http_url(master)
+
+
+def _unique(value: list[str]) -> None:
+    if len({v.rstrip("/") for v in value}) != len(value):
+        raise ValidationError("names a URL twice")
+
+
 CONSTRAINT_OPERATORS = ("UNIQUE", "MAX_PER", "GROUP_BY", "CLUSTER", "LIKE", "UNLIKE", "IS")
 _NEEDS_VALUE = {"MAX_PER", "LIKE", "UNLIKE", "IS", "CLUSTER"}
 
@@ -174,13 +198,33 @@ class ProblemSchema(Schema):
 # --- clusters ---------------------------------------------------------------------------
 
 
+_MASTERS = (
+    "URLs of the Mesos masters, whose /master/redirect names the leader; or a single "
+    "zk://host:port[,host:port]/path where the masters register in ZooKeeper, the leader "
+    "being the one with the lowest json.info_ node"
+)
+_MARATHON_URL = (
+    "the Marathon URL; given alone, marathon_urls becomes [marathon_url]; "
+    "read back, the first of marathon_urls"
+)
+_MARATHON_URLS = (
+    "every Marathon instance; with several, berth asks any of them GET /v2/leader and "
+    "calls the leader, asking again when it moves; one URL is called as it is"
+)
+
+
 class ClusterPatch(StrictSchema):
     mesos_masters = fields.List(
-        fields.String(validate=_http_url),
-        validate=validate.Length(min=1, max=16),
-        metadata={"description": "URLs of the Mesos masters; the leader is found by redirect"},
+        fields.String(validate=validate.Length(max=2048)),
+        validate=[validate.Length(min=1, max=16), _mesos_masters],
+        metadata={"description": _MASTERS},
     )
-    marathon_url = fields.String(validate=_http_url)
+    marathon_url = fields.String(validate=_http_url, metadata={"description": _MARATHON_URL})
+    marathon_urls = fields.List(
+        fields.String(validate=[_http_url, validate.Length(max=2048)]),
+        validate=[validate.Length(min=1, max=16), _unique],
+        metadata={"description": _MARATHON_URLS},
+    )
     port_ranges = fields.List(
         fields.String(validate=validate.Length(max=32)),
         validate=validate.Length(min=1, max=64),
@@ -229,13 +273,30 @@ class ClusterPatch(StrictSchema):
         },
     )
 
+    @validates_schema
+    def _one_marathon(self, data: dict[str, Any], **_: Any) -> None:
+        """marathon_url is the first of marathon_urls: both given, they must agree."""
+        url, urls = data.get("marathon_url"), data.get("marathon_urls")
+        if url is not None and urls and url.rstrip("/") != urls[0].rstrip("/"):
+            raise ValidationError(
+                "must be the first of marathon_urls, or left out", field_name="marathon_url"
+            )
+
 
 class ClusterIn(ClusterPatch):
     name = name_field(required=True)
     mesos_masters = fields.List(
-        fields.String(validate=_http_url), required=True, validate=validate.Length(min=1, max=16)
+        fields.String(validate=validate.Length(max=2048)),
+        required=True,
+        validate=[validate.Length(min=1, max=16), _mesos_masters],
+        metadata={"description": _MASTERS},
     )
-    marathon_url = fields.String(validate=_http_url, required=True)
+
+    @validates_schema
+    def _some_marathon(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("marathon_url") is None and not data.get("marathon_urls"):
+            raise ValidationError("give marathon_url or marathon_urls", field_name="marathon_url")
+
     port_ranges = fields.List(
         fields.String(validate=validate.Length(max=32)),
         load_default=lambda: ["31000-32000"],
@@ -253,7 +314,8 @@ class ClusterOut(Schema):
     executor_mem = fields.Integer()
     concurrent_deploys = fields.Integer()
     mesos_masters = fields.List(fields.String())
-    marathon_url = fields.String()
+    marathon_url = fields.String(metadata={"description": "the first of marathon_urls"})
+    marathon_urls = fields.List(fields.String())
     port_ranges = fields.List(fields.String())
     description = fields.String()
     created_at = fields.DateTime()

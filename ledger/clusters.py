@@ -30,11 +30,28 @@ def _ranges(texts: list[str]) -> list[list[int]]:
         raise InvalidError({"port_ranges": [str(exc)]}) from exc
 
 
+def _marathon(fields: dict[str, Any]) -> dict[str, Any]:
+    """marathon_url and marathon_urls kept together: the one URL is the list's first.
+
+    marathon_url given alone stands for a list of that one URL (as before several were
+    possible); the API has checked that both, when given, agree.
+    """
+    fields = dict(fields)
+    urls = fields.pop("marathon_urls", None)
+    if urls:
+        fields["marathon_urls"] = list(urls)
+        fields["marathon_url"] = urls[0]
+    elif fields.get("marathon_url") is not None:
+        fields["marathon_urls"] = [fields["marathon_url"]]
+    return fields
+
+
 def create_cluster(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
         if session.scalar(select(Cluster.id).where(Cluster.name == data["name"])):
             raise AlreadyExistsError(f"a cluster named '{data['name']}' already exists")
-        cluster = Cluster(**{**data, "port_ranges": _ranges(data["port_ranges"])})
+        fields = _marathon(data)
+        cluster = Cluster(**{**fields, "port_ranges": _ranges(data["port_ranges"])})
         session.add(cluster)
         session.flush()
         view = cluster_view(cluster)
@@ -57,7 +74,7 @@ def get_cluster(ctx: Context, name: str) -> dict[str, Any]:
 
 def update_cluster(ctx: Context, name: str, changes: dict[str, Any]) -> dict[str, Any]:
     def work(session: Session) -> dict[str, Any]:
-        fields = dict(changes)
+        fields = _marathon(changes)
         cluster = find_cluster(session, name)
         lock_cluster(ctx, session, cluster.id)
         purge_quarantine(ctx, session, cluster.id, utcnow())  # expired ones are free already

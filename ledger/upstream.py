@@ -18,9 +18,10 @@ class Endpoints:
     """What is needed to call a cluster, copied out of the session before any HTTP call."""
 
     cluster: str
-    mesos_masters: tuple[str, ...]
-    marathon_url: str
+    mesos_masters: tuple[str, ...]  # master URLs, or one zk://…
+    marathon_url: str  # the first of marathon_urls
     credentials_env: str | None
+    marathon_urls: tuple[str, ...] = ()  # every instance; several: the leader takes the calls
 
     @classmethod
     def of(cls, cluster: Cluster) -> Endpoints:
@@ -29,6 +30,7 @@ class Endpoints:
             tuple(cluster.mesos_masters),
             cluster.marathon_url,
             cluster.credentials_env,
+            tuple(cluster.marathon_urls or [cluster.marathon_url]),
         )
 
     def mesos(self, ctx: Context) -> MesosClient:
@@ -40,7 +42,7 @@ class Endpoints:
 
     def marathon(self, ctx: Context) -> MarathonClient:
         return MarathonClient(
-            self.marathon_url,
+            list(self.marathon_urls or [self.marathon_url]),
             timeout=ctx.settings.cluster_timeout,
             credentials=Credentials.from_env(self.credentials_env),
         )

@@ -15,6 +15,7 @@ def cluster_view(c: Cluster) -> dict[str, Any]:
         "name": c.name,
         "mesos_masters": list(c.mesos_masters),
         "marathon_url": c.marathon_url,
+        "marathon_urls": list(c.marathon_urls or [c.marathon_url]),
         "port_ranges": [str(PortRange(lo, hi)) for lo, hi in c.port_ranges],
         "description": c.description,
         "credentials_env": c.credentials_env,

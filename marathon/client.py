@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -9,7 +10,8 @@ from urllib.parse import quote
 import requests
 
 from marathon.errors import ClusterProtocolError
-from marathon.http import DEFAULT_TIMEOUT, Credentials, HttpEndpoint
+from marathon.http import DEFAULT_TIMEOUT, Credentials, HttpEndpoint, make_session
+from marathon.leader import LeaderEndpoint
 
 
 @dataclass(frozen=True)
@@ -98,15 +100,32 @@ def app_path(app_id: str) -> str:
 
 
 class MarathonClient:
+    """A Marathon at one URL, or at several instances whose leader takes the calls.
+
+    One URL is called as given (it may be a load balancer); with several, calls go to the
+    instance `GET /v2/leader` names (marathon.leader).
+    """
+
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         credentials: Credentials | None = None,
     ) -> None:
-        self.endpoint = HttpEndpoint(url, session=session, timeout=timeout, credentials=credentials)
+        urls = [url] if isinstance(url, str) else list(url)
+        if not urls:
+            raise ValueError("a Marathon needs at least one URL")
+        self.endpoint: HttpEndpoint | LeaderEndpoint
+        if len(urls) == 1:
+            self.endpoint = HttpEndpoint(
+                urls[0], session=session, timeout=timeout, credentials=credentials
+            )
+        else:
+            self.endpoint = LeaderEndpoint(
+                urls, session=session or make_session(), timeout=timeout, credentials=credentials
+            )
 
     def ping(self) -> bool:
         self.endpoint.request("GET", "/ping")

@@ -27,6 +27,26 @@ class NoLeaderError(ClusterUnreachableError):
     """None of the Mesos masters named a leader that answered."""
 
 
+class ZooKeeperError(ClusterUnreachableError):
+    """The ZooKeeper ensemble that names a cluster's leading Mesos master failed us.
+
+    Unreachable in the ledger's terms (a 503): without the leader berth cannot read the
+    cluster, and it is the ensemble or the masters, not berth's request, that must recover.
+    """
+
+
+class ZooKeeperUnreachableError(ZooKeeperError):
+    """No connection to any server of the ensemble, or no answer within the timeout."""
+
+
+class NoMasterRegisteredError(ZooKeeperError):
+    """The path exists in ZooKeeper (or not), but no master has a `json.info_` node there."""
+
+
+class MasterInfoUnreadableError(ZooKeeperError):
+    """The leading master's znode holds no MasterInfo JSON with an address and port."""
+
+
 class MarathonConflictError(ClusterError):
     """409: the app is locked by deployments (their ids are in `deployment_ids`) or exists."""
 

@@ -16,6 +16,7 @@ from marathon.errors import (
     NoLeaderError,
 )
 from marathon.http import DEFAULT_TIMEOUT, Credentials, HttpEndpoint, make_session
+from marathon.zookeeper import forget_leader, is_zk_url, leading_master
 
 _RANGE = re.compile(r"(\d+)\s*-\s*(\d+)")
 
@@ -157,7 +158,13 @@ def parse_state(body: Any) -> MesosState:
 
 
 class MesosClient:
-    """Reads a Mesos cluster through whichever of its masters leads."""
+    """Reads a Mesos cluster through whichever of its masters leads.
+
+    `masters` are master URLs, whose /master/redirect names the leader, or one
+    `zk://host:port[,host:port]/path`, where the leader is the master with the lowest
+    `json.info_` node (see marathon.zookeeper; the leader is cached per process and
+    dropped when ZooKeeper's children change).
+    """
 
     def __init__(
         self,
@@ -170,16 +177,45 @@ class MesosClient:
         if not masters:
             raise ValueError("a Mesos cluster needs at least one master URL")
         self.session = session or make_session()
+        self.timeout = timeout
+        self.credentials = credentials
+        self.zk_url = masters[0] if is_zk_url(masters[0]) else None
+        if self.zk_url is not None and len(masters) > 1:
+            raise ValueError("a zk:// URL must be the only master entry")
         self.endpoints = [
             HttpEndpoint(m, session=self.session, timeout=timeout, credentials=credentials)
             for m in masters
+            if not is_zk_url(m)
         ]
 
     def leader(self) -> HttpEndpoint:
-        """The leading master: ask each master's /master/redirect until one names it."""
+        """The leading master: from ZooKeeper, or the first master's /master/redirect."""
+        if self.zk_url is None:
+            return self._redirected(self.endpoints)
+        first = self._registered()
+        try:
+            return self._redirected([first])
+        except ClusterUnreachableError:
+            # the cached leader may have gone before its watch fired: ask ZooKeeper again
+            forget_leader(self.zk_url)
+            again = self._registered()
+            if again.base_url == first.base_url:
+                raise
+            return self._redirected([again])
+
+    def _registered(self) -> HttpEndpoint:
+        """The master ZooKeeper names as leader; its errors are 503s that name ZooKeeper."""
+        assert self.zk_url is not None
+        url = leading_master(self.zk_url, timeout=self.timeout[0])
+        return HttpEndpoint(
+            url, session=self.session, timeout=self.timeout, credentials=self.credentials
+        )
+
+    def _redirected(self, endpoints: list[HttpEndpoint]) -> HttpEndpoint:
+        """Ask each master's /master/redirect until one names the leader."""
         failures: list[str] = []
         answered: ClusterError | None = None  # a master that answered, but with an error
-        for endpoint in self.endpoints:
+        for endpoint in endpoints:
             try:
                 response = endpoint.request("GET", "/master/redirect", allow_redirects=False)
             except ClusterUnreachableError as exc:
