@@ -25,7 +25,7 @@ from api import (
 from api.auth import check_token
 from api.intake import check_body, check_limits
 from api.metrics import init_metrics
-from api.openapi import ProblemResponses, plain_name_items
+from api.openapi import ForGenerators, ProblemResponses, plain_name_items
 from api.request_context import assign_request_id
 from api.schemas import ProblemSchema
 
@@ -66,7 +66,7 @@ def init_api(app: Flask) -> None:
                 "Mesos and Marathon. Errors are application/problem+json (RFC 9457)."
             },
             "security": [{"bearer": []}],
-            "extra_plugins": [ProblemResponses()],
+            "extra_plugins": [ProblemResponses(), ForGenerators()],
         },
     )
     api.ma_plugin.converter.add_attribute_function(plain_name_items)
