@@ -24,6 +24,7 @@ import re
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,9 +135,14 @@ class Ensemble:
         self._lock = threading.Lock()
         self._client: KazooClient | None = None
         self._leaders: dict[str, str] = {}  # path -> master URL, while its watch stands
+        self._live = threading.Event()  # set while the client is connected
 
     def _connected(self, timeout: float) -> KazooClient:
-        """The started client, connected within `timeout` seconds, or ZooKeeperUnreachableError."""
+        """The started client, connected within `timeout` seconds, or ZooKeeperUnreachableError.
+
+        A started client that lost its connection reconnects by itself (kazoo retries in
+        its thread); this only waits for that, up to `timeout`.
+        """
         with self._lock:
             if self._client is None:
                 # reconnect quickly once the ensemble is back: kazoo's default waits up to 60 s
@@ -146,14 +152,14 @@ class Ensemble:
                     connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 2.0},
                 )
                 client.add_listener(self._state_changed)
-                live = client.start_async()
-                if not live.wait(timeout):
+                if not client.start_async().wait(timeout):
                     client.stop()
                     client.close()
                     raise self._unreachable(timeout)
+                self._live.set()
                 self._client = client
             client = self._client
-        if not client.connected and not client.start_async().wait(timeout):
+        if not self._live.wait(timeout):
             raise self._unreachable(timeout)
         return client
 
@@ -165,14 +171,28 @@ class Ensemble:
 
     def _state_changed(self, state: str) -> None:
         """Runs in kazoo's thread: a wavering session may have missed a children change."""
-        if state != KazooState.CONNECTED:
+        if state == KazooState.CONNECTED:
+            self._live.set()
+        else:
+            self._live.clear()
             self._leaders.clear()
 
     def leader(self, path: str, timeout: float) -> str:
-        """The base URL of the leading master registered under `path`."""
+        """The base URL of the leading master registered under `path`.
+
+        `timeout` bounds the whole lookup (connecting and every read), not each step.
+        """
         cached = self._leaders.get(path)
         if cached is not None:
             return cached
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._unreachable(timeout)
+            return remaining
+
         client = self._connected(timeout)
         url = f"{SCHEME}{self.ensemble}{path}"
 
@@ -180,14 +200,14 @@ class Ensemble:
             self._leaders.pop(path, None)
 
         try:
-            children = client.get_children_async(path, watch=changed).get(timeout=timeout)
+            children = client.get_children_async(path, watch=changed).get(timeout=left())
             child = leading_child(children)
             if child is None:
                 raise NoMasterRegisteredError(
                     f"no Mesos master is registered under {path} in ZooKeeper {self.ensemble}",
                     url=url,
                 )
-            data, _ = client.get_async(f"{path}/{child}").get(timeout=timeout)
+            data, _ = client.get_async(f"{path}/{child}").get(timeout=left())
         except NoNodeError as exc:
             raise NoMasterRegisteredError(
                 f"no Mesos master is registered under {path} in ZooKeeper {self.ensemble} "
@@ -208,10 +228,14 @@ class Ensemble:
                 f"{self.ensemble} cannot be read: {exc}",
                 url=url,
             ) from exc
-        # a change between the read and now fired the watch already: then do not cache
+        # cache it, unless a change since the first read fired the watch already (the
+        # watch dropped nothing then): check once more, and never wait for that check
         if client.connected:
             self._leaders[path] = leader
-            children_now = client.get_children_async(path).get(timeout=timeout)
+            try:
+                children_now = client.get_children_async(path).get(timeout=left())
+            except (KazooException, KazooTimeoutError, ZooKeeperUnreachableError):
+                children_now = []
             if leading_child(children_now) != child:
                 self._leaders.pop(path, None)
         return leader
@@ -223,6 +247,7 @@ class Ensemble:
     def close(self) -> None:
         with self._lock:
             client, self._client = self._client, None
+            self._live.clear()
             self._leaders.clear()
         if client is not None:
             client.stop()
