@@ -23,6 +23,7 @@ from api import (
     services,
 )
 from api.auth import check_token
+from api.health import blp as health_blp
 from api.intake import check_body, check_limits
 from api.metrics import init_metrics
 from api.openapi import ForGenerators, ProblemResponses, plain_name_items
@@ -85,6 +86,7 @@ def init_api(app: Flask) -> None:
     ):
         api.register_blueprint(module.blp)
     api.register_blueprint(services.order_blp)
+    app.register_blueprint(health_blp)  # GET /healthz, /readyz: no token, no /api/v1
     init_metrics(app)  # GET /metrics, outside /api/v1 where Prometheus looks
     errors.register(app)
 

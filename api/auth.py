@@ -13,8 +13,15 @@ from ledger.tokens import Caller, authenticate
 F = TypeVar("F", bound=Callable[..., Any])
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
-# /metrics has a check of its own (BERTH_METRICS_TOKEN), see api/metrics.py
-PUBLIC_ENDPOINTS = {"api-docs.openapi_json", "static", "metrics.metrics"}
+# /metrics has a check of its own (BERTH_METRICS_TOKEN), see api/metrics.py; health
+# checkers (Marathon, a load balancer) hold no token: api/health.py
+PUBLIC_ENDPOINTS = {
+    "api-docs.openapi_json",
+    "static",
+    "metrics.metrics",
+    "health.healthz",
+    "health.readyz",
+}
 
 
 def requires(role: str) -> Callable[[F], F]:
