@@ -21,6 +21,7 @@ from api import (
     reservations,
     security,
     services,
+    tokens,
 )
 from api.auth import check_token
 from api.health import blp as health_blp
@@ -83,6 +84,7 @@ def init_api(app: Flask) -> None:
         audit,
         reports,
         plans,
+        tokens,
     ):
         api.register_blueprint(module.blp)
     api.register_blueprint(services.order_blp)

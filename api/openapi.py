@@ -60,6 +60,9 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", "/api/v1/plans/{plan_id}"): "getPlan",
     ("post", "/api/v1/plans/{plan_id}/reserve"): "reservePlan",
     ("get", "/api/v1/deploy-order"): "getDeployOrder",
+    ("get", "/api/v1/tokens"): "listTokens",
+    ("post", "/api/v1/tokens"): "createToken",
+    ("delete", "/api/v1/tokens/{token_id}"): "revokeToken",
 }
 
 # what the calls that answer a document of their own answer, as generators need it said
