@@ -5,8 +5,10 @@ nothing of ZooKeeper mocked."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,12 +16,13 @@ from flask import Flask
 from kazoo.client import KazooClient
 
 from marathon import leader as marathon_leader
+from marathon.errors import ClusterError
 from marathon.zookeeper import close_all, leading_master
 from simulator import Simulator, serve_cluster
 from tests import factories as f
 from tests.conftest import Api
 from tests.integration.test_deployments import deploy
-from tests.zookeeper import ZooKeeper
+from tests.zookeeper import JAR, MAIN, ZooKeeper, _answers, _free_port
 
 
 def _cluster(api: Any, masters: list[str], **marathon: Any) -> dict[str, Any]:
@@ -274,3 +277,65 @@ def test_no_marathon_answering_is_a_503(
     _cluster(admin, [sim_server.url], marathon_urls=[dead_url, other])
     problem = _problem(ops.post("/api/v1/clusters/east/sync"))
     assert "no Marathon instance named a leader" in problem["detail"]
+
+
+def _start_zookeeper(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    """A private standalone ZooKeeper on `port`, to stop and start within one test."""
+    (workdir / "data").mkdir(exist_ok=True)
+    (workdir / "zoo.cfg").write_text(
+        f"tickTime=500\ndataDir={workdir / 'data'}\nclientPort={port}\n"
+        "clientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxClientCnxns=0\n",
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        ["java", "-Xmx128m", "-cp", str(JAR), MAIN, str(workdir / "zoo.cfg")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=workdir,
+    )
+    _wait_for(lambda: _answers(port), timeout=30)
+    return process
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.kill()
+    process.wait(timeout=10)
+
+
+def test_zookeeper_stopping_under_a_connected_berth_is_a_quick_503_then_it_recovers(
+    admin: Api,
+    ops: Api,
+    sim: Simulator,
+    zookeeper: ZooKeeper,  # installs ZooKeeper (or skips)
+    quick_timeouts: None,
+    tmp_path: Path,
+) -> None:
+    port = _free_port()
+    server = _start_zookeeper(tmp_path, port)
+    private = ZooKeeper("127.0.0.1", port)
+    path = private.unique_path()
+    try:
+        with serve_cluster(sim, masters=2, marathons=2, zk=private.zk(path)) as cluster:
+            _cluster(admin, [private.url(path)], marathon_url=cluster.marathons[0].url)
+            assert ops.post("/api/v1/clusters/east/sync").status_code == 200
+            _stop(server)
+            # the masters stay up, but without ZooKeeper nobody can say who leads
+            _wait_for(lambda: leading_master_or_none(private.url(path)) is None)
+            started = time.monotonic()
+            problem = _problem(ops.post("/api/v1/clusters/east/sync"))
+            assert time.monotonic() - started < 3
+            assert f"ZooKeeper 127.0.0.1:{port} did not answer" in problem["detail"]
+            # back, with the same data: berth's client reconnects by itself
+            server = _start_zookeeper(tmp_path, port)
+            _wait_for(lambda: leading_master_or_none(private.url(path)) is not None, 15)
+            response = ops.post("/api/v1/clusters/east/sync")
+            assert response.status_code == 200, response.get_json()
+    finally:
+        _stop(server)
+
+
+def leading_master_or_none(url: str) -> str | None:
+    try:
+        return leading_master(url, timeout=0.5)
+    except ClusterError:
+        return None
