@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import init_api
+from api.logs import configure_logging, init_request_log
 from ledger.context import Context, Settings
 from models.session import database_url_from_env, make_engine, make_session_factory
 from web import init_web
@@ -40,6 +41,8 @@ class Config:
         self.CLUSTER_LOCK = os.environ.get("BERTH_CLUSTER_LOCK", "on") != "off"
         self.WRITE_RETRIES = _env_int("BERTH_WRITE_RETRIES", 8)
         self.LOG_LEVEL = os.environ.get("BERTH_LOG_LEVEL", "INFO")
+        # json (one object a line), text, or auto: text on a terminal, json otherwise
+        self.LOG_FORMAT = os.environ.get("BERTH_LOG_FORMAT", "auto")
         # seconds to wait for Marathon or Mesos to answer (connecting takes at most 3 s)
         self.CLUSTER_TIMEOUT_SECONDS = float(os.environ.get("BERTH_CLUSTER_TIMEOUT_SECONDS", "10"))
         self.SNAPSHOT_RETENTION_DAYS = float(os.environ.get("BERTH_SNAPSHOT_RETENTION_DAYS", "7"))
@@ -94,9 +97,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(Config().as_dict())
     if test_config:
         app.config.from_mapping(test_config)
-    logging.basicConfig(
-        level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     if not app.config["CLUSTER_LOCK"] and not app.testing:
         raise RuntimeError(
             "BERTH_CLUSTER_LOCK=off is a test-only setting (it lets concurrent writers race "
@@ -122,6 +123,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["berth"] = Berth(engine, settings)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _local_secret_key(ROOT / "var" / "secret-key")
+    init_request_log(app)  # first: its clock starts before, and its line ends after, all else
     init_api(app)
     init_web(app)
     _register_cli(app)

@@ -26,6 +26,7 @@ from ledger.errors import (
     DatabaseUnavailableError,
     UnstorableValueError,
 )
+from ledger.events import emit
 from models import AuditEvent
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,9 @@ class Context:
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
     ) -> None:
+        # logged once the transaction commits (in_transaction): a rolled-back or dry-run
+        # change was never made
+        session.info.setdefault("berth_writes", []).append((action, entity_type, entity))
         session.add(
             AuditEvent(
                 actor=self.actor,
@@ -94,6 +98,19 @@ class Context:
                 after=_jsonable(after),
                 request_id=self.request_id,
             )
+        )
+
+
+def _log_writes(ctx: Context, writes: list[tuple[str, str, str]]) -> None:
+    for action, entity_type, entity in writes:
+        emit(
+            "write",
+            ctx.actor,
+            ctx.request_id,
+            f"{action} {entity_type} {entity}",
+            action=action,
+            entity_type=entity_type,
+            entity=entity,
         )
 
 
@@ -141,6 +158,7 @@ def in_transaction(ctx: Context, work: Callable[[Session], T], *, dry_run: bool 
                     session.rollback()
                 else:
                     session.commit()
+                    _log_writes(ctx, session.info.pop("berth_writes", []))
                 return result
             except DBAPIError as exc:
                 session.rollback()

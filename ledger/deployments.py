@@ -22,6 +22,7 @@ from ledger.errors import (
     UpstreamFailedError,
     UpstreamUnavailableError,
 )
+from ledger.events import emit
 from ledger.renders import render_input, require_valid
 from ledger.sync import refresh_if_stale
 from ledger.upstream import Endpoints, translate
@@ -110,6 +111,15 @@ def _send(ctx: Context, release_id: int, force: bool) -> dict[str, Any]:
         ) from exc
     except ClusterError as exc:
         _finish(ctx, release_id, "failed", _why(exc))
+        emit(
+            "deploy_failed",
+            ctx.actor,
+            ctx.request_id,
+            f"deploy {app_id} failed",
+            app_id=app_id,
+            release=release_id,
+            error=_why(exc)[:500],
+        )
         if isinstance(exc, MarathonConflictError):
             raise MarathonLockedError(
                 f"Marathon refused: {app_id} is locked by deployment(s) "
@@ -136,7 +146,18 @@ def _send(ctx: Context, release_id: int, force: bool) -> dict[str, Any]:
         d.marathon_version = result.version
         return deployment_view(d)
 
-    return in_transaction(ctx, done)
+    view = in_transaction(ctx, done)
+    emit(
+        "deploy",
+        ctx.actor,
+        ctx.request_id,
+        f"deploy {app_id}",
+        app_id=app_id,
+        release=release_id,
+        image=view.get("image"),
+        marathon_deployment_id=result.deployment_id,
+    )
+    return view
 
 
 def _why(exc: ClusterError) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.errors import NotFoundError, SnapshotStaleError, SyncBusyError, UpstreamError
+from ledger.events import emit
 from ledger.snapshots import latest_snapshot_row, live_view
 from ledger.upstream import Endpoints, translate
 from marathon.client import MarathonApp
@@ -214,9 +215,28 @@ def sync_cluster(
         reading = read_cluster(ctx, endpoints)
     except Exception as exc:
         _finish(ctx, name, holder, str(exc)[:2000], keep_lease)
+        emit(
+            "sync_failed",
+            ctx.actor,
+            ctx.request_id,
+            f"sync {name} failed",
+            cluster=name,
+            error=str(getattr(exc, "detail", exc))[:500],
+        )
         raise
     result = store_snapshot(ctx, name, reading)
     _finish(ctx, name, holder, None, keep_lease)
+    emit(
+        "sync",
+        ctx.actor,
+        ctx.request_id,
+        f"sync {name}",
+        cluster=name,
+        agents=result.get("agent_count"),
+        apps=result.get("app_count"),
+        tasks=result.get("task_count"),
+        changed=result.get("changed"),
+    )
     return result
 
 
