@@ -374,6 +374,32 @@ def _register_cli(app: Flask) -> None:
         for entity in report.differing:
             click.echo(f"  differs from the ledger (left as it is): {entity}", err=True)
 
+    @app.cli.command("self-definition")
+    @click.option("--image", default=os.environ.get("BERTH_IMAGE", "berth:latest"))
+    @click.option("--instances", type=click.IntRange(min=1), default=2, show_default=True)
+    @click.option("--id", "app_id", default="/berth", show_default=True, help="Marathon app id")
+    @click.option("--secret-prefix", default="berth", show_default=True, help="secret store folder")
+    @click.option("--env", "env", multiple=True, help="a plain setting KEY=VALUE (repeatable)")
+    def self_definition(
+        image: str, instances: int, app_id: str, secret_prefix: str, env: tuple[str, ...]
+    ) -> None:
+        """Print berth's own Marathon app definition (health check on /readyz, $PORT0,
+        secrets from the store); exits 1 when berth's own check of Marathon's rules fails."""
+        import json
+
+        from marathon.self_definition import berth_app_definition
+        from marathon.validation import findings
+
+        settings = dict(item.partition("=")[::2] for item in env)
+        definition = berth_app_definition(
+            image, app_id=app_id, instances=instances, secret_prefix=secret_prefix, env=settings
+        )
+        problems = findings(definition)
+        for problem in problems:
+            click.echo(f"invalid: {problem.where or '(definition)'}: {problem.message}", err=True)
+        click.echo(json.dumps(definition, indent=2))
+        sys.exit(1 if problems else 0)
+
     @app.cli.command("migrate")
     def migrate() -> None:
         """Bring the database schema to the newest migration."""
