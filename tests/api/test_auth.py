@@ -10,8 +10,15 @@ from flask import Flask
 from tests.conftest import Api
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-# /metrics: open unless BERTH_METRICS_TOKEN is set (tests/api/test_metrics.py checks that)
-PUBLIC = {"/api/v1/openapi.json", "/static/<path:filename>", "/metrics"}
+# /metrics: open unless BERTH_METRICS_TOKEN is set (tests/api/test_metrics.py checks that);
+# /healthz and /readyz: for health checkers, which hold no token (tests/api/test_health.py)
+PUBLIC = {
+    "/api/v1/openapi.json",
+    "/static/<path:filename>",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+}
 
 
 def _routes(app: Flask) -> list[tuple[str, str]]:
