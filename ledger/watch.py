@@ -45,6 +45,7 @@ from ledger.upstream import Endpoints
 from marathon.errors import ClusterError
 from marathon.events import MarathonEvent, stream_events
 from marathon.http import Credentials
+from marathon.leader import LeaderEndpoint
 from models import Cluster, Deployment, Snapshot, WatchLease
 from models.base import utcnow
 
@@ -328,9 +329,14 @@ class Watcher:
     def _reader(
         self, endpoints: Endpoints, out: queue.Queue[Any], cancelled: threading.Event
     ) -> None:
+        url = endpoints.marathon_url
         try:
+            # with several Marathon instances, the stream is the leader's (a follower
+            # would proxy it, but may be the one that is gone); asked again on reconnect
+            endpoint = endpoints.marathon(self.ctx).endpoint
+            url = endpoint.base_url
             for event in stream_events(
-                endpoints.marathon_url,
+                url,
                 credentials=Credentials.from_env(endpoints.credentials_env),
                 timeout=(3.05, self.settings.read_timeout_seconds),
             ):
@@ -338,9 +344,18 @@ class Watcher:
                     return
                 out.put(event)
         except Exception as exc:  # noqa: BLE001 - handed to the watching thread
+            self._forget_leader(endpoints, url)
             out.put(exc)
         else:
+            self._forget_leader(endpoints, url)
             out.put(_Disconnected("the event stream ended"))
+
+    def _forget_leader(self, endpoints: Endpoints, url: str) -> None:
+        """A stream that ends may mean the leader moved (Marathon ends every stream when it
+        does): the next connection asks the instances who leads now."""
+        endpoint = endpoints.marathon(self.ctx).endpoint
+        if isinstance(endpoint, LeaderEndpoint):
+            endpoint.forget(url)
 
     def _reconcile(self, endpoints: Endpoints) -> tuple[LiveState, str]:
         reading = read_cluster(self.ctx, endpoints)
@@ -372,7 +387,7 @@ class Watcher:
             # misses nothing; events that it already holds apply again harmlessly
             state, base = self._reconcile(endpoints)
             mark(self.ctx, self.cluster, self.holder, connected=True, ttl=self.ttl)
-            log.info("%s: watching %s", self.cluster, endpoints.marathon_url)
+            log.info("%s: watching Marathon's events", self.cluster)
             self._loop(endpoints, state, base, events, stop)
             return True
         finally:

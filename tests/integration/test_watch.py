@@ -200,3 +200,51 @@ def test_one_active_watcher_per_cluster(app: Flask, admin: Any, sim_server: Any)
     stop_second.set()
     for t in threads:
         t.join(5)
+
+
+def test_the_watcher_follows_marathons_leader_across_its_instances(
+    app: Flask, admin: Any, viewer: Any, sim: Any
+) -> None:
+    from marathon import leader as marathon_leader
+    from simulator import serve_cluster
+
+    with serve_cluster(sim, masters=1, marathons=3) as cluster:
+        leader, follower, other = cluster.marathons
+        body = {
+            "name": "east",
+            "mesos_masters": [cluster.masters[0].url],
+            "marathon_urls": [follower.url, other.url, leader.url],
+            "port_ranges": ["31000-32000"],
+        }
+        assert admin.post("/api/v1/clusters", json=body).status_code == 201
+        watcher = Watcher(app.extensions["berth"].context(actor="test"), "east", QUICK)
+        stop = threading.Event()
+        thread = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            until(lambda: watcher.reconciliations >= 1)
+            # leadership moves to the last instance, and the old leader and the first URL
+            # given go away: every stream ends, and the watcher asks who leads now and
+            # streams from there
+            cluster.change_marathon_leader(other.address)
+            for gone in (leader, follower):
+                gone.shutdown()
+                cluster.marathons.remove(gone)
+            until(lambda: watcher.reconciliations >= 2, 10)
+            requests.post(
+                f"{other.url}/v2/apps",
+                json={
+                    "id": "/shop/moved",
+                    "cmd": "sleep 1",
+                    "cpus": 0.1,
+                    "mem": 64,
+                    "instances": 2,
+                },
+                timeout=5,
+            ).raise_for_status()
+            until(lambda: len(_tasks(viewer, "/shop/moved")) == 2)
+            assert viewer.get("/api/v1/clusters/east/snapshot").get_json()["live"]["watching"]
+        finally:
+            stop.set()
+            thread.join(5)
+            marathon_leader._leaders.clear()
