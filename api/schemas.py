@@ -1020,7 +1020,12 @@ class DeploymentOut(Schema):
     rollback_of = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)
-    progress = fields.Dict(metadata={"description": "Marathon's step while it deploys"})
+    progress = fields.Dict(
+        metadata={
+            "description": "while it deploys: Marathon's step and steps, and the app's "
+            "instances, tasks_running and tasks_healthy (healthy counts apps with health checks)"
+        }
+    )
     observed = fields.Boolean(metadata={"description": "false: Marathon could not be asked"})
     observation_error = fields.String()
 

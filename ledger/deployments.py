@@ -316,7 +316,8 @@ def follow(ctx: Context, release_id: int) -> dict[str, Any]:
         mine = d["marathon_deployment_id"]
         if mine in running:
             step = running[mine]
-            return {**d, "progress": {"step": step.current_step, "steps": step.total_steps}}
+            progress = {"step": step.current_step, "steps": step.total_steps}
+            return {**d, "progress": {**progress, **_instances(marathon, d["app_id"])}}
         app = marathon.app(d["app_id"])
     except ClusterNotFoundError:
         _finish(ctx, release_id, "failed", f"{d['app_id']} no longer exists in Marathon")
@@ -326,7 +327,9 @@ def follow(ctx: Context, release_id: int) -> dict[str, Any]:
     labels = app.definition.get("labels") or {}
     instances = int(app.definition.get("instances", 0))
     if app.deployment_ids and labels.get("BERTH_CONFIG_HASH") == d["config_hash"]:
-        return {**d, "progress": {"step": 0, "steps": 0}}  # still rolling out
+        counts = {"instances": instances, "tasks_running": app.tasks_running}
+        counts["tasks_healthy"] = app.tasks_healthy
+        return {**d, "progress": {"step": 0, "steps": 0, **counts}}  # still rolling out
     if labels.get("BERTH_CONFIG_HASH") == d["config_hash"] and app.tasks_running >= instances:
         status, error = "succeeded", None
     elif app.deployment_ids:
@@ -340,6 +343,20 @@ def follow(ctx: Context, release_id: int) -> dict[str, Any]:
         )
     _finish(ctx, release_id, status, error)
     return in_transaction(ctx, lambda s: deployment_view(_find(s, release_id)))
+
+
+def _instances(marathon: Any, app_id: str) -> dict[str, int]:
+    """How far the app is while its deployment runs (what a pipeline shows as progress):
+    the instances wanted, tasks running and tasks healthy; nothing before the app exists."""
+    try:
+        app = marathon.app(app_id)
+    except ClusterError:
+        return {}
+    return {
+        "instances": int(app.definition.get("instances", 0)),
+        "tasks_running": app.tasks_running,
+        "tasks_healthy": app.tasks_healthy,
+    }
 
 
 def _cluster_name(session: Session, release_id: int) -> str:

@@ -34,6 +34,7 @@ class MarathonApp:
     tasks: tuple[MarathonTask, ...] = ()
     deployment_ids: tuple[str, ...] = ()
     tasks_running: int = 0
+    tasks_healthy: int = 0  # Marathon counts only apps with health checks here
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def parse_app(body: Any) -> MarathonApp:
             str(d.get("id")) for d in body.get("deployments") or [] if isinstance(d, dict)
         ),
         tasks_running=int(body.get("tasksRunning") or 0),
+        tasks_healthy=int(body.get("tasksHealthy") or 0),
     )
 
 
