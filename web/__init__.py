@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from web import operations  # noqa: F401 - its routes join the pages' blueprint
 from web.pages import bp
 
 

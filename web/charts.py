@@ -38,8 +38,18 @@ class Segment:
     value: float
 
 
-def _fmt(value: float, unit: str) -> str:
-    if unit == "MiB" and abs(value) >= 10240:
+def display_unit(unit: str, values: Sequence[float]) -> str:
+    """The one unit a whole chart (or table) shows its memory in: GiB once its largest
+    figure reaches 10 GiB, else MiB; values stay in MiB and `fmt` converts. One unit per
+    chart, so that no axis or column reads "8,755 MiB" next to "22.2 GiB"."""
+    if unit == "MiB" and max((abs(v) for v in values), default=0.0) >= 10240:
+        return "GiB"
+    return unit
+
+
+def fmt(value: float, unit: str) -> str:
+    """`value` (MiB for memory) in `unit` as chosen by display_unit."""
+    if unit == "GiB":
         return f"{value / 1024:,.1f} GiB"
     if unit == "MiB":
         return f"{value:,.0f} MiB"
@@ -111,6 +121,7 @@ def stacked_bars(
         return _empty(chart_id, title, "nothing to show")
     top = max(sum(max(s.value, 0.0) for s in segments) for _, segments in rows)
     top = max([top, *(max(o.value, 0.0) for o in overlay or ())]) or 1.0
+    unit = display_unit(unit, [top, *(s.value for _, segments in rows for s in segments)])
     left = _label_width([label for label, _ in rows])
     span = WIDTH - left - FIGURES
     height = TOP + len(rows) * (BAR + GAP) + 4
@@ -124,7 +135,7 @@ def stacked_bars(
         x = float(left)
         for s in [*segments, *([overlay[i]] if overlay else [])]:
             width = max(s.value, 0.0) / top * span
-            hover = f"{label}: {s.label} {_fmt(s.value, unit)}"
+            hover = f"{label}: {s.label} {fmt(s.value, unit)}"
             thin = overlay is not None and s is overlay[i]
             out.append(
                 f'<rect class="{"overlay" if thin else "segment"} {escape(s.name)}" '
@@ -135,7 +146,7 @@ def stacked_bars(
             x += 0 if thin else width
         total = sum(s.value for s in segments)
         free = next((s.value for s in segments if s.name == "free"), None)
-        out.append(_row_end(_fmt(total, unit) if free is None else f"{_fmt(free, unit)} free", y))
+        out.append(_row_end(fmt(total, unit) if free is None else f"{fmt(free, unit)} free", y))
     out.append("</svg>")
     return Markup("".join(out))
 
@@ -151,6 +162,7 @@ def paired_bars(
     if not rows:
         return _empty(chart_id, title, "nothing to show")
     top = max(max(a, b) for _, a, b in rows) or 1.0
+    unit = display_unit(unit, [v for _, a, b in rows for v in (a, b)])
     left = _label_width([label for label, _, _ in rows])
     span = WIDTH - left - FIGURES
     half = BAR // 2
@@ -163,13 +175,13 @@ def paired_bars(
         y = TOP + i * (BAR + GAP)
         out.append(_row_start(label, y, left))
         for k, (name, value) in enumerate(zip(names, (first, second), strict=True)):
-            hover = f"{label}: {name} {_fmt(value, unit)}"
+            hover = f"{label}: {name} {fmt(value, unit)}"
             out.append(
                 f'<rect class="segment {escape(name)}" x="{left}" y="{y + k * half}" '
                 f'width="{max(value, 0.0) / top * span:.2f}" height="{half}" '
                 f'fill="{COLOURS[name]}"><title>{escape(hover)}</title></rect>'
             )
-        out.append(_row_end(f"{_fmt(first, unit)} / {_fmt(second, unit)}", y))
+        out.append(_row_end(f"{fmt(first, unit)} / {fmt(second, unit)}", y))
     out.append("</svg>")
     return Markup("".join(out))
 
@@ -186,6 +198,7 @@ def headroom_area(
         return _empty(chart_id, title, "nothing to show")
     height, left, right, bottom = 220, 96, WIDTH - 20, 190
     values = [f for _, f, _ in days] + [r for _, _, r in days]
+    unit = display_unit(unit, values)
     high = max(max(values), 0.0) or 1.0
     low = min(min(values), 0.0)
     step = (right - left) / max(len(days) - 1, 1)
@@ -199,7 +212,7 @@ def headroom_area(
         f'<line x1="{left}" y1="{y(0):.2f}" x2="{right}" y2="{y(0):.2f}" stroke="#900" '
         'stroke-dasharray="4 3"/>',
         f'<text x="{left - 6}" y="{y(high) + 4:.2f}" text-anchor="end">'
-        f"{escape(_fmt(high, unit))}</text>",
+        f"{escape(fmt(high, unit))}</text>",
         f'<text x="{left - 6}" y="{y(0) + 4:.2f}" text-anchor="end">0</text>',
     ]
     bar = max(step * 0.6, 2.0)
@@ -209,7 +222,7 @@ def headroom_area(
             out.append(
                 f'<rect class="reserved" x="{x:.2f}" y="{y(reserved):.2f}" width="{bar:.2f}" '
                 f'height="{y(0) - y(reserved):.2f}" fill="{COLOURS["reserved"]}">'
-                f"<title>{escape(f'{day}: reserved {_fmt(reserved, unit)}')}</title></rect>"
+                f"<title>{escape(f'{day}: reserved {fmt(reserved, unit)}')}</title></rect>"
             )
     points = [(left + i * step, y(free)) for i, (_, free, _) in enumerate(days)]
     line = " ".join(f"{px:.2f},{py:.2f}" for px, py in points)
@@ -223,7 +236,7 @@ def headroom_area(
     for (day, free, _), (px, py) in zip(days, points, strict=True):
         out.append(
             f'<circle class="point" cx="{px:.2f}" cy="{py:.2f}" r="3" '
-            f'fill="{COLOURS["headroom"]}"><title>{escape(f"{day}: free {_fmt(free, unit)}")}'
+            f'fill="{COLOURS["headroom"]}"><title>{escape(f"{day}: free {fmt(free, unit)}")}'
             "</title></circle>"
         )
     for i in range(0, len(days), 7):

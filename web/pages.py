@@ -110,6 +110,17 @@ def _mib(value: float | None) -> str:
     return f"{value / 1024:,.1f} GiB" if abs(value) >= 10240 else f"{value:,.0f} MiB"
 
 
+@bp.app_template_global()
+def mem_unit(values: list[float | None]) -> str:
+    """The one unit (MiB or GiB) of a table's memory column, chosen from all its figures."""
+    return charts.display_unit("MiB", [v for v in values if v is not None])
+
+
+@bp.app_template_filter("mem")
+def _mem(value: float | None, unit: str) -> str:
+    return "–" if value is None else charts.fmt(value, unit)
+
+
 @bp.app_template_filter("cores")
 def _cores(value: float | None) -> str:
     return "–" if value is None else f"{value:,.2f}"
