@@ -1,9 +1,10 @@
 """The `berth` command: berth's API for people at a terminal and for pipelines.
 
 Exit codes, the same for every command: 0 done; 1 the answer is "no" (a deploy failed or
-timed out, a dry run does not fit, nobody holds the port); 2 berth refused the request
-(4xx: its reasons are printed); 3 berth could not be reached, or kept answering 5xx,
-after the retries. Shell completion: eval "$(_BERTH_COMPLETE=bash_source berth)".
+timed out, nobody holds the port); 2 berth refused the request (4xx, e.g. 409 when it
+does not fit, a dry run too: its reasons are printed); 3 berth could not be reached, or
+kept answering 5xx, after the retries.
+Shell completion: eval "$(_BERTH_COMPLETE=bash_source berth)".
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def cli(ctx: click.Context, url: str | None, token: str | None, retries: int | N
 
     \b
     Configure with BERTH_URL and BERTH_TOKEN (or --url/--token).
-    Exit codes: 0 done, 1 failed or "no" (deploy failed, does not fit),
+    Exit codes: 0 done, 1 failed or "no" (deploy failed, port free),
     2 berth refused (4xx), 3 berth unreachable or 5xx after the retries.
     Completion: eval "$(_BERTH_COMPLETE=bash_source berth)" (zsh_source, fish_source).
     """
@@ -240,9 +241,6 @@ def alloc_set(
         if dry_run:
             click.echo("dry run: nothing saved")
         _show_allocation(result)
-    fit = result.get("fit")
-    if dry_run and isinstance(fit, dict) and fit.get("fits") is False:
-        sys.exit(1)
 
 
 @alloc.command("rm")
