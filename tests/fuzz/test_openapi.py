@@ -183,6 +183,10 @@ def test_every_operation_answers_as_documented(
     examples = EXAMPLES[role]
     failures: dict[str, str] = {}
     for op in _operations(schema):
+        if op.method.upper() == "DELETE" and op.path.startswith("/api/v1/tokens/"):
+            # it would revoke the tokens every other test speaks with (ids 1-4); the
+            # revoke's answers are tested in tests/api/test_tokens_api.py
+            continue
         params = re.findall(r"{(\w+)}", op.path)
         known = _seeded(op.path, params, world)
         query = {"image": IMAGE} if op.path.endswith("/marathon") else None
