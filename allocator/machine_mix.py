@@ -357,12 +357,18 @@ class MixSearch:
         return out
 
 
-def _too_big(shapes: Sequence[PricedShape], scenarios: Sequence[Sequence[Demand]]) -> str:
-    """Why no mix helps, when an instance fits on an empty agent of none of the shapes."""
+def _too_big(
+    agents: Sequence[Agent], shapes: Sequence[PricedShape], scenarios: Sequence[Sequence[Demand]]
+) -> str:
+    """Why no mix helps, when an instance fits on an empty agent of none of the shapes and
+    on none of the agents there are (one that fits an existing agent may go there)."""
+
+    def holds(size: Sequence[float], d: Demand) -> bool:
+        return all(d.size[i] <= size[i] * (1 - d.headroom) + EPS for i in range(3))
+
     for d in sorted({d.key: d for s in scenarios for d in s if d.count > 0}.values(), key=str):
-        if not any(
-            all(d.size[i] <= p.shape.size()[i] * (1 - d.headroom) + EPS for i in range(3))
-            for p in shapes
+        if not any(holds(p.shape.size(), d) for p in shapes) and not any(
+            holds(a.totals, d) for a in agents
         ):
             return (
                 f"an instance of {d.name} ({d.cpus:g} cpus, {d.mem:g} MiB, {d.disk:g} MiB of "
@@ -408,7 +414,7 @@ def cheapest_mix(
     ok, now, _ = (True, None, 0) if fits_now else search.run(zero, "fast")
     if ok:
         return answer(zero, now, lower_bound=0.0, bound_by="it fits as it is", proven=True)
-    too_big = _too_big(shapes, scenarios)
+    too_big = _too_big(agents, shapes, scenarios)
     if too_big:
         return answer(None, None, lower_bound=0.0, bound_by="", proven=True, why_not=too_big)
     bound_counts = _cheapest_cover(shapes, search.short, search.offer, search.fewest)

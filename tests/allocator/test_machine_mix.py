@@ -25,13 +25,20 @@ def _optimum(
 ) -> float:
     """The least cost of a mix with which every instance is placed: every mix that costs
     at most `most`, cheapest first, each settled by placement or the exact search."""
+
+    def cost(c: tuple[int, ...]) -> float:
+        return sum(n * p.cost for n, p in zip(c, shapes, strict=True))
+
+    need = [sum(d.size[r] * d.count for d in demands) for r in range(3)]
+
+    def roomy(c: tuple[int, ...]) -> bool:  # a mix without the room in total cannot fit
+        pool = [*agents, *mix_agents(shapes, list(c))]
+        return all(sum(a.size[r] for a in pool) >= need[r] - 1e-9 for r in range(3))
+
+    ranges = [range(int(most / p.cost + 1e-9) + 1) for p in shapes]
     mixes = sorted(
-        (
-            c
-            for c in itertools.product(range(8), repeat=len(shapes))
-            if sum(n * p.cost for n, p in zip(c, shapes, strict=True)) <= most + 1e-9
-        ),
-        key=lambda c: sum(n * p.cost for n, p in zip(c, shapes, strict=True)),
+        (c for c in itertools.product(*ranges) if cost(c) <= most + 1e-9 and roomy(c)),
+        key=cost,
     )
     for counts in mixes:
         pool = [*agents, *mix_agents(shapes, list(counts))]
@@ -39,7 +46,7 @@ def _optimum(
         if not got.fits and not got.proven:
             got = place(pool, demands, effort="exact", seconds=10)
         if got.fits:
-            return sum(n * p.cost for n, p in zip(counts, shapes, strict=True))
+            return cost(counts)
         assert got.proven, "the brute force needs every mix settled"
     raise AssertionError(f"no mix fits within {most}, the cost of the mix found")
 
@@ -62,14 +69,24 @@ def cases(draw: st.DrawFn) -> tuple[list[Agent], list[Demand], list[PricedShape]
     return agents, demands, [SHAPES[i] for i in picked]
 
 
-@settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    derandomize=True,  # the same cases in every run: CI reproduces what it reports
+    suppress_health_check=list(HealthCheck),
+)
 @given(cases())
 def test_the_mix_is_never_below_the_optimum_and_is_it_when_proven(
     case: tuple[list[Agent], list[Demand], list[PricedShape]],
 ) -> None:
     agents, demands, shapes = case
     got = cheapest_mix(agents, [demands], shapes, seconds=10)
-    assert got.cost is not None
+    if got.cost is None:  # none makes it fit: not even three machines of every shape
+        assert got.why_not
+        pool = [*agents, *mix_agents(shapes, [3] * len(shapes))]
+        assert not place(pool, demands, effort="exact", seconds=10).fits
+        return
     best = _optimum(agents, demands, shapes, got.cost)
     # what it names really fits: the placement is on those machines
     pool = [*agents, *mix_agents(shapes, [got.counts[p.name] for p in shapes])]
