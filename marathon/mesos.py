@@ -74,6 +74,9 @@ class Agent:
     reserved: dict[str, Resources] = field(default_factory=dict)
     unreserved: Resources = field(default_factory=Resources)
     attributes: dict[str, str | float] = field(default_factory=dict)
+    # libprocess address, `slave(1)@IP:PORT`: where the agent itself answers (its
+    # /monitor/statistics); the hostname need not resolve, nor be reachable
+    pid: str = ""
 
     @property
     def port_ranges(self) -> PortRanges:
@@ -89,6 +92,7 @@ class Agent:
             "reserved": {role: r.as_dict() for role, r in self.reserved.items()},
             "unreserved": self.unreserved.as_dict(),
             "attributes": dict(self.attributes),
+            **({"pid": self.pid} if self.pid else {}),
         }
 
 
@@ -128,6 +132,7 @@ def parse_agent(body: dict[str, Any]) -> Agent:
             },
             unreserved=Resources.parse(body.get("unreserved_resources", body.get("resources"))),
             attributes=attributes,
+            pid=str(body.get("pid") or ""),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ClusterProtocolError(f"an agent in the Mesos answer cannot be read: {exc}") from exc
@@ -257,3 +262,43 @@ class MesosClient:
             return [parse_agent(s) for s in body["slaves"]]
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ClusterProtocolError(f"an agent cannot be read: {exc}") from exc
+
+
+_PID = re.compile(r"^[^@]+@(?P<host>\[[0-9a-fA-F:.]+\]|[^:@/\s]+):(?P<port>\d{1,5})$")
+
+
+def agent_base_url(pid: str) -> str | None:
+    """`slave(1)@127.0.0.1:5051` → `http://127.0.0.1:5051`; None for anything else. The
+    address is the one the agent advertises itself, never its hostname."""
+    match = _PID.match(pid.strip()) if pid else None
+    if match is None or not 0 < int(match["port"]) < 65536:
+        return None
+    return f"http://{match['host']}:{int(match['port'])}"
+
+
+def agent_statistics(
+    base_url: str,
+    *,
+    session: requests.Session,
+    timeout: tuple[float, float],
+    credentials: Credentials | None = None,
+) -> list[dict[str, Any]]:
+    """An agent's `GET /monitor/statistics`: one entry per executor (see the reference's
+    monitor-statistics_docs-endpoints.json); typed errors like every other call."""
+    endpoint = HttpEndpoint(base_url, session=session, timeout=timeout, credentials=credentials)
+    body = endpoint.json("GET", "/monitor/statistics")
+    if not isinstance(body, list):
+        raise ClusterProtocolError(f"{base_url}/monitor/statistics is not a list")
+    return [e for e in body if isinstance(e, dict) and isinstance(e.get("statistics"), dict)]
+
+
+def statistics_session(pool: int) -> requests.Session:
+    """A session for sampling many agents at once: one pooled connection per worker and no
+    retries (an agent that does not answer is skipped until the next round)."""
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session

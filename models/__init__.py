@@ -12,6 +12,7 @@ from models.reservation import Reservation
 from models.service import Service, ServiceDependency, ServicePort
 from models.snapshot import ImportConflict, Snapshot, SyncLease
 from models.token import ApiToken
+from models.usage import UsageHour, UsageMinute, UsageSampling
 from models.watch import WatchLease
 
 __all__ = [
@@ -33,5 +34,8 @@ __all__ = [
     "ServicePort",
     "Snapshot",
     "SyncLease",
+    "UsageHour",
+    "UsageMinute",
+    "UsageSampling",
     "WatchLease",
 ]
