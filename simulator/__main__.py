@@ -95,6 +95,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="quiet seconds after which /v2/events sends a keep-alive comment",
     )
     parser.add_argument(
+        "--agent-http",
+        choices=("on", "off"),
+        default="on",
+        help="each agent serves GET /monitor/statistics on a loopback port of its own, "
+        "advertised in its pid (slave(1)@127.0.0.1:PORT); off: no agent sockets",
+    )
+    parser.add_argument(
         "--demo",
         default="",
         metavar="GROUPS",
@@ -114,7 +121,15 @@ def main(argv: list[str] | None = None) -> int:
     instances = MarathonInstances(sim)
     alone = args.marathons <= 1
     servers: list[ServerHandle] = [
-        serve(sim, host, port, zk=args.zk, marathons=instances, event_keepalive=keepalive)
+        serve(
+            sim,
+            host,
+            port,
+            zk=args.zk,
+            marathons=instances,
+            event_keepalive=keepalive,
+            agent_http=args.agent_http == "on",
+        )
     ]
     for follower_host, follower_port in args.follower_bind:
         servers.append(

@@ -23,6 +23,7 @@ SHAPE_CYCLE = ("l", "m", "l", "xl")
 DEFAULT_PORTS: tuple[Range, ...] = ((31000, 32000),)
 SPLIT_PORTS: tuple[Range, ...] = ((31000, 31500), (31600, 32000))
 OTHER_ROLE = "kafka"
+AGENT_HTTP_HOST = "127.0.0.1"
 OTHER_ROLE_RESERVATION = Resources(cpus=milli(4), mem=milli(16384), ports=((31000, 31009),))
 
 
@@ -36,10 +37,14 @@ class Agent:
     registered_time: float
     reservations: dict[str, Resources] = field(default_factory=dict)
     active: bool = True
+    # the loopback port its /monitor/statistics listens on (simulator.agent_http)
+    http_port: int | None = None
 
     @property
     def pid(self) -> str:
-        return f"slave(1)@{self.ip}:5051"
+        """Where a client reaches the agent: always loopback, never `ip` (made up, and
+        outside 127.0.0.0/8). 5051, Mesos' default, until the agent listens."""
+        return f"slave(1)@{AGENT_HTTP_HOST}:{self.http_port or 5051}"
 
     def unreserved(self) -> Resources:
         rest = self.total

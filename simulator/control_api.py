@@ -6,15 +6,19 @@ break and repair the cluster. Faults never apply to these paths.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from simulator.agent_http import MODES
 from simulator.agents import Agent
 from simulator.errors import SimulatorError
 from simulator.http import ServerContext, json_response, read_json
 from simulator.mesos_views import agent_json
+from simulator.state import iso
+from simulator.usage import Profile
 
 FAULT_FIELDS = {"kind", "path_prefix", "times", "seconds", "status", "methods", "port", "body"}
 
@@ -144,6 +148,111 @@ def zk_session(ctx: ServerContext, request: Request) -> Response:
     )
 
 
+def _moment(text: Any, name: str) -> float:
+    """Epoch seconds from a number or an ISO 8601 time (`Z` or an offset; naive is UTC)."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return float(text)
+    if isinstance(text, str):
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadControlRequest(f"{name} is epoch seconds or an ISO 8601 time") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    raise BadControlRequest(f"{name} is epoch seconds or an ISO 8601 time")
+
+
+def _clock_json(ctx: ServerContext) -> dict[str, Any]:
+    now = ctx.sim.now()
+    return {"now": iso(now), "epoch": now}
+
+
+def clock(ctx: ServerContext, request: Request) -> Response:
+    """GET the simulator's clock; PUT `{"now": iso|epoch}` or `{"advance_seconds": n}`.
+
+    Time never goes backwards: CPU counters are integrals up to now.
+    """
+    if request.method == "PUT":
+        body = read_json(request)
+        if not isinstance(body, dict) or len(set(body) & {"now", "advance_seconds"}) != 1:
+            raise BadControlRequest("send either 'now' or 'advance_seconds'")
+        if set(body) - {"now", "advance_seconds"}:
+            raise BadControlRequest("the clock takes only 'now' or 'advance_seconds'")
+        if "advance_seconds" in body:
+            seconds = body["advance_seconds"]
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+                raise BadControlRequest("advance_seconds must be a non-negative number")
+            ctx.sim.advance(seconds)
+        else:
+            try:
+                ctx.sim.set_now(_moment(body["now"], "now"))
+            except ValueError as exc:
+                raise BadControlRequest(str(exc)) from exc
+    with ctx.sim.lock:
+        return json_response(_clock_json(ctx))
+
+
+def list_profiles(ctx: ServerContext, request: Request) -> Response:
+    """Every app's usage profile: those set, and the defaults fixed for every app."""
+    with ctx.sim.lock:
+        for app_id in ctx.sim.apps:
+            ctx.sim.profile(app_id)
+        profiles = ctx.sim.usage.known()
+    return json_response({"profiles": {k: p.to_json() for k, p in sorted(profiles.items())}})
+
+
+def usage_profile(ctx: ServerContext, request: Request, app_id: str) -> Response:
+    """GET an app's usage profile; PUT sets it (fields left out keep their values)."""
+    if request.method == "PUT":
+        body = read_json(request)
+        try:
+            profile = Profile.from_json(body, ctx.sim.profile(app_id))
+        except (TypeError, ValueError) as exc:
+            raise BadControlRequest(str(exc)) from exc
+        ctx.sim.set_profile(app_id, profile)
+    return json_response({"appId": "/" + app_id.strip("/"), **ctx.sim.profile(app_id).to_json()})
+
+
+def usage_truth(ctx: ServerContext, request: Request, app_id: str) -> Response:
+    """What the app truly used over [from, to) (default: the last 24 h up to now)."""
+    now = ctx.sim.now()
+    end = _moment(request.args["to"], "to") if "to" in request.args else now
+    start = _moment(request.args["from"], "from") if "from" in request.args else end - 86400
+    if end <= start:
+        raise BadControlRequest("'from' must be before 'to'")
+    if end - start > 90 * 86400:
+        raise BadControlRequest("the window is at most 90 days")
+    return json_response(ctx.sim.usage_truth(app_id, start, end))
+
+
+def restart_agent(ctx: ServerContext, request: Request, key: str) -> Response:
+    """The agent reboots: its tasks end TASK_LOST and are replaced (counters from zero)."""
+    lost = ctx.sim.restart_agent(key)
+    return json_response({"lost": [t.id for t in lost]})
+
+
+def agent_http_mode(ctx: ServerContext, request: Request, key: str) -> Response:
+    """GET/PUT `{"mode": "up"|"refuse"|"hang"}`: the agent's statistics socket answers,
+    refuses connections, or accepts them and never answers."""
+    sim = ctx.sim
+    endpoints = sim.agent_http
+    if endpoints is None:
+        raise BadControlRequest("the agents do not listen (started with --agent-http off)")
+    agent = sim.agent(key)
+    if request.method == "PUT":
+        body = read_json(request)
+        mode = body.get("mode") if isinstance(body, dict) else None
+        if mode not in MODES:
+            raise BadControlRequest(f"mode is one of {', '.join(MODES)}")
+        endpoints.set_mode(agent.id, mode)
+    return json_response({"id": agent.id, "pid": agent.pid, "mode": endpoints.mode(agent.id)})
+
+
 def rules() -> list[Rule]:
     return [
         Rule("/_sim/faults", endpoint=list_faults, methods=["GET"]),
@@ -161,4 +270,10 @@ def rules() -> list[Rule]:
         Rule("/_sim/events/drop", endpoint=drop_event_streams, methods=["POST"]),
         Rule("/_sim/marathon/leader", endpoint=marathon_leader, methods=["POST"]),
         Rule("/_sim/zk/session", endpoint=zk_session, methods=["GET", "POST", "DELETE"]),
+        Rule("/_sim/clock", endpoint=clock, methods=["GET", "PUT"]),
+        Rule("/_sim/usage", endpoint=list_profiles, methods=["GET"]),
+        Rule("/_sim/usage/<path:app_id>/truth", endpoint=usage_truth, methods=["GET"]),
+        Rule("/_sim/usage/<path:app_id>", endpoint=usage_profile, methods=["GET", "PUT"]),
+        Rule("/_sim/agents/<key>/restart", endpoint=restart_agent, methods=["POST"]),
+        Rule("/_sim/agents/<key>/http", endpoint=agent_http_mode, methods=["GET", "PUT"]),
     ]

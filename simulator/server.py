@@ -174,6 +174,7 @@ class ServerHandle:
         self.context = context
         self.host: str = server.host
         self.port: int = server.port
+        self.agent_http = False  # whether this server holds the agents' endpoints open
 
     @property
     def sim(self) -> Simulator:
@@ -223,6 +224,9 @@ class ServerHandle:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        if self.agent_http:
+            self.agent_http = False
+            self.sim.release_agents()
 
     def __enter__(self) -> ServerHandle:
         return self
@@ -248,6 +252,7 @@ def serve(
     zk: str | None = None,
     marathons: MarathonInstances | None = None,
     event_keepalive: float = 10.0,
+    agent_http: bool = True,
 ) -> ServerHandle:
     """Serve `sim` on host:port (0: any free port) until `.shutdown()`.
 
@@ -256,7 +261,9 @@ def serve(
     and follows the leader there instead (`leader` is then ignored). With
     `marathons` the server is one of several Marathon instances, the first of
     which leads. `event_keepalive`: seconds of quiet after which /v2/events
-    sends a comment line.
+    sends a comment line. With `agent_http` (the default) every agent of `sim`
+    listens on a loopback port of its own for /monitor/statistics, advertised in
+    its pid (simulator.agent_http), while any server of `sim` runs.
     """
     context = ServerContext(sim, event_keepalive=event_keepalive, marathons=marathons)
     server = make_server(
@@ -275,6 +282,9 @@ def serve(
     )
     thread.start()
     handle = ServerHandle(server, thread, context)
+    if agent_http:
+        sim.serve_agents()
+        handle.agent_http = True
     if zk is not None:
         from simulator.zk import MasterRegistration  # kazoo only when ZooKeeper is used
 

@@ -73,6 +73,7 @@ from simulator.events import API_ORIGIN, EventBus
 from simulator.faults import Faults
 from simulator.placement import Decision, Demand, Offer, first_fit
 from simulator.resources import Range, Resources, from_ports, milli, parse_ranges, subtract
+from simulator.usage import Profile, UsageModel, statistics_entry, truth
 from simulator.validation import Problem, app_problems, group_problems, marathon_path
 
 LOCAL_PORT_MIN = 10000
@@ -280,15 +281,28 @@ class Simulator:
         self.apps: dict[str, App] = {}
         self.tasks: dict[str, Task] = {}
         self._tasks_by_app: dict[str, dict[str, Task]] = {}
+        self._tasks_by_agent: dict[str, dict[str, Task]] = {}
         self.completed_tasks: deque[Task] = deque(maxlen=COMPLETED_TASKS_KEPT)
         self.deployments: dict[str, Deployment] = {}
         # Marathon's groups outlive their apps: made by the group API or by an app's id
         self.groups: dict[str, GroupMeta] = {"/": GroupMeta([iso(self.started_at)])}
+        # what tasks really use (simulator.usage), and the agents' own HTTP endpoints
+        self.usage = UsageModel(seed)
+        self.agent_http: Any = None
 
     # --- time and ids ---------------------------------------------------------------
 
     def now(self) -> float:
         return self._clock() + self._offset
+
+    def set_now(self, moment: float) -> None:
+        """Set the clock to `moment` (epoch seconds); never backwards, or CPU counters
+        would have to run back."""
+        with self.lock:
+            if moment < self.now():
+                raise ValueError("the clock does not go backwards")
+            self._offset += moment - self.now()
+            self._catch_up()
 
     def advance(self, seconds: float) -> None:
         """Move the simulator's clock forward (on top of the injected one) and catch up."""
@@ -357,6 +371,8 @@ class Simulator:
             )
             self.agents[agent.id] = agent
             self._usage[agent.id] = Usage()
+            if self.agent_http is not None:
+                agent.http_port = self.agent_http.open(agent.id)
             self._dirty = True
             self._catch_up()
             return agent
@@ -369,9 +385,101 @@ class Simulator:
                 self._kill(task, "TASK_LOST", f"Agent {agent.id} removed")
             del self.agents[agent.id]
             del self._usage[agent.id]
+            if self.agent_http is not None:
+                self.agent_http.remove(agent.id)
             self._dirty = True
             self._catch_up()
             return agent
+
+    def restart_agent(self, key: str) -> list[Task]:
+        """The agent restarts without recovering its executors (a reboot): its tasks end
+        TASK_LOST and Marathon starts new ones (new ids, so their counters start from zero).
+        Returns the tasks that ended."""
+        with self.lock:
+            self._catch_up()
+            agent = self.agent(key)
+            lost = self._tasks_on(agent.id)
+            for task in lost:
+                self._kill(task, "TASK_LOST", f"Agent {agent.id} restarted")
+            self._catch_up()
+            return lost
+
+    # --- the agents' HTTP endpoints and what tasks use ------------------------------
+
+    def serve_agents(self, host: str = "127.0.0.1") -> Any:
+        """Give every agent a loopback listening socket (simulator.agent_http), now and
+        for agents added later; shared by every server of this simulator."""
+        from simulator.agent_http import AgentEndpoints
+
+        with self.lock:
+            if self.agent_http is None:
+                self.agent_http = AgentEndpoints(self, host)
+                for agent in self.agents.values():
+                    agent.http_port = self.agent_http.open(agent.id)
+            self.agent_http.acquire()
+            return self.agent_http
+
+    def release_agents(self) -> None:
+        """One user of the agents' endpoints fewer; the last one closes them."""
+        with self.lock:
+            endpoints = self.agent_http
+            if endpoints is None or not endpoints.release():
+                return
+            self.agent_http = None
+        endpoints.shutdown()
+
+    def profile(self, app_id: str) -> Profile:
+        """The app's usage profile (its seeded default until one is set)."""
+        with self.lock:
+            app_id = absolute_id(app_id)
+            app = self.apps.get(app_id)
+            if app is None:
+                return self.usage.get(app_id)
+            return self.usage.get(app_id, app.spec.cpus / 1000, app.spec.mem / 1000)
+
+    def set_profile(self, app_id: str, profile: Profile) -> Profile:
+        self.usage.set(absolute_id(app_id), profile)
+        return profile
+
+    def agent_statistics(self, agent_id: str) -> list[dict[str, Any]]:
+        """The agent's GET /monitor/statistics: one entry per running executor."""
+        with self.lock:
+            self._catch_up()
+            if agent_id not in self.agents:
+                return []
+            now = self.now()
+            out = [
+                statistics_entry(
+                    self.usage, task, self.framework_id, self.profile(task.app_id), now
+                )
+                for task in self._tasks_on(agent_id)
+            ]
+            if self.usage.tracked > 2 * len(self.tasks) + 1000:
+                self.usage.forget(self.tasks)
+            return out
+
+    def usage_truth(self, app_id: str, start: float, end: float) -> dict[str, Any]:
+        """The app's true CPU percentiles and memory peak over [start, end)."""
+        with self.lock:
+            self._catch_up()
+            app_id = absolute_id(app_id)
+            profile = self.profile(app_id)
+            app = self.apps.get(app_id)
+            ran = [
+                t
+                for t in [*self.tasks.values(), *self.completed_tasks]
+                if t.app_id == app_id and t.started_at < end
+            ]
+            if app is not None:
+                limit = (app.spec.cpus + self._executor_of(app.spec).cpus) / 1000
+            elif ran:
+                limit = ran[-1].used.cpus / 1000
+            else:
+                limit = float("inf")
+            out = truth(self.usage, app_id, profile, start, end, limit, ran)
+            out["cpus_limit"] = limit if math.isfinite(limit) else None
+            out["profile"] = profile.to_json()
+            return out
 
     def fail_task(self, task_id: str, message: str = "Command exited with status 1") -> Task:
         """A task fails on its own (TASK_FAILED); Marathon starts a replacement."""
@@ -1038,6 +1146,7 @@ class Simulator:
         )
         self.tasks[task.id] = task
         self._tasks_by_app.setdefault(app.id, {})[task.id] = task
+        self._tasks_by_agent.setdefault(agent.id, {})[task.id] = task
         usage = self._usage[agent.id]
         used = task.used
         usage.cpus += used.cpus
@@ -1081,12 +1190,13 @@ class Simulator:
         )
 
     def _tasks_on(self, agent_id: str) -> list[Task]:
-        return [t for t in self.tasks.values() if t.agent_id == agent_id]
+        return list(self._tasks_by_agent.get(agent_id, {}).values())
 
     def _kill(self, task: Task, state: str = "TASK_KILLED", message: str = "") -> None:
         """End a task: its resources go back to its agent and the stream says how it ended."""
         self.tasks.pop(task.id, None)
         self._tasks_by_app.get(task.app_id, {}).pop(task.id, None)
+        self._tasks_by_agent.get(task.agent_id, {}).pop(task.id, None)
         usage = self._usage[task.agent_id]
         used = task.used
         usage.cpus -= used.cpus
