@@ -19,6 +19,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from allocator.right_sizing import RightSizingSettings
 from ledger.errors import (
     AlreadyExistsError,
     ContentionError,
@@ -52,6 +53,21 @@ _TIMED_OUT_SQLSTATE = {"55P03", "57014"}
 
 
 @dataclass(frozen=True)
+class UsageSettings:
+    """Sampling the agents' usage and recommending from it (ledger/usage.py); app.py fills
+    it from BERTH_USAGE_* and BERTH_RIGHT_SIZING_* variables."""
+
+    interval_seconds: float = 60.0  # a sampling round this often
+    concurrency: int = 32  # agents read at once
+    agent_timeout: tuple[float, float] = (2.0, 3.0)  # (connect, read) per agent
+    minute_retention: timedelta = timedelta(days=2)
+    hour_retention: timedelta = timedelta(days=60)
+    cpu_window: timedelta = timedelta(hours=48)  # the p90 of CPU is over this (minutes)
+    memory_window: timedelta = timedelta(days=8)  # the memory peak is over this
+    right_sizing: RightSizingSettings = field(default_factory=RightSizingSettings)
+
+
+@dataclass(frozen=True)
 class Settings:
     port_quarantine: timedelta = timedelta(minutes=10)
     # test-only switch (see issue 6/6): with it off the unique constraint alone guards ports
@@ -67,6 +83,7 @@ class Settings:
     fit_budget: float = 2.0
     # seconds a plan's exact search may take in all (settling k − 1, the cheapest mix)
     plan_budget: float = 5.0
+    usage: UsageSettings = field(default_factory=UsageSettings)
 
 
 @dataclass(frozen=True)
