@@ -15,9 +15,10 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from allocator.right_sizing import RightSizingSettings
 from api import init_api
 from api.logs import configure_logging, init_request_log
-from ledger.context import Context, Settings
+from ledger.context import Context, Settings, UsageSettings
 from models.session import database_url_from_env, make_engine, make_session_factory
 from web import init_web
 
@@ -61,6 +62,44 @@ class Config:
         self.WATCH_DEBOUNCE_SECONDS = float(os.environ.get("BERTH_WATCH_DEBOUNCE_SECONDS", "0.25"))
         self.WATCH_BACKOFF_MAX_SECONDS = float(
             os.environ.get("BERTH_WATCH_BACKOFF_MAX_SECONDS", "30")
+        )
+        # usage sampled from the agents' /monitor/statistics (ledger/usage.py): a round this
+        # often, so many agents at once, a timeout per agent; retention of the minute points
+        # and hourly aggregates; "off" samples nowhere
+        self.USAGE_SAMPLING = os.environ.get("BERTH_USAGE_SAMPLING", "on") != "off"
+        self.USAGE_INTERVAL_SECONDS = float(os.environ.get("BERTH_USAGE_INTERVAL_SECONDS", "60"))
+        self.USAGE_CONCURRENCY = _env_int("BERTH_USAGE_CONCURRENCY", 32)
+        self.USAGE_AGENT_TIMEOUT_SECONDS = float(
+            os.environ.get("BERTH_USAGE_AGENT_TIMEOUT_SECONDS", "3")
+        )
+        self.USAGE_MINUTE_RETENTION_HOURS = float(
+            os.environ.get("BERTH_USAGE_MINUTE_RETENTION_HOURS", "48")
+        )
+        self.USAGE_HOUR_RETENTION_DAYS = float(
+            os.environ.get("BERTH_USAGE_HOUR_RETENTION_DAYS", "60")
+        )
+        # right-sizing (allocator/right_sizing.py): margin, percentile, floors, windows,
+        # hours before any recommendation and for full confidence, the JVM's non-heap memory
+        self.RIGHT_SIZING_MARGIN = float(os.environ.get("BERTH_RIGHT_SIZING_MARGIN", "0.15"))
+        self.RIGHT_SIZING_CPU_PERCENTILE = float(
+            os.environ.get("BERTH_RIGHT_SIZING_CPU_PERCENTILE", "0.9")
+        )
+        self.RIGHT_SIZING_CPU_FLOOR = float(os.environ.get("BERTH_RIGHT_SIZING_CPU_FLOOR", "0.025"))
+        self.RIGHT_SIZING_MEM_FLOOR_MIB = float(
+            os.environ.get("BERTH_RIGHT_SIZING_MEM_FLOOR_MIB", "250")
+        )
+        self.RIGHT_SIZING_CPU_WINDOW_HOURS = float(
+            os.environ.get("BERTH_RIGHT_SIZING_CPU_WINDOW_HOURS", "48")
+        )
+        self.RIGHT_SIZING_MEMORY_WINDOW_DAYS = float(
+            os.environ.get("BERTH_RIGHT_SIZING_MEMORY_WINDOW_DAYS", "8")
+        )
+        self.RIGHT_SIZING_MIN_HOURS = float(os.environ.get("BERTH_RIGHT_SIZING_MIN_HOURS", "1"))
+        self.RIGHT_SIZING_FULL_CONFIDENCE_HOURS = float(
+            os.environ.get("BERTH_RIGHT_SIZING_FULL_CONFIDENCE_HOURS", "24")
+        )
+        self.RIGHT_SIZING_JVM_OVERHEAD_MIB = float(
+            os.environ.get("BERTH_RIGHT_SIZING_JVM_OVERHEAD_MIB", "128")
         )
         # PostgreSQL: how long a write waits for a busy cluster's lock (then 503, nothing
         # saved), and how long any statement may run
@@ -112,6 +151,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         snapshot_retention=timedelta(days=app.config["SNAPSHOT_RETENTION_DAYS"]),
         fit_budget=max(0.1, float(app.config["FIT_BUDGET_SECONDS"])),
         plan_budget=max(0.0, float(app.config["PLAN_BUDGET_SECONDS"])),
+        usage=_usage_settings(app.config),
     )
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry chatter is ours to report
     app.json.sort_keys = False  # keep ports in the service's order: {"http": …, "dubbo": …}
@@ -128,6 +168,29 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     init_web(app)
     _register_cli(app)
     return app
+
+
+def _usage_settings(config: Any) -> UsageSettings:
+    c = config
+    timeout = max(0.1, float(c["USAGE_AGENT_TIMEOUT_SECONDS"]))
+    return UsageSettings(
+        interval_seconds=max(1.0, float(c["USAGE_INTERVAL_SECONDS"])),
+        concurrency=max(1, int(c["USAGE_CONCURRENCY"])),
+        agent_timeout=(min(2.0, timeout), timeout),
+        minute_retention=timedelta(hours=float(c["USAGE_MINUTE_RETENTION_HOURS"])),
+        hour_retention=timedelta(days=float(c["USAGE_HOUR_RETENTION_DAYS"])),
+        cpu_window=timedelta(hours=float(c["RIGHT_SIZING_CPU_WINDOW_HOURS"])),
+        memory_window=timedelta(days=float(c["RIGHT_SIZING_MEMORY_WINDOW_DAYS"])),
+        right_sizing=RightSizingSettings(
+            margin=max(0.0, float(c["RIGHT_SIZING_MARGIN"])),
+            cpu_percentile=min(1.0, max(0.0, float(c["RIGHT_SIZING_CPU_PERCENTILE"]))),
+            cpu_floor=max(0.001, float(c["RIGHT_SIZING_CPU_FLOOR"])),
+            mem_floor_mib=max(32.0, float(c["RIGHT_SIZING_MEM_FLOOR_MIB"])),
+            min_hours=max(0.0, float(c["RIGHT_SIZING_MIN_HOURS"])),
+            full_confidence_hours=max(0.1, float(c["RIGHT_SIZING_FULL_CONFIDENCE_HOURS"])),
+            jvm_overhead_mib=max(0.0, float(c["RIGHT_SIZING_JVM_OVERHEAD_MIB"])),
+        ),
+    )
 
 
 def _local_secret_key(path: Path) -> str:
@@ -248,6 +311,14 @@ def _register_cli(app: Flask) -> None:
 
         if every is None:
             sys.exit(0 if run_once() else 1)
+        if app.config["USAGE_SAMPLING"]:
+            # usage too, at its own interval, for the clusters no watcher holds
+            import threading
+
+            from ledger.usage import start_sampling
+
+            sampled = list(names) or [c["name"] for c in cluster_cases.list_clusters(ctx())]
+            start_sampling(ctx(), sampled, threading.Event(), unless_watched=True)
         while True:  # runs until stopped; a failed round is retried at the next tick
             started = time.monotonic()
             try:
@@ -281,7 +352,9 @@ def _register_cli(app: Flask) -> None:
         stop = threading.Event()
         # SIGTERM (supervisors, run-demo) lets go of the leases, so a standby takes over now
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        watch_clusters(ctx(), targets, settings, stop)
+        watch_clusters(
+            ctx(), targets, settings, stop, sample_usage=bool(app.config["USAGE_SAMPLING"])
+        )
         click.echo(f"watching {', '.join(targets)}", err=True)
         try:
             while not stop.wait(1.0):

@@ -22,6 +22,7 @@ from api import (
     security,
     services,
     tokens,
+    usage,
 )
 from api.auth import check_token
 from api.health import blp as health_blp
@@ -85,6 +86,7 @@ def init_api(app: Flask) -> None:
         reports,
         plans,
         tokens,
+        usage,
     ):
         api.register_blueprint(module.blp)
     api.register_blueprint(services.order_blp)

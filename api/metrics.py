@@ -35,6 +35,7 @@ from werkzeug.exceptions import Unauthorized
 from api.request_context import ledger_context
 from ledger.errors import DatabaseUnavailableError
 from ledger.metrics import LEVELS, Figures, capacity_figures
+from ledger.usage import SamplingFigures, UsageFigures, usage_figures
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,55 @@ class CapacityCollector(Collector):
         yield moves
 
 
+class UsageCollector(Collector):
+    """Usage sampled from the agents (ledger/usage.py): what each environment's tasks use
+    now, what their allocations ask beyond it, and each cluster's last sampling round."""
+
+    def __init__(self, figures: list[UsageFigures], rounds: list[SamplingFigures]) -> None:
+        self.figures, self.rounds = figures, rounds
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["cluster", "environment"]
+        for attr, name, what in (
+            ("cpus_used", "berth_environment_cpus_used", "cpus the tasks use (last minute)"),
+            ("mem_used_bytes", "berth_environment_mem_used_bytes", "resident memory of the tasks"),
+            ("cpus_wasted", "berth_environment_cpus_wasted", "cpus allocated and not used"),
+            (
+                "mem_wasted_bytes",
+                "berth_environment_mem_wasted_bytes",
+                "memory allocated and not resident",
+            ),
+            (
+                "allocations_measured",
+                "berth_environment_allocations_measured",
+                "allocations with usage in the last rounds",
+            ),
+        ):
+            gauge = GaugeMetricFamily(name, what, labels=labels)
+            for f in self.figures:
+                gauge.add_metric([f.cluster, f.environment], getattr(f, attr))
+            yield gauge
+        for attr, name, what in (
+            ("agents", "berth_usage_agents", "active agents the last sampling round asked"),
+            (
+                "agents_unreachable",
+                "berth_usage_agents_unreachable",
+                "agents the last sampling round skipped (no answer, an error, no address)",
+            ),
+            (
+                "executors_unattributed",
+                "berth_usage_executors_unattributed",
+                "executors of no allocation in the last round",
+            ),
+            ("seconds", "berth_usage_round_seconds", "wall time of the last sampling round"),
+            ("age_seconds", "berth_usage_sample_age_seconds", "age of the last sampling round"),
+        ):
+            gauge = GaugeMetricFamily(name, what, labels=["cluster"])
+            for r in self.rounds:
+                gauge.add_metric([r.cluster], getattr(r, attr))
+            yield gauge
+
+
 class _Fixed(Collector):
     def __init__(self, metrics: list[Metric]) -> None:
         self.metrics = metrics
@@ -194,6 +244,7 @@ def metrics() -> Response:
     capacity = CollectorRegistry()
     try:
         capacity.register(CapacityCollector(*capacity_figures(ledger_context())))
+        capacity.register(UsageCollector(*usage_figures(ledger_context())))
         up.add_metric([], 1)
     except DatabaseUnavailableError as exc:
         # the request metrics are still worth a scrape; the gauge says what is missing

@@ -45,6 +45,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("put", "/api/v1/environments/{env}/allocations/{service}"): "putAllocation",
     ("delete", "/api/v1/environments/{env}/allocations/{service}"): "deleteAllocation",
     ("get", "/api/v1/environments/{env}/allocations/{service}/marathon"): "renderMarathonApp",
+    ("get", "/api/v1/environments/{env}/allocations/{service}/usage"): "getAllocationUsage",
+    ("get", "/api/v1/environments/{env}/recommendations"): "listRecommendations",
     ("get", "/api/v1/reservations"): "listReservations",
     ("post", "/api/v1/reservations"): "createReservation",
     ("get", "/api/v1/reservations/{reservation_id}"): "getReservation",

@@ -48,7 +48,7 @@ from ledger.capacity import app_id
 from ledger.clusters import find_cluster
 from ledger.context import Context, UsageSettings, in_transaction
 from ledger.environments import find_environment
-from ledger.errors import InvalidError
+from ledger.errors import InvalidError, LedgerError
 from ledger.snapshots import latest_snapshot_row
 from marathon.errors import ClusterError
 from marathon.http import Credentials
@@ -62,6 +62,7 @@ from models import (
     UsageHour,
     UsageMinute,
     UsageSampling,
+    WatchLease,
 )
 from models.base import utcnow
 
@@ -187,6 +188,11 @@ class UsageSampler:
 
     def close(self) -> None:
         self._session.close()
+
+    def forget(self) -> None:
+        """Drop the previous readings (while another process samples): a rate over a long
+        pause would blur its peaks into one mean."""
+        self._last.clear()
 
     def _read(
         self, targets: list[_Target], credentials: Credentials | None
@@ -689,3 +695,76 @@ def usage_figures(
         return figures, rounds
 
     return in_transaction(ctx, work)
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+def watched(ctx: Context, name: str) -> bool:
+    """A watcher holds the cluster now: it samples, so `sync --every` leaves it alone."""
+
+    def work(session: Session) -> bool:
+        cluster = find_cluster(session, name)
+        lease = session.get(WatchLease, cluster.id)
+        return bool(
+            lease is not None
+            and lease.holder
+            and lease.expires_at is not None
+            and lease.expires_at > utcnow()
+        )
+
+    return in_transaction(ctx, work)
+
+
+def run_sampling(
+    sampler: UsageSampler,
+    stop: threading.Event,
+    *,
+    active: threading.Event | None = None,
+    unless_watched: bool = False,
+) -> None:
+    """Sample every `interval_seconds` until `stop`: only while `active` is set (the watcher
+    holds the cluster), or, for `sync --every`, only while no watcher holds it. A failed
+    round is logged and the next one comes at its time."""
+    interval = max(1.0, sampler.settings.interval_seconds)
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                if (active is None or active.is_set()) and not (
+                    unless_watched and watched(sampler.ctx, sampler.cluster)
+                ):
+                    sampler.sample()
+                else:
+                    sampler.forget()
+            except LedgerError as exc:
+                log.warning("%s: usage round failed: %s", sampler.cluster, exc.detail)
+            except Exception:  # noqa: BLE001 - a long-running sampler must survive a round
+                log.exception("%s: usage round failed", sampler.cluster)
+            stop.wait(max(0.5, interval - (time.monotonic() - started)))
+    finally:
+        sampler.close()
+
+
+def start_sampling(
+    ctx: Context,
+    names: list[str],
+    stop: threading.Event,
+    *,
+    active: dict[str, threading.Event] | None = None,
+    unless_watched: bool = False,
+) -> list[UsageSampler]:
+    """One sampling thread per cluster (see run_sampling)."""
+    samplers = [UsageSampler(ctx, name) for name in names]
+    for s in samplers:
+        threading.Thread(
+            target=run_sampling,
+            args=(s, stop),
+            kwargs={
+                "active": (active or {}).get(s.cluster),
+                "unless_watched": unless_watched,
+            },
+            name=f"usage-{s.cluster}",
+            daemon=True,
+        ).start()
+    return samplers

@@ -480,9 +480,17 @@ def watch_clusters(
     names: list[str],
     settings: WatchSettings,
     stop: threading.Event,
+    *,
+    sample_usage: bool = False,
 ) -> list[Watcher]:
-    """Start one watcher thread per cluster; they run until `stop` is set."""
+    """Start one watcher thread per cluster; they run until `stop` is set. With
+    `sample_usage`, each cluster's agents are also sampled (ledger/usage.py) while its
+    watcher holds the lease, so one replica samples a cluster, as one watches it."""
     watchers = [Watcher(ctx, name, settings) for name in names]
     for w in watchers:
         threading.Thread(target=w.run, args=(stop,), name=f"watch-{w.cluster}", daemon=True).start()
+    if sample_usage:
+        from ledger.usage import start_sampling
+
+        start_sampling(ctx, names, stop, active={w.cluster: w.active for w in watchers})
     return watchers
