@@ -377,7 +377,7 @@ def _roll_up(session: Session, now: datetime) -> None:
             select(UsageHour.allocation_id, UsageHour.hour).where(
                 UsageHour.hour >= since, UsageHour.hour < current
             )
-        ).tuples()
+        )
     )
     groups: dict[tuple[int, datetime], list[MinutePoint]] = defaultdict(list)
     for row in session.scalars(
@@ -523,7 +523,7 @@ def _observed(
             UsageMinute.minute >= min(mem_since, cpu_since),
             UsageMinute.minute <= now,
         )
-    ).tuples():
+    ):
         if at >= cpu_since and n:
             cpu[alloc_id].append((mean, float(n)))
             minutes[alloc_id] += 1
@@ -533,7 +533,7 @@ def _observed(
         select(UsageHour.allocation_id, func.max(UsageHour.mem_max))
         .where(UsageHour.allocation_id.in_(ids), UsageHour.hour >= mem_since)
         .group_by(UsageHour.allocation_id)
-    ).tuples():
+    ):
         if mem_max is not None:
             peaks[alloc_id] = max(peaks.get(alloc_id, 0.0), mem_max / MIB)
     return {i: ObservedUsage(cpu[i], peaks.get(i), minutes[i] / 60.0) for i in ids}
@@ -690,7 +690,7 @@ def usage_figures(
                 select(UsageSampling, Cluster.name)
                 .join(Cluster, Cluster.id == UsageSampling.cluster_id)
                 .order_by(Cluster.name)
-            ).tuples()
+            )
         ]
         return figures, rounds
 
