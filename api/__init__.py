@@ -19,6 +19,7 @@ from api import (
     plans,
     reports,
     reservations,
+    right_sizing,
     security,
     services,
     tokens,
@@ -87,6 +88,7 @@ def init_api(app: Flask) -> None:
         plans,
         tokens,
         usage,
+        right_sizing,
     ):
         api.register_blueprint(module.blp)
     api.register_blueprint(services.order_blp)

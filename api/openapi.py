@@ -25,6 +25,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("post", "/api/v1/clusters/{name}/sync"): "syncCluster",
     ("get", "/api/v1/clusters/{name}/snapshot"): "getClusterSnapshot",
     ("get", "/api/v1/clusters/{name}/capacity"): "getClusterCapacity",
+    ("get", "/api/v1/clusters/{name}/right-sizing"): "getClusterRightSizing",
     ("get", "/api/v1/environments"): "listEnvironments",
     ("post", "/api/v1/environments"): "createEnvironment",
     ("get", "/api/v1/environments/{name}"): "getEnvironment",
