@@ -88,6 +88,15 @@ class PlanIn(StrictSchema):
         load_default=False,
         metadata={"description": "carry the load to called services by their fan_out"},
     )
+    basis = fields.String(
+        load_default="allocated",
+        validate=validate.OneOf(["allocated", "observed_peak"]),
+        metadata={
+            "description": "the per-instance size of the scaled services: as allocated, or "
+            "their observed peak (CPU p99, peak memory; never below the recommendation), "
+            "falling back to allocated for services without enough usage data"
+        },
+    )
     window = fields.Raw(
         required=True,
         metadata={
@@ -168,6 +177,10 @@ class PlanServiceOut(Schema):
     mem = fields.Integer()
     disk = fields.Integer()
     constraints = fields.List(fields.List(fields.String()))
+    basis = fields.String(metadata={"description": "allocated or observed_peak"})
+    basis_reason = fields.String(metadata={"description": "why a service fell back to allocated"})
+    planned_cpus = fields.Float(metadata={"description": "observed_peak: cpus per instance"})
+    planned_mem = fields.Integer(metadata={"description": "observed_peak: MiB per instance"})
 
 
 class MixShapeOut(Schema):
@@ -249,6 +262,11 @@ class PlanOut(Schema):
     instances_before = fields.Integer()
     instances_after = fields.Integer()
     reservations_counted = fields.List(fields.Integer())
+    basis = fields.String(metadata={"description": "allocated or observed_peak"})
+    basis_fallback = fields.List(
+        fields.String(),
+        metadata={"description": "observed_peak: services planned as allocated (too few data)"},
+    )
     surge = fields.Dict()
     snapshot_age_seconds = fields.Float()
     reservations = fields.List(fields.Integer(), metadata={"description": "made from this plan"})

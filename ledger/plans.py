@@ -38,9 +38,10 @@ from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import ConflictError, InvalidError, NotFoundError
 from ledger.reservations import add_reservations
+from ledger.right_sizing import observed_peak, sized
 from ledger.services import call_graph
 from ledger.sync import refresh_if_stale
-from models import Plan, Reservation, Service
+from models import Allocation, Plan, Reservation, Service
 from models.base import utcnow
 
 SHOWN_UNPLACED = 100  # unplaced instances kept in a plan's answer; the count is complete
@@ -314,11 +315,36 @@ def _priced(data: dict[str, Any], base: AgentShape) -> list[PricedShape]:
     ]
 
 
+def _observed_peaks(
+    ctx: Context, session: Session, allocs: list[Allocation], now: datetime
+) -> dict[str, tuple[float, float]]:
+    """Per service with enough usage data, the per-instance (cpus, mem MiB) planned on:
+    its observed peak, never below its recommendation (ledger/right_sizing.py)."""
+    sizes = sized(session, allocs, ctx.settings.usage, now)
+    out = {}
+    for a in allocs:
+        peak = observed_peak(sizes[a.id])
+        if peak is not None:
+            out[a.service.name] = (round(peak[0], 4), float(math.ceil(peak[1] - 1e-9)))
+    return out
+
+
+def _basis_view(basis: str, peak: tuple[float, float] | None) -> dict[str, Any]:
+    """What one scaled service was planned on: its size per instance and where it came from
+    (a service without enough usage data falls back to its allocation)."""
+    if basis == "allocated":
+        return {}  # as before basis existed
+    if peak is None:
+        return {"basis": "allocated", "basis_reason": "not enough usage data"}
+    return {"basis": "observed_peak", "planned_cpus": peak[0], "planned_mem": int(peak[1])}
+
+
 def _request_view(data: dict[str, Any], starts_at: datetime, ends_at: datetime) -> dict[str, Any]:
     return {
         "environment": data["environment"],
         "scale": dict(data["scale"]),
         "propagate": data.get("propagate", False),
+        **({"basis": data["basis"]} if data.get("basis", "allocated") != "allocated" else {}),
         "window": {"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()},
         "agent_shape": data.get("agent_shape"),
         **({"agent_shapes": data["agent_shapes"]} if data.get("agent_shapes") else {}),
@@ -368,6 +394,12 @@ def create_plan(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
             data.get("propagate", False),
             {n: a.instances for n, (a, _) in mine.items()},
         )
+        basis = data.get("basis", "allocated")
+        peaks = (
+            _observed_peaks(ctx, session, [mine[n][0] for n in factors], now)
+            if basis == "observed_peak"
+            else {}
+        )
         scaled: dict[str, int] = {}
         demands: list[Demand] = []
         for alloc, demand in pic.allocations:
@@ -375,6 +407,13 @@ def create_plan(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
             if alloc.environment_id == env.id and name in factors:
                 scaled[name] = _instances(alloc.instances, factors[name])
                 demand = replace(demand, count=scaled[name])
+                peak = peaks.get(name)
+                if peak is not None:
+                    demand = replace(
+                        demand,
+                        cpus=peak[0] + cluster.executor_cpus,
+                        mem=peak[1] + cluster.executor_mem,
+                    )
             demands.append(demand)
         total = sum(d.count for d in demands)
         if total > MAX_PLANNED_INSTANCES:
@@ -455,6 +494,7 @@ def create_plan(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
                 "cpus": mine[name][0].cpus,
                 "mem": mine[name][0].mem,
                 "disk": mine[name][0].disk,
+                **_basis_view(basis, peaks.get(name)),
                 "constraints": [c for c in mine[name][0].constraints if usable_constraint(c)],
             }
             for name in sorted(scaled)
@@ -467,6 +507,8 @@ def create_plan(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
             "instances_before": sum(s["instances_before"] for s in services),
             "instances_after": sum(s["instances_after"] for s in services),
             "reservations_counted": counted,
+            "basis": basis,
+            "basis_fallback": sorted(n for n in scaled if basis != "allocated" and n not in peaks),
             "surge": surge_summary(with_surge),
             "snapshot_age_seconds": round((now - pic.snapshot.confirmed_at).total_seconds(), 3),
         }

@@ -155,3 +155,45 @@ def test_right_sizing_refusals(admin: Any, viewer: Any, anonymous: Any) -> None:
     r = viewer.get("/api/v1/clusters/east/right-sizing")
     assert r.status_code == 409 and "sync" in r.get_json()["detail"]
     assert anonymous.get("/api/v1/clusters/east/right-sizing").status_code == 401
+
+
+WINDOW = ["2030-01-01T00:00:00Z", "2030-01-02T00:00:00Z"]
+
+
+def test_plans_on_observed_peaks(oversized: datetime, ops: Any) -> None:
+    def plan(**extra: Any) -> dict[str, Any]:
+        body = {
+            "environment": "production",
+            "scale": {"team:orders": 3, "foxtrot": 2},
+            "window": WINDOW,
+            **extra,
+        }
+        r = ops.post("/api/v1/plans", json=body)
+        assert r.status_code == 201, r.get_json()
+        return r.get_json()
+
+    allocated = plan()
+    assert allocated["basis"] == "allocated" and allocated["basis_fallback"] == []
+    # 18 + 4 + 4 instances of 1.6 cpus, two to an agent: 13 agents, 7 more than there are,
+    # and more for the deploy surge
+    assert allocated["extra_agents"] >= 7
+    peak = plan(basis="observed_peak")
+    assert peak["basis"] == "observed_peak" and peak["request"]["basis"] == "observed_peak"
+    assert peak["basis_fallback"] == ["foxtrot"]
+    services = {s["service"]: s for s in peak["services"]}
+    assert services["foxtrot"]["basis"] == "allocated"  # fell back
+    assert services["foxtrot"]["basis_reason"] == "not enough usage data"
+    alpha = services["alpha"]
+    # the p99 of the minutes (one in fifty at 0.4) is above the recommendation's 0.23
+    assert alpha["basis"] == "observed_peak" and alpha["planned_cpus"] == pytest.approx(0.4)
+    # the peak memory (300) is below the recommendation (345): the recommendation holds
+    assert alpha["planned_mem"] == 345
+    assert alpha["instances_after"] == 6 and alpha["cpus"] == 1.5  # the allocation stays
+    # 18 × 0.5 + 8 × 1.6 cpus (and the surge) need far fewer agents
+    assert peak["extra_agents"] is not None
+    assert peak["extra_agents"] <= allocated["extra_agents"] - 4, peak["extra_agents"]
+    bad = ops.post(
+        "/api/v1/plans",
+        json={"environment": "production", "scale": {"alpha": 2}, "window": WINDOW, "basis": "p"},
+    )
+    assert bad.status_code == 422
