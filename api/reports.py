@@ -103,6 +103,34 @@ class SnapshotRef(Schema):
     age_seconds = fields.Float()
 
 
+class RecommendationLine(Schema):
+    service = fields.String()
+    environment = fields.String()
+    team = fields.String()
+    instances = fields.Integer()
+    cpus_allocated = fields.Float(metadata={"description": "whole allocation"})
+    mem_allocated = fields.Float(metadata={"description": "MiB, whole allocation"})
+    cpus_observed_p90 = fields.Float(allow_none=True, metadata={"description": "per instance"})
+    mem_observed_peak = fields.Float(allow_none=True, metadata={"description": "MiB per instance"})
+    cpus_recommended = fields.Float(allow_none=True, metadata={"description": "whole allocation"})
+    mem_recommended = fields.Float(allow_none=True)
+    cpus_wasted = fields.Float(allow_none=True, metadata={"description": "allocated − recommended"})
+    mem_wasted = fields.Float(allow_none=True)
+    confidence = fields.Float(metadata={"description": "0: not enough usage data"})
+
+
+class TeamWaste(Schema):
+    team = fields.String()
+    allocations = fields.Integer()
+    measured = fields.Integer()
+    cpus_allocated = fields.Float()
+    cpus_recommended = fields.Float()
+    cpus_wasted = fields.Float()
+    mem_allocated = fields.Integer()
+    mem_recommended = fields.Integer()
+    mem_wasted = fields.Integer()
+
+
 class ClusterSection(Schema):
     cluster = fields.String()
     snapshot = fields.Nested(SnapshotRef)
@@ -118,6 +146,11 @@ class ClusterSection(Schema):
     headroom = fields.List(fields.Nested(DayLine))
     services = fields.List(fields.Nested(ServiceLine))
     right_sizing = fields.Nested(RightSizing)
+    recommendations = fields.List(
+        fields.Nested(RecommendationLine),
+        metadata={"description": "usage sampled from the agents against the allocations"},
+    )
+    waste_by_team = fields.List(fields.Nested(TeamWaste))
 
 
 class ScopeOut(Schema):

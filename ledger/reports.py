@@ -27,6 +27,7 @@ from ledger.clusters import find_cluster
 from ledger.context import Context, in_transaction
 from ledger.environments import find_environment
 from ledger.errors import InvalidError, NotFoundError
+from ledger.right_sizing import Sized, sized, waste
 from ledger.snapshots import live_view
 from ledger.standing import verdict_of
 from ledger.sync import fresh_snapshot
@@ -60,6 +61,15 @@ CSV_COLUMNS = (
     "mem_held",
     "mem_used",
     "mem_free",
+    # usage from the agents (issue 12), at the end so that the columns above keep their
+    # positions: per instance observed, whole allocation recommended and wasted
+    "cpus_observed_p90",
+    "mem_observed_peak",
+    "cpus_recommended",
+    "mem_recommended",
+    "cpus_wasted",
+    "mem_wasted",
+    "confidence",
 )
 
 
@@ -276,7 +286,39 @@ def _teams(scoped: list[tuple[Allocation, Demand]]) -> list[dict[str, Any]]:
     ]
 
 
-def _section(pic: Picture, verdict: Verdict, kind: str, name: str) -> dict[str, Any]:
+def _usage_lines(
+    scoped: list[tuple[Allocation, Demand]], sizes: dict[int, Sized]
+) -> list[dict[str, Any]]:
+    """Per allocation in scope, its recommendation against what it asks (the
+    recommendations table, and the CSV's last columns); null figures without enough data."""
+    out = []
+    for alloc, _ in sorted(scoped, key=lambda x: x[1].key):
+        item = sizes.get(alloc.id)
+        rec = item.recommendation if item is not None and item.usable else None
+        n = alloc.instances
+        out.append(
+            {
+                "service": alloc.service.name,
+                "environment": alloc.environment.name,
+                "team": alloc.service.team,
+                "instances": n,
+                "cpus_allocated": _r(alloc.cpus * n),
+                "mem_allocated": _r(alloc.mem * n),
+                "cpus_observed_p90": None if rec is None else rec.cpu_percentile_value,
+                "mem_observed_peak": None if rec is None else rec.mem_peak_mib,
+                "cpus_recommended": None if rec is None else _r(rec.cpus * n),
+                "mem_recommended": None if rec is None else _r(rec.mem_mib * n),
+                "cpus_wasted": None if rec is None else _r((alloc.cpus - rec.cpus) * n),
+                "mem_wasted": None if rec is None else _r((alloc.mem - rec.mem_mib) * n),
+                "confidence": 0.0 if rec is None else rec.confidence,
+            }
+        )
+    return out
+
+
+def _section(
+    pic: Picture, verdict: Verdict, kind: str, name: str, sizes: dict[int, Sized] | None = None
+) -> dict[str, Any]:
     cap = capacity_answer(pic, verdict, name if kind == "environment" else None)
     scoped = _in_scope(pic, kind, name)
     reserved_keys = {
@@ -312,6 +354,8 @@ def _section(pic: Picture, verdict: Verdict, kind: str, name: str) -> dict[str, 
         "headroom": _headroom_days(pic, free),
         "services": services,
         "right_sizing": _right_sizing(pic, [d for _, d in scoped], right_sized),
+        "recommendations": _usage_lines(scoped, sizes or {}),
+        "waste_by_team": waste([a for a, _ in scoped], sizes)[1] if sizes else [],
     }
 
 
@@ -336,7 +380,8 @@ def capacity_report(
             if pic.snapshot is None:
                 continue  # fresh_snapshot has refused a cluster that cannot be read
             verdict = verdict_of(session, pic, ctx.settings.fit_budget)
-            sections.append(_section(pic, verdict, kind, name))
+            sizes = sized(session, [a for a, _ in pic.allocations], ctx.settings.usage, now)
+            sections.append(_section(pic, verdict, kind, name, sizes))
         return {
             "scope": {"kind": kind, "name": name},
             "generated_at": now,
@@ -359,6 +404,7 @@ def csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     scope = f"{report['scope']['kind']}={report['scope']['name']}"
     rows: list[dict[str, Any]] = []
     for section in report["clusters"]:
+        recs = {(u["environment"], u["service"]): u for u in section.get("recommendations", [])}
         for agent in section["agents"]:
             row: dict[str, Any] = {
                 "scope": scope,
@@ -384,6 +430,11 @@ def csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             for r in CHARTED:
                 row[f"{r}_allocated"] = svc["allocated"][r]
                 row[f"{r}_used"] = svc["used"][r]
+            usage = recs.get((svc["environment"], svc["service"]))
+            if usage is not None:
+                for column in CSV_COLUMNS[CSV_COLUMNS.index("cpus_observed_p90") :]:
+                    if usage.get(column) is not None:
+                        row[column] = usage[column]
             rows.append(row)
     return rows
 
