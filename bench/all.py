@@ -235,6 +235,31 @@ def _rows(name: str, f: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                 mixed,
             )
         ]
+    if name == "usage_accuracy":
+        return [
+            (
+                "bench.usage_accuracy",
+                f"recommendations within {f['tolerance']:.0%} of the truth's, "
+                f"{f['allocations']} demo services, {f['simulated_hours']:g} simulated h, "
+                f"a round every {f['sample_every_minutes']} simulated min",
+                f"{f['share_within']:.1%} (max error cpu {f['cpu_error_max']}, "
+                f"mem {f['mem_error_max']})",
+                f"≥ {f['target_share']:.0%}",
+                f"{f['rounds']} rounds in {f['wall_seconds']} s",
+            )
+        ]
+    if name == "usage_sampling_cost":
+        return [
+            (
+                "bench.usage_sampling_cost",
+                f"sampling round, {f['agents']:,} agents / {f['tasks']:,} tasks over loopback "
+                "(median / worst s); growth a day",
+                f"{f['round_seconds_median']:.2f} / {f['round_seconds_worst']:.2f} s; "
+                f"{f['rows_per_day']:,} rows, {f['mib_per_day']} MiB a day",
+                f"≤ {f['target_seconds']:g} s",
+                f"PostgreSQL {f['minute_row_bytes']} B a minute row; {f['mib_bound']} MiB kept",
+            )
+        ]
     if name == "write_cost":
         return [
             (
@@ -303,6 +328,8 @@ def main() -> None:
     plan.append(("plans", "plans", [], 900))
     plan.append(("plans_api", "plans_api", ["--no-profile"], 900))
     plan.append(("plan_minimality", "plan_minimality", [], 900))
+    plan.append(("usage_accuracy", "usage_accuracy", ["--hours", "24"], 900))
+    plan.append(("usage_sampling_cost", "usage_sampling_cost", [], 1200))
     load = ["--seconds", str(args.load_seconds)]
     plan.append(("load", "load", load, args.load_seconds + 900))
     if args.only:
