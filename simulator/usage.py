@@ -34,6 +34,7 @@ CFS_PERIOD = 0.1  # seconds; Mesos' cgroups CPU quota period
 SYSTEM_SHARE = 0.2  # share of CPU time counted as system time
 MEM_WOBBLE = 0.02  # ± relative per-minute wobble of resident memory
 MASK = (1 << 64) - 1
+DEMAND_CACHE = 1_000_000  # (app, minute) rates kept; ~100 MB at most
 
 
 def _mix(value: int) -> int:
@@ -189,12 +190,15 @@ class UsageModel:
         self._profiles: dict[str, Profile] = {}
         self._keys: dict[str, int] = {}
         self._counters: dict[str, Counters] = {}
+        # every instance of an app wants the same per minute: computed once per app and minute
+        self._demand: dict[tuple[str, int], float] = {}
 
     # --- profiles -------------------------------------------------------------------
 
     def set(self, app_id: str, profile: Profile) -> None:
         with self._lock:
             self._profiles[app_id] = profile
+            self._demand.clear()
 
     def get(self, app_id: str, cpus: float = 1.0, mem_mib: float = 1024.0) -> Profile:
         """The app's profile; the first read of an app without one fixes its default."""
@@ -256,7 +260,11 @@ class UsageModel:
             while t < now:
                 minute = int(t // MINUTE)
                 end = min(now, (minute + 1) * MINUTE)
-                demand = self.cpu_demand(app_id, profile, minute)
+                demand = self._demand.get((app_id, minute))
+                if demand is None:
+                    if len(self._demand) > DEMAND_CACHE:
+                        self._demand.clear()
+                    demand = self._demand[app_id, minute] = self.cpu_demand(app_id, profile, minute)
                 used = min(demand, limit)
                 state.cpu += used * (end - t)
                 state.throttled += (demand - used) * (end - t)
