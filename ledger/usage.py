@@ -507,7 +507,7 @@ def _observed(
     session: Session, ids: list[int], s: UsageSettings, now: datetime
 ) -> dict[int, ObservedUsage]:
     cpu: dict[int, list[tuple[float, float]]] = defaultdict(list)
-    minutes: dict[int, int] = defaultdict(int)
+    seen: dict[int, list[datetime]] = defaultdict(list)
     peaks: dict[int, float] = {}
     mem_since = now - s.memory_window
     cpu_since = now - s.cpu_window
@@ -526,7 +526,7 @@ def _observed(
     ):
         if at >= cpu_since and n:
             cpu[alloc_id].append((mean, float(n)))
-            minutes[alloc_id] += 1
+            seen[alloc_id].append(at)
         if at >= mem_since:
             peaks[alloc_id] = max(peaks.get(alloc_id, 0.0), mem_max / MIB)
     for alloc_id, mem_max in session.execute(
@@ -536,7 +536,22 @@ def _observed(
     ):
         if mem_max is not None:
             peaks[alloc_id] = max(peaks.get(alloc_id, 0.0), mem_max / MIB)
-    return {i: ObservedUsage(cpu[i], peaks.get(i), minutes[i] / 60.0) for i in ids}
+    return {i: ObservedUsage(cpu[i], peaks.get(i), _hours_covered(seen[i], s)) for i in ids}
+
+
+def _hours_covered(points: list[datetime], s: UsageSettings) -> float:
+    """The time the points stand for: each reaches back to the one before it, but never
+    over a gap longer than two sampling intervals (a gap is time not seen, not quiet
+    time), and the first stands for one interval. Counting points as minutes would say
+    that sampling every 5 minutes saw a fifth of the time it did."""
+    if not points:
+        return 0.0
+    step = max(60.0, s.interval_seconds)
+    times = sorted(points)
+    covered = step
+    for before, after in zip(times, times[1:], strict=False):
+        covered += min((after - before).total_seconds(), 2 * step)
+    return covered / 3600.0
 
 
 def environment_recommendations(

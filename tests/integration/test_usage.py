@@ -273,3 +273,22 @@ def test_recommendations_and_usage_api(
         assert r.status_code == 422, (bad, r.get_json())
     assert viewer.get("/api/v1/environments/nowhere/recommendations").status_code == 404
     assert viewer.get("/api/v1/environments/production/allocations/nobody/usage").status_code == 404
+
+
+def test_hours_observed_are_the_time_the_points_cover_not_their_count() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ledger.context import UsageSettings
+    from ledger.usage import _hours_covered
+
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    every_five = UsageSettings(interval_seconds=300)
+    day = [start + timedelta(minutes=5 * i) for i in range(288)]
+    # a day sampled every 5 minutes is a day, not 288 minutes
+    assert _hours_covered(day, every_five) == pytest.approx(24.0, abs=0.1)
+    # a gap of six hours is not time seen: it adds two intervals at most
+    gap = [*day[:144], *(t + timedelta(hours=6) for t in day[144:])]
+    assert _hours_covered(gap, every_five) == pytest.approx(24.0 + 5 / 60, abs=0.1)
+    assert _hours_covered([], every_five) == 0
+    every_minute = UsageSettings(interval_seconds=60)
+    assert _hours_covered(day[:4], every_minute) == pytest.approx((60 + 3 * 120) / 3600)
