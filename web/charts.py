@@ -246,3 +246,58 @@ def headroom_area(
         )
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def usage_over_time(
+    chart_id: str,
+    title: str,
+    points: Sequence[tuple[str, float | None, float | None]],
+    allocated: float,
+    unit: str,
+) -> Markup:
+    """What an instance uses over time (mean and peak per point) against what it is
+    allocated, a dashed line: the gap between them is the waste right-sizing finds. A
+    point without a reading is a gap in the lines, not a zero."""
+    if not any(mean is not None for _, mean, _ in points):
+        return _empty(chart_id, title, "no usage sampled yet")
+    height, left, right, bottom = 220, 96, WIDTH - 20, 190
+    values = [allocated] + [v for _, m, p in points for v in (m, p) if v is not None]
+    unit = display_unit(unit, values)
+    high = max(values) or 1.0
+    step = (right - left) / max(len(points) - 1, 1)
+
+    def y(v: float) -> float:
+        return bottom - v / high * (bottom - TOP)
+
+    out = [
+        _open(chart_id, title, height, f"{len(points)} points, in {unit}, per instance"),
+        _legend([("used", "mean"), ("reserved", "peak"), ("allocated", "allocated")], left),
+        f'<line class="allocated" x1="{left}" y1="{y(allocated):.2f}" x2="{right}" '
+        f'y2="{y(allocated):.2f}" stroke="{COLOURS["allocated"]}" stroke-width="2" '
+        f'stroke-dasharray="6 4"><title>{escape(f"allocated {fmt(allocated, unit)}")}'
+        "</title></line>",
+        f'<text x="{left - 6}" y="{y(high) + 4:.2f}" text-anchor="end">'
+        f"{escape(fmt(high, unit))}</text>",
+        f'<text x="{left - 6}" y="{bottom + 4}" text-anchor="end">0</text>',
+    ]
+    for which, colour in ((1, COLOURS["used"]), (2, COLOURS["reserved"])):
+        runs: list[list[str]] = [[]]
+        for i, point in enumerate(points):
+            value = point[which]
+            if value is None:
+                runs.append([])
+                continue
+            runs[-1].append(f"{left + i * step:.2f},{y(value):.2f}")
+        for run in runs:
+            if run:
+                out.append(
+                    f'<polyline class="line" points="{" ".join(run)}" fill="none" '
+                    f'stroke="{colour}" stroke-width="{2 if which == 1 else 1}"/>'
+                )
+    for i in (0, len(points) - 1):
+        out.append(
+            f'<text x="{left + i * step:.2f}" y="{bottom + 16}" text-anchor="middle">'
+            f"{escape(points[i][0])}</text>"
+        )
+    out.append("</svg>")
+    return Markup("".join(out))

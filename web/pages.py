@@ -30,7 +30,7 @@ from api.errors import RETRY_AFTER_SECONDS, STATUS
 from api.plans import PlanIn
 from api.reports import csv_response
 from api.schemas import ReservationIn
-from ledger import plans, reports, reservations
+from ledger import plans, reports, reservations, usage
 from ledger.context import Context
 from ledger.environments import get_environment, list_environments
 from ledger.errors import LedgerError, in_words
@@ -204,7 +204,54 @@ def environment(name: str) -> Any:
 
 @bp.route("/services/<name>")
 def service(name: str) -> Any:
-    return render_template("service.html", sheet=service_sheet(_context(), name))
+    sheet = service_sheet(_context(), name)
+    return render_template("service.html", sheet=sheet, usage=_usage_charts(sheet))
+
+
+def _usage_charts(sheet: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per environment with sampled usage: cpus and memory per instance over the last 6
+    hours (minute points; else the last 7 days of hours), against the allocation."""
+    out = []
+    for line in sheet["environments"]:
+        a = line["allocation"]
+        env, svc = a["environment"], sheet["service"]["name"]
+        series = usage.allocation_usage(_context(), env, svc)
+        cpu_of, mem_of = ("cpus_mean", "cpus_max"), ("mem_mean_mib", "mem_max_mib")
+        if not series["points"]:
+            series = usage.allocation_usage(_context(), env, svc, step="hour")
+            cpu_of, mem_of = ("cpus_p50", "cpus_max"), ("mem_p99_mib", "mem_max_mib")
+        if not series["points"]:
+            continue
+        stamp = "%H:%M" if series["step"] == "minute" else "%m-%d %H:00"
+
+        key = f"usage-{env}"
+        out.append(
+            {
+                "environment": env,
+                "step": series["step"],
+                "cpus": charts.usage_over_time(
+                    f"{key}-cpus",
+                    f"{svc} in {env}: cpus per instance",
+                    _points(series, stamp, cpu_of),
+                    a["cpus"],
+                    "",
+                ),
+                "mem": charts.usage_over_time(
+                    f"{key}-mem",
+                    f"{svc} in {env}: memory per instance",
+                    _points(series, stamp, mem_of),
+                    a["mem"],
+                    "MiB",
+                ),
+            }
+        )
+    return out
+
+
+def _points(
+    series: dict[str, Any], stamp: str, keys: tuple[str, str]
+) -> list[tuple[str, float | None, float | None]]:
+    return [(p["at"].strftime(stamp), p.get(keys[0]), p.get(keys[1])) for p in series["points"]]
 
 
 def _reservation_form() -> ReservationForm:

@@ -76,3 +76,48 @@ def test_the_report_shows_memory_in_one_unit_per_table(
         assert len(units) <= 1, (units, table[:300])
     for chart in re.findall(r"<svg.*?</svg>", page, flags=re.S):
         assert len(set(re.findall(r"\d (MiB|GiB)\b", chart))) <= 1
+
+
+def test_a_services_page_charts_its_usage_against_the_allocation(
+    app: Any, browser: FlaskClient, tokens: dict[str, str], shop: dict[str, Any], ops: Any
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from models import Allocation, Environment, Service
+    from models.base import utcnow
+    from models.usage import UsageMinute
+
+    allocated = ops.get(f"/api/v1/environments/production/allocations/{GROWN}").get_json()
+    start = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=30)
+    with app.extensions["berth"].sessions() as session:
+        alloc_id = session.scalar(
+            select(Allocation.id)
+            .join(Service)
+            .join(Environment)
+            .where(Service.name == GROWN, Environment.name == "production")
+        )
+        session.add_all(
+            UsageMinute(
+                allocation_id=alloc_id,
+                minute=start + timedelta(minutes=i),
+                instances=2,
+                cpu_instances=2 if i != 10 else 0,  # a minute without a rate: a gap
+                cpu_mean=allocated["cpus"] * 0.3,
+                cpu_max=allocated["cpus"] * 0.5,
+                mem_mean=int(allocated["mem"] * 0.4) * 1024 * 1024,
+                mem_max=int(allocated["mem"] * 0.6) * 1024 * 1024,
+            )
+            for i in range(20)
+        )
+        session.commit()
+    login(browser, tokens["viewer"])
+    page = browser.get(f"/services/{GROWN}").get_data(as_text=True)
+    assert "Usage against the allocation" in page
+    cpus = page[page.index('id="usage-production-cpus"') :].split("</svg>")[0]
+    # the mean is drawn in two runs around the minute without a rate, not through zero
+    assert cpus.count('class="line"') == 4  # mean and peak, each split by the gap
+    assert 'class="allocated"' in cpus and f"allocated {allocated['cpus']:,.2f}" in cpus
+    mem = page[page.index('id="usage-production-mem"') :].split("</svg>")[0]
+    assert "MiB" in mem or "GiB" in mem
