@@ -12,7 +12,10 @@ Then, per allocation, berth's recommendation is compared with what the same meth
 on the truth (the simulator's `usage_truth`: the p90 of the per-minute CPU rates, the peak
 resident memory), both through `allocator.right_sizing.recommend` (margin 15%, floors,
 the JVM heap): within `--tolerance` (10%) in CPU and in memory. Printed: the share of
-allocations within it (target >= 95%), the worst cases, one JSON line.
+allocations within it (target >= 95%), the worst cases, and the right-sizing answer on
+the demo (`GET /clusters/prod/right-sizing`'s use case: agents as allocated and as
+recommended, the agents freed) checked by placing both sets again with the packer's
+thorough effort, and bracketed by the lower bounds; one JSON line.
 
     .venv/bin/python -m bench.usage_accuracy [--hours 24] [--every 1]
 """
@@ -23,19 +26,22 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from allocator.placement import place
 from allocator.right_sizing import ObservedUsage, recommend
 from app import create_app, upgrade_database
-from ledger.clusters import create_cluster
+from ledger.capacity import picture
+from ledger.clusters import create_cluster, find_cluster
 from ledger.context import Context, in_transaction
 from ledger.environments import create_environment
 from ledger.importer import import_marathon
-from ledger.right_sizing import sized
+from ledger.right_sizing import cluster_right_sizing, sized
 from ledger.sync import sync_cluster
 from ledger.usage import UsageSampler, java_heap
 from models import Allocation, Environment
@@ -134,6 +140,7 @@ def run(hours: float, every: int, tolerance: float, agents: int) -> dict[str, An
             return rows
 
         rows = in_transaction(ctx, compare)
+        freed = right_sizing_check(ctx, end)
     finally:
         server.shutdown()
     within = sum(1 for r in rows if r["ok"])
@@ -177,7 +184,58 @@ def run(hours: float, every: int, tolerance: float, agents: int) -> dict[str, An
         "mem_error_max": mem_errors[-1] if mem_errors else None,
         "rounds": rounds + 1,
         "wall_seconds": round(wall, 1),
-        "ok": share >= TARGET_SHARE,
+        "right_sizing": freed,
+        "ok": share >= TARGET_SHARE and freed["bracketed"],
+    }
+
+
+def right_sizing_check(ctx: Context, end: datetime) -> dict[str, Any]:
+    """The right-sizing answer on the demo, checked by placing both sets again with the
+    packer's thorough effort (another search than the answer's fast one): each count must
+    lie between its lower bound and the answer's, and the agents freed inside the bounds."""
+    answer = cluster_right_sizing(ctx, "prod", now=end)
+    settings = ctx.settings.usage
+
+    def placed(session: Any) -> tuple[int, int]:
+        cluster = find_cluster(session, "prod")
+        pic = picture(session, cluster, end)
+        allocs = [a for a, _ in pic.allocations]
+        sizes = sized(session, allocs, settings, end)
+        recommended = []
+        for a, d in pic.allocations:
+            rec = sizes[a.id].recommendation if sizes[a.id].usable else None
+            if rec is not None:  # as the answer sizes them: the executor's share on top
+                d = replace(
+                    d, cpus=rec.cpus + cluster.executor_cpus, mem=rec.mem_mib + cluster.executor_mem
+                )
+            recommended.append(d)
+        allocated = place(pic.agents, [d for _, d in pic.allocations], effort="thorough")
+        right = place(pic.agents, recommended, effort="thorough")
+        assert allocated.fits and right.fits
+        return allocated.agents_used, right.agents_used
+
+    used_a, used_r = in_transaction(ctx, placed)
+    a, r = answer["as_allocated"], answer["as_recommended"]
+    low, high = answer["freed_bounds"]["at_least"], answer["freed_bounds"]["at_most"]
+    ok = (
+        a["lower_bound"] <= used_a <= a["agents_used"]
+        and r["lower_bound"] <= used_r <= r["agents_used"]
+        and low <= answer["agents_freed"] <= high
+        and low <= used_a - used_r <= high
+    )
+    print(
+        f"right-sizing on the demo ({answer['measured']}/{answer['allocations']} allocations "
+        f"measured, {answer['agents']} agents): as allocated {a['agents_used']} agents "
+        f"(bound {a['lower_bound']}), as recommended {r['agents_used']} (bound "
+        f"{r['lower_bound']}): {answer['agents_freed']} freed, bounds [{low}, {high}]; the "
+        f"packer's thorough effort: {used_a} and {used_r}, {used_a - used_r} freed; "
+        f"{'bracketed' if ok else 'NOT BRACKETED'}"
+    )
+    return {
+        "agents_freed": answer["agents_freed"],
+        "freed_bounds": [low, high],
+        "thorough": [used_a, used_r],
+        "bracketed": ok,
     }
 
 
