@@ -3,20 +3,16 @@ client speaks HTTP and does not care which database is behind it), and the simul
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from click.testing import CliRunner, Result
 
 from app import ROOT
-from bench.servers import free_port
+from tests.servers import gunicorn_berth
 
 sys.path.insert(0, str(ROOT / "client"))  # the client is its own package, not the server's
 
@@ -30,35 +26,8 @@ def berth_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     """berth under gunicorn (one worker) on the test's database."""
     if not database_url.startswith("sqlite"):
         pytest.skip("the client speaks HTTP; one database behind it shows it")
-    port = free_port(PORTS.start, PORTS.stop - 1)
-    log = tmp_path / "gunicorn.log"
-    env = {**os.environ, "BERTH_DATABASE_URL": database_url, "BERTH_LOG_LEVEL": "WARNING"}
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}"]
-            + ["app:create_app()"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited: {log.read_text()[-2000:]}")
-            try:
-                requests.get(f"{url}/api/v1/openapi.json", timeout=5)
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"gunicorn did not answer: {log.read_text()[-2000:]}")
-                time.sleep(0.1)
+    with gunicorn_berth(database_url, tmp_path / "gunicorn.log", PORTS) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 class Berth:
