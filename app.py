@@ -481,13 +481,21 @@ def _register_cli(app: Flask) -> None:
 
     @app.cli.command("demo")
     @click.option("--token-file", default=str(ROOT / "var" / "demo-admin.token"))
-    def demo(token_file: str) -> None:
+    @click.option(
+        "--usage-history-hours",
+        type=float,
+        default=0.0,
+        help="sample this many past hours of usage first (simulators started --clock-behind)",
+    )
+    def demo(token_file: str, usage_history_hours: float) -> None:
         """Migrate, load the demo data (once) and write an admin token to --token-file."""
-        from ledger.demo import load_demo
+        from ledger.demo import load_demo, usage_history
 
         upgrade_database(app.config["DATABASE_URL"])
         summary = load_demo(ctx())
         click.echo(summary, err=True)
+        if usage_history_hours > 0:
+            click.echo(usage_history(ctx(), usage_history_hours) or "usage kept", err=True)
         path = Path(token_file)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)

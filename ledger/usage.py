@@ -541,16 +541,17 @@ def _observed(
 
 def _hours_covered(points: list[datetime], s: UsageSettings) -> float:
     """The time the points stand for: each reaches back to the one before it, but never
-    over a gap longer than two sampling intervals (a gap is time not seen, not quiet
-    time), and the first stands for one interval. Counting points as minutes would say
-    that sampling every 5 minutes saw a fifth of the time it did."""
+    over a gap longer than two sampling intervals or five minutes (a longer gap is time
+    not seen, not quiet time), and the first stands for one interval. Counting points as
+    minutes would say that sampling every 5 minutes saw a fifth of the time it did."""
     if not points:
         return 0.0
     step = max(60.0, s.interval_seconds)
+    reach = max(2 * step, 300.0)
     times = sorted(points)
     covered = step
     for before, after in zip(times, times[1:], strict=False):
-        covered += min((after - before).total_seconds(), 2 * step)
+        covered += min((after - before).total_seconds(), reach)
     return covered / 3600.0
 
 

@@ -102,6 +102,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "advertised in its pid (slave(1)@127.0.0.1:PORT); off: no agent sockets",
     )
     parser.add_argument(
+        "--clock-behind",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="start the simulator's clock this far in the past (PUT /_sim/clock moves it on): "
+        "the demo samples a day of usage history before berth serves it",
+    )
+    parser.add_argument(
         "--demo",
         default="",
         metavar="GROUPS",
@@ -112,7 +120,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    sim = Simulator(agents=args.agents, seed=args.seed, deploy_seconds=args.deploy_seconds)
+    behind = max(0.0, args.clock_behind)
+    sim = Simulator(
+        agents=args.agents,
+        seed=args.seed,
+        deploy_seconds=args.deploy_seconds,
+        now=(lambda: time.time() - behind) if behind else None,
+    )
     groups = [g.strip() for g in args.demo.split(",") if g.strip()]
     if groups:
         populate(sim, groups, seed=args.seed)

@@ -290,5 +290,9 @@ def test_hours_observed_are_the_time_the_points_cover_not_their_count() -> None:
     gap = [*day[:144], *(t + timedelta(hours=6) for t in day[144:])]
     assert _hours_covered(gap, every_five) == pytest.approx(24.0 + 5 / 60, abs=0.1)
     assert _hours_covered([], every_five) == 0
+    # sampled every minute, a gap of 5 minutes still counts (a round or four missed), a
+    # longer one only up to 5 minutes
     every_minute = UsageSettings(interval_seconds=60)
-    assert _hours_covered(day[:4], every_minute) == pytest.approx((60 + 3 * 120) / 3600)
+    assert _hours_covered(day[:4], every_minute) == pytest.approx((60 + 3 * 300) / 3600)
+    sparse = [start, start + timedelta(minutes=30)]
+    assert _hours_covered(sparse, every_minute) == pytest.approx((60 + 300) / 3600)
