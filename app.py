@@ -25,9 +25,26 @@ from web import init_web
 ROOT = Path(__file__).resolve().parent
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_number(name: str, default: float, kind: type[int] | type[float]) -> Any:
+    """A BERTH_* number, its default when unset or empty; a value that is no number stops
+    the start with the variable named, not a bare ValueError from deep in the config."""
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    if value in (None, ""):
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be {'a whole number' if kind is int else 'a number'}, not {value!r}"
+        ) from None
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(_env_number(name, default, int))
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(_env_number(name, default, float))
 
 
 class Config:
@@ -45,68 +62,50 @@ class Config:
         # json (one object a line), text, or auto: text on a terminal, json otherwise
         self.LOG_FORMAT = os.environ.get("BERTH_LOG_FORMAT", "auto")
         # seconds to wait for Marathon or Mesos to answer (connecting takes at most 3 s)
-        self.CLUSTER_TIMEOUT_SECONDS = float(os.environ.get("BERTH_CLUSTER_TIMEOUT_SECONDS", "10"))
-        self.SNAPSHOT_RETENTION_DAYS = float(os.environ.get("BERTH_SNAPSHOT_RETENTION_DAYS", "7"))
+        self.CLUSTER_TIMEOUT_SECONDS = _env_float("BERTH_CLUSTER_TIMEOUT_SECONDS", 10)
+        self.SNAPSHOT_RETENTION_DAYS = _env_float("BERTH_SNAPSHOT_RETENTION_DAYS", 7)
         self.SNAPSHOT_MAX_AGE_SECONDS = _env_int("BERTH_SNAPSHOT_MAX_AGE_SECONDS", 300)
         # how long a verdict may search (re-packing, exact search) when a change has no
         # room in the standing placement
-        self.FIT_BUDGET_SECONDS = float(os.environ.get("BERTH_FIT_BUDGET_SECONDS", "2"))
+        self.FIT_BUDGET_SECONDS = _env_float("BERTH_FIT_BUDGET_SECONDS", 2)
         # how long a plan's exact search may take in all to prove that one agent fewer
         # (or a cheaper mix of machines) does not do
-        self.PLAN_BUDGET_SECONDS = float(os.environ.get("BERTH_PLAN_BUDGET_SECONDS", "5"))
+        self.PLAN_BUDGET_SECONDS = _env_float("BERTH_PLAN_BUDGET_SECONDS", 5)
         # `flask --app app watch`: a full reading this often (and after every reconnect),
         # how long a silent watcher keeps its cluster, how long a batch of events may wait,
         # and the cap of the reconnect backoff
-        self.WATCH_RECONCILE_SECONDS = float(os.environ.get("BERTH_WATCH_RECONCILE_SECONDS", "300"))
-        self.WATCH_LEASE_SECONDS = float(os.environ.get("BERTH_WATCH_LEASE_SECONDS", "15"))
-        self.WATCH_DEBOUNCE_SECONDS = float(os.environ.get("BERTH_WATCH_DEBOUNCE_SECONDS", "0.25"))
-        self.WATCH_BACKOFF_MAX_SECONDS = float(
-            os.environ.get("BERTH_WATCH_BACKOFF_MAX_SECONDS", "30")
-        )
+        self.WATCH_RECONCILE_SECONDS = _env_float("BERTH_WATCH_RECONCILE_SECONDS", 300)
+        self.WATCH_LEASE_SECONDS = _env_float("BERTH_WATCH_LEASE_SECONDS", 15)
+        self.WATCH_DEBOUNCE_SECONDS = _env_float("BERTH_WATCH_DEBOUNCE_SECONDS", 0.25)
+        self.WATCH_BACKOFF_MAX_SECONDS = _env_float("BERTH_WATCH_BACKOFF_MAX_SECONDS", 30)
         # usage sampled from the agents' /monitor/statistics (ledger/usage.py): a round this
         # often, so many agents at once, a timeout per agent; retention of the minute points
         # and hourly aggregates; "off" samples nowhere
         self.USAGE_SAMPLING = os.environ.get("BERTH_USAGE_SAMPLING", "on") != "off"
-        self.USAGE_INTERVAL_SECONDS = float(os.environ.get("BERTH_USAGE_INTERVAL_SECONDS", "60"))
+        self.USAGE_INTERVAL_SECONDS = _env_float("BERTH_USAGE_INTERVAL_SECONDS", 60)
         self.USAGE_CONCURRENCY = _env_int("BERTH_USAGE_CONCURRENCY", 32)
-        self.USAGE_AGENT_TIMEOUT_SECONDS = float(
-            os.environ.get("BERTH_USAGE_AGENT_TIMEOUT_SECONDS", "3")
-        )
-        self.USAGE_MINUTE_RETENTION_HOURS = float(
-            os.environ.get("BERTH_USAGE_MINUTE_RETENTION_HOURS", "48")
-        )
-        self.USAGE_HOUR_RETENTION_DAYS = float(
-            os.environ.get("BERTH_USAGE_HOUR_RETENTION_DAYS", "60")
-        )
+        self.USAGE_AGENT_TIMEOUT_SECONDS = _env_float("BERTH_USAGE_AGENT_TIMEOUT_SECONDS", 3)
+        self.USAGE_MINUTE_RETENTION_HOURS = _env_float("BERTH_USAGE_MINUTE_RETENTION_HOURS", 48)
+        self.USAGE_HOUR_RETENTION_DAYS = _env_float("BERTH_USAGE_HOUR_RETENTION_DAYS", 60)
         # right-sizing (allocator/right_sizing.py): margin, percentile, floors, windows,
         # hours before any recommendation and for full confidence, the JVM's non-heap memory
-        self.RIGHT_SIZING_MARGIN = float(os.environ.get("BERTH_RIGHT_SIZING_MARGIN", "0.15"))
-        self.RIGHT_SIZING_CPU_PERCENTILE = float(
-            os.environ.get("BERTH_RIGHT_SIZING_CPU_PERCENTILE", "0.9")
+        self.RIGHT_SIZING_MARGIN = _env_float("BERTH_RIGHT_SIZING_MARGIN", 0.15)
+        self.RIGHT_SIZING_CPU_PERCENTILE = _env_float("BERTH_RIGHT_SIZING_CPU_PERCENTILE", 0.9)
+        self.RIGHT_SIZING_CPU_FLOOR = _env_float("BERTH_RIGHT_SIZING_CPU_FLOOR", 0.025)
+        self.RIGHT_SIZING_MEM_FLOOR_MIB = _env_float("BERTH_RIGHT_SIZING_MEM_FLOOR_MIB", 250)
+        self.RIGHT_SIZING_CPU_WINDOW_HOURS = _env_float("BERTH_RIGHT_SIZING_CPU_WINDOW_HOURS", 48)
+        self.RIGHT_SIZING_MEMORY_WINDOW_DAYS = _env_float(
+            "BERTH_RIGHT_SIZING_MEMORY_WINDOW_DAYS", 8
         )
-        self.RIGHT_SIZING_CPU_FLOOR = float(os.environ.get("BERTH_RIGHT_SIZING_CPU_FLOOR", "0.025"))
-        self.RIGHT_SIZING_MEM_FLOOR_MIB = float(
-            os.environ.get("BERTH_RIGHT_SIZING_MEM_FLOOR_MIB", "250")
+        self.RIGHT_SIZING_MIN_HOURS = _env_float("BERTH_RIGHT_SIZING_MIN_HOURS", 1)
+        self.RIGHT_SIZING_FULL_CONFIDENCE_HOURS = _env_float(
+            "BERTH_RIGHT_SIZING_FULL_CONFIDENCE_HOURS", 24
         )
-        self.RIGHT_SIZING_CPU_WINDOW_HOURS = float(
-            os.environ.get("BERTH_RIGHT_SIZING_CPU_WINDOW_HOURS", "48")
-        )
-        self.RIGHT_SIZING_MEMORY_WINDOW_DAYS = float(
-            os.environ.get("BERTH_RIGHT_SIZING_MEMORY_WINDOW_DAYS", "8")
-        )
-        self.RIGHT_SIZING_MIN_HOURS = float(os.environ.get("BERTH_RIGHT_SIZING_MIN_HOURS", "1"))
-        self.RIGHT_SIZING_FULL_CONFIDENCE_HOURS = float(
-            os.environ.get("BERTH_RIGHT_SIZING_FULL_CONFIDENCE_HOURS", "24")
-        )
-        self.RIGHT_SIZING_JVM_OVERHEAD_MIB = float(
-            os.environ.get("BERTH_RIGHT_SIZING_JVM_OVERHEAD_MIB", "128")
-        )
+        self.RIGHT_SIZING_JVM_OVERHEAD_MIB = _env_float("BERTH_RIGHT_SIZING_JVM_OVERHEAD_MIB", 128)
         # PostgreSQL: how long a write waits for a busy cluster's lock (then 503, nothing
         # saved), and how long any statement may run
-        self.DB_LOCK_TIMEOUT_SECONDS = float(os.environ.get("BERTH_DB_LOCK_TIMEOUT_SECONDS", "5"))
-        self.DB_STATEMENT_TIMEOUT_SECONDS = float(
-            os.environ.get("BERTH_DB_STATEMENT_TIMEOUT_SECONDS", "60")
-        )
+        self.DB_LOCK_TIMEOUT_SECONDS = _env_float("BERTH_DB_LOCK_TIMEOUT_SECONDS", 5)
+        self.DB_STATEMENT_TIMEOUT_SECONDS = _env_float("BERTH_DB_STATEMENT_TIMEOUT_SECONDS", 60)
         # /metrics wants this bearer token when set; unset, it is open (api/metrics.py)
         self.METRICS_TOKEN = os.environ.get("BERTH_METRICS_TOKEN", "")
         # signs the web pages' session cookie; unset: one kept in var/secret-key (the demo)
