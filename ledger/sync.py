@@ -152,6 +152,20 @@ def _finish(ctx: Context, name: str, holder: str, error: str | None, keep: bool)
     in_transaction(ctx, work)
 
 
+def new_snapshot(cluster_id: int, reading: Reading, digest: str, at: datetime) -> Snapshot:
+    """A snapshot row holding the reading, taken and confirmed at `at`."""
+    return Snapshot(
+        cluster_id=cluster_id,
+        taken_at=at,
+        confirmed_at=at,
+        content_hash=digest,
+        mesos_version=reading.mesos_version,
+        marathon_version=reading.marathon_version,
+        agents=reading.agents,
+        apps=reading.apps,
+    )
+
+
 def store_snapshot(ctx: Context, name: str, reading: Reading) -> dict[str, Any]:
     """Keep the reading; an unchanged cluster only moves the latest snapshot's confirmed_at."""
 
@@ -162,16 +176,7 @@ def store_snapshot(ctx: Context, name: str, reading: Reading) -> dict[str, Any]:
         latest = latest_snapshot_row(session, cluster.id)
         changed = latest is None or latest.content_hash != digest
         if changed:
-            latest = Snapshot(
-                cluster_id=cluster.id,
-                taken_at=reading.read_at,
-                confirmed_at=reading.read_at,
-                content_hash=digest,
-                mesos_version=reading.mesos_version,
-                marathon_version=reading.marathon_version,
-                agents=reading.agents,
-                apps=reading.apps,
-            )
+            latest = new_snapshot(cluster.id, reading, digest, reading.read_at)
             session.add(latest)
         else:
             assert latest is not None

@@ -40,13 +40,21 @@ from ledger.deployments import follow
 from ledger.errors import LedgerError
 from ledger.live import LiveState, marathon_time
 from ledger.snapshots import latest_snapshot_row
-from ledger.sync import HOLDER, Reading, _prune, read_cluster, snapshot_view, store_snapshot
+from ledger.sync import (
+    HOLDER,
+    Reading,
+    _prune,
+    new_snapshot,
+    read_cluster,
+    snapshot_view,
+    store_snapshot,
+)
 from ledger.upstream import Endpoints
 from marathon.errors import ClusterError
 from marathon.events import MarathonEvent, stream_events
 from marathon.http import Credentials
 from marathon.leader import LeaderEndpoint
-from models import Cluster, Deployment, Snapshot, WatchLease
+from models import Cluster, Deployment, WatchLease
 from models.base import utcnow
 
 log = logging.getLogger("berth.watch")
@@ -172,16 +180,7 @@ def store_live(
             latest.agents, latest.apps = reading.agents, reading.apps
             latest.content_hash, latest.confirmed_at = digest, now
         else:
-            latest = Snapshot(
-                cluster_id=cluster.id,
-                taken_at=now,
-                confirmed_at=now,
-                content_hash=digest,
-                mesos_version=reading.mesos_version,
-                marathon_version=reading.marathon_version,
-                agents=reading.agents,
-                apps=reading.apps,
-            )
+            latest = new_snapshot(cluster.id, reading, digest, now)
             session.add(latest)
             session.flush()
             _prune(ctx, session, cluster.id, latest.id, now)
