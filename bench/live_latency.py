@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, text
 
 from app import create_app
 from bench.plans_api import fresh_database
-from bench.servers import free_port, start_gunicorn
+from bench.servers import free_port, start_gunicorn, start_simulator_process
 from ledger.tokens import create_token
 from marathon.events import stream_events
 
@@ -38,23 +38,7 @@ GROUP = "/bench"
 
 
 def start_simulator(agents: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port(5090, 5099)
-    url = f"http://127.0.0.1:{port}"
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "--bind", f"127.0.0.1:{port}"]
-        + ["--agents", str(agents), "--seed", "7"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            requests.get(f"{url}/ping", timeout=2)
-            return sim, url
-        except requests.RequestException:
-            time.sleep(0.1)
-    sim.terminate()
-    raise RuntimeError(f"the simulator did not answer on {url}")
+    return start_simulator_process(agents, seed=7)
 
 
 def start_watcher(db_url: str) -> subprocess.Popen[bytes]:

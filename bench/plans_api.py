@@ -66,7 +66,7 @@ from allocator.placement import place
 from app import create_app, upgrade_database
 from bench.placement_speed import EXECUTOR, SHAPES, allocations
 from bench.plans import TEAM_EVERY, TIERS, call_edges
-from bench.servers import free_port, start_gunicorn
+from bench.servers import free_port, start_gunicorn, start_simulator_process
 from ledger.allocations import write_allocation
 from ledger.clusters import create_cluster, find_cluster
 from ledger.context import Context, in_transaction
@@ -101,24 +101,7 @@ def start_simulator(agents: int, seed: int = 90) -> tuple[subprocess.Popen[bytes
     """The simulator with no agents of its own, then `agents` of bench.placement_speed's
     shapes added over its control API (its built-in fleet has other shapes and only
     [31000-32000], too few ports for 7,500 host ports unique in the cluster)."""
-    port = free_port(*SIM_PORTS)
-    url = f"http://127.0.0.1:{port}"
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "--bind", f"127.0.0.1:{port}", "--agents", "0"]
-        + ["--seed", str(seed)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            requests.get(f"{url}/_sim/agents", timeout=5)
-            break
-        except requests.RequestException:
-            time.sleep(0.1)
-    else:
-        sim.terminate()
-        raise RuntimeError(f"the simulator did not answer on {url}")
+    sim, url = start_simulator_process(0, seed, ports=SIM_PORTS)
     http = requests.Session()
     for i in range(agents):
         cpus, mem, disk = SHAPES[i % len(SHAPES)]

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -49,3 +50,33 @@ def start_gunicorn(url: str, port: int, workers: int, threads: int = 1) -> subpr
             time.sleep(0.2)
     server.terminate()
     raise RuntimeError(f"gunicorn did not answer on 127.0.0.1:{port}")
+
+
+def start_simulator_process(
+    agents: int,
+    seed: int,
+    *,
+    ports: tuple[int, int] = (5090, 5099),
+    tries: int = 100,
+    preexec_fn: Callable[[], None] | None = None,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m simulator` with `agents` agents on a free loopback port in `ports`, once
+    its control API answers; the process and its URL."""
+    port = free_port(*ports)
+    url = f"http://127.0.0.1:{port}"
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "--bind", f"127.0.0.1:{port}"]
+        + ["--agents", str(agents), "--seed", str(seed)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=preexec_fn,  # noqa: PLW1509 - only a plain setrlimit before exec
+    )
+    for _ in range(tries):
+        try:
+            requests.get(f"{url}/_sim/agents", timeout=5)
+            return sim, url
+        except requests.RequestException:
+            time.sleep(0.1)
+    sim.terminate()
+    raise RuntimeError(f"the simulator did not answer on {url}")

@@ -24,7 +24,6 @@ import os
 import resource
 import statistics
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,7 +32,8 @@ import requests
 from sqlalchemy import func, select, text
 
 from app import create_app
-from bench.plans_api import ROOT, SIM_PORTS, free_port, fresh_database
+from bench.plans_api import SIM_PORTS, fresh_database
+from bench.servers import start_simulator_process
 from ledger.clusters import create_cluster
 from ledger.context import Context, in_transaction
 from ledger.environments import create_environment
@@ -53,24 +53,9 @@ def _raise_files() -> None:
 
 
 def start_simulator(agents: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port(*SIM_PORTS)
-    url = f"http://127.0.0.1:{port}"
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "--bind", f"127.0.0.1:{port}"]
-        + ["--agents", str(agents), "--seed", "31"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=_raise_files,  # noqa: PLW1509 - a plain setrlimit before exec
+    return start_simulator_process(
+        agents, seed=31, ports=SIM_PORTS, tries=300, preexec_fn=_raise_files
     )
-    for _ in range(300):
-        try:
-            requests.get(f"{url}/_sim/agents", timeout=5)
-            return sim, url
-        except requests.RequestException:
-            time.sleep(0.1)
-    sim.terminate()
-    raise RuntimeError(f"the simulator did not answer on {url}")
 
 
 def deploy(url: str, apps: int, instances: int) -> None:
