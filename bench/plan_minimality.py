@@ -49,7 +49,6 @@ import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -60,7 +59,7 @@ from typing import Any
 
 import requests
 
-from bench.servers import free_port, start_gunicorn
+from bench.servers import start_berth_on_sqlite
 
 # existing agents (cpus, mem MiB, disk MiB), and the shapes plans add
 CLUSTER_SHAPES = (
@@ -544,23 +543,7 @@ class Berth:
     bench.verdict_quality starts it)."""
 
     def __init__(self, stack: ExitStack, workers: int) -> None:
-        from app import upgrade_database
-        from ledger.context import Context
-        from ledger.tokens import create_token
-        from models.session import make_engine, make_session_factory
-
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        url = f"sqlite:///{folder / 'berth.db'}"
-        upgrade_database(url)
-        engine = make_engine(url)
-        token = create_token(Context(make_session_factory(engine)), "bench", "admin")
-        engine.dispose()
-        port = free_port()
-        server = start_gunicorn(url, port, workers)
-        stack.callback(server.terminate)
-        self.base = f"http://127.0.0.1:{port}/api/v1"
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = f"Bearer {token}"
+        self.base, self.http = start_berth_on_sqlite(stack, workers)
 
     def call(self, method: str, path: str, body: Any = None) -> requests.Response:
         return self.http.request(method, self.base + path, json=body, timeout=300)

@@ -7,8 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import requests
@@ -80,3 +82,25 @@ def start_simulator_process(
             time.sleep(0.1)
     sim.terminate()
     raise RuntimeError(f"the simulator did not answer on {url}")
+
+
+def start_berth_on_sqlite(stack: ExitStack, workers: int) -> tuple[str, requests.Session]:
+    """berth under gunicorn on a fresh SQLite file (gone with `stack`): its API's base URL
+    and an HTTP session that asks as an admin."""
+    from app import upgrade_database
+    from ledger.context import Context
+    from ledger.tokens import create_token
+    from models.session import make_engine, make_session_factory
+
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+    url = f"sqlite:///{folder / 'berth.db'}"
+    upgrade_database(url)
+    engine = make_engine(url)
+    token = create_token(Context(make_session_factory(engine)), "bench", "admin")
+    engine.dispose()
+    port = free_port()
+    server = start_gunicorn(url, port, workers)
+    stack.callback(server.terminate)
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {token}"
+    return f"http://127.0.0.1:{port}/api/v1", http

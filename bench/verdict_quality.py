@@ -29,24 +29,18 @@ import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import requests
 
 from allocator.model import Agent, Demand
 from allocator.placement import place
-from app import upgrade_database
 from bench.cluster_quality import Case, optimum
-from bench.servers import free_port, start_gunicorn
-from ledger.context import Context
-from ledger.tokens import create_token
-from models.session import make_engine, make_session_factory
+from bench.servers import start_berth_on_sqlite
 from simulator import Simulator, serve
 
 SHAPES = (
@@ -120,19 +114,8 @@ class Berth:
     """berth under gunicorn on a fresh SQLite file, asked over HTTP as an admin."""
 
     def __init__(self, stack: ExitStack, workers: int, budget: float) -> None:
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        url = f"sqlite:///{folder / 'berth.db'}"
-        upgrade_database(url)
-        engine = make_engine(url)
-        token = create_token(Context(make_session_factory(engine)), "bench", "admin")
-        engine.dispose()
-        port = free_port()
         os.environ["BERTH_FIT_BUDGET_SECONDS"] = str(budget)
-        server = start_gunicorn(url, port, workers)
-        stack.callback(server.terminate)
-        self.base = f"http://127.0.0.1:{port}/api/v1"
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = f"Bearer {token}"
+        self.base, self.http = start_berth_on_sqlite(stack, workers)
 
     def call(self, method: str, path: str, body: Any = None) -> requests.Response:
         return self.http.request(method, self.base + path, json=body, timeout=60)
