@@ -675,11 +675,18 @@ def usage_figures(
             select(UsageMinute).where(UsageMinute.minute >= recent).order_by(UsageMinute.minute)
         ):
             latest[row.allocation_id] = row
+        allocations: dict[int, list[Allocation]] = defaultdict(list)
+        for a in session.scalars(select(Allocation)):
+            allocations[a.environment_id].append(a)
         figures = []
-        for env in session.scalars(select(Environment).order_by(Environment.name)):
+        for env, cluster_name in session.execute(
+            select(Environment, Cluster.name)
+            .join(Cluster, Cluster.id == Environment.cluster_id)
+            .order_by(Environment.name)
+        ):
             used_c = used_m = waste_c = waste_m = 0.0
             measured = 0
-            for a in session.scalars(select(Allocation).where(Allocation.environment_id == env.id)):
+            for a in allocations[env.id]:
                 row = latest.get(a.id)
                 if row is None:
                     continue
@@ -691,7 +698,7 @@ def usage_figures(
                 waste_c += max(0.0, a.cpus * row.cpu_instances - cpus)
                 waste_m += max(0.0, a.mem * MIB * row.instances - mem)
             figures.append(
-                UsageFigures(env.cluster.name, env.name, used_c, used_m, waste_c, waste_m, measured)
+                UsageFigures(cluster_name, env.name, used_c, used_m, waste_c, waste_m, measured)
             )
         rounds = [
             SamplingFigures(
