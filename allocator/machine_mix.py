@@ -34,7 +34,8 @@ from allocator.packing.exact import CP_SAT_MAX_VARIABLES
 from allocator.placement import place
 
 MIX_PREFIX = "~plan-mix-"  # sorts after real agent ids: existing agents are filled first
-COST_UNIT = 1000  # costs are searched in thousandths
+COST_UNIT = 1000  # resources are searched in thousandths, costs in at least thousandths
+MAX_OBJECTIVE = 2**60  # the most a search's objective may reach: int64 with room to spare
 MAX_LEAPS = 40
 MAX_CANDIDATES = 64  # per shape, in the exact search's model
 
@@ -92,8 +93,16 @@ def mix_agents(shapes: Sequence[PricedShape], counts: Sequence[int]) -> list[Age
     return out
 
 
-def _units(cost: float) -> int:
-    return max(1, round(cost * COST_UNIT))
+def _cost_scale(costs: Sequence[float], most_agents: int) -> float:
+    """Units per unit of cost in an integer search that buys up to `most_agents` agents:
+    the cheapest costs COST_UNIT units where the dearest leaves the objective inside int64
+    (costs run from 1e-6 to 1e9: one scale for every search would round the cheap ones to
+    the same unit, or overflow with the dear ones)."""
+    return min(COST_UNIT / min(costs), MAX_OBJECTIVE / (max(costs) * max(1, most_agents)))
+
+
+def _units(cost: float, scale: float) -> int:
+    return max(1, round(cost * scale))
 
 
 def _cheapest_cover(
@@ -135,7 +144,8 @@ def _cheapest_cover(
                 model.add(sum(y[t] * room[t][r] for t in which) >= need)
     if fewest > 0:
         model.add(sum(y) >= fewest)
-    model.minimize(sum(y[t] * _units(shapes[t].cost) for t in range(len(shapes))))
+    scale = _cost_scale([p.cost for p in shapes], sum(most))
+    model.minimize(sum(y[t] * _units(shapes[t].cost, scale) for t in range(len(shapes))))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = 5.0
     solver.parameters.num_workers = 1
@@ -304,10 +314,10 @@ class MixSearch:
 
     def exact(
         self, counts: Sequence[int], seconds: float
-    ) -> tuple[list[int], Placement, int | None, bool] | None:
+    ) -> tuple[list[int], Placement, float | None, bool] | None:
         """The cheapest mix by the exact search, on the scenario that failed last (the
         others are checked by placement): counts, placement, the proven bound on the cost
-        in COST_UNITs, and whether the mix is proven the cheapest. None when the model is
+        (in cost, not units), and whether the mix is proven the cheapest. None when the model is
         too big or the search found nothing in time."""
         budget = self.cost(counts)
         cand = [min(MAX_CANDIDATES, math.floor(budget / p.cost + EPS)) for p in self.shapes]
@@ -316,8 +326,9 @@ class MixSearch:
         if len(demands) * (len(self.agents) + sum(cand)) > CP_SAT_MAX_VARIABLES or seconds <= 0.05:
             return None
         extra = mix_agents(self.shapes, cand)
+        scale = _cost_scale([p.cost for p in self.shapes], sum(cand))
         costs = {
-            a.id: _units(self.shapes[int(a.id[len(MIX_PREFIX) :].split("-")[0])].cost)
+            a.id: _units(self.shapes[int(a.id[len(MIX_PREFIX) :].split("-")[0])].cost, scale)
             for a in extra
         }
         chains = [
@@ -344,7 +355,7 @@ class MixSearch:
         for other in range(len(self.scenarios)):
             if other != s and not self.run(got)[0]:
                 return None
-        return got, p, p.cost_bound, p.cost_optimal and len(self.scenarios) == 1
+        return got, p, p.cost_bound / scale, p.cost_optimal and len(self.scenarios) == 1
 
     def share(self, counts: Sequence[int]) -> dict[str, float]:
         """Per resource, what the worst scenario needs over the room with the mix."""
@@ -453,8 +464,8 @@ def cheapest_mix(
             got, placed, cost_bound, optimal = exact
             if search.cost(got) < search.cost(counts) - 1e-9:
                 counts, final = got, placed
-            if cost_bound is not None and cost_bound / COST_UNIT > lower + 1e-9:
-                lower = min(cost_bound / COST_UNIT, search.cost(counts))
+            if cost_bound is not None and cost_bound > lower + 1e-9:
+                lower = min(cost_bound, search.cost(counts))
                 bound_by = "the exact search"
             if optimal and search.cost(got) <= search.cost(counts) + 1e-9:
                 counts, final, proven = got, placed, True

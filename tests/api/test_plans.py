@@ -598,3 +598,28 @@ def test_the_openapi_document_describes_the_plans_new_fields(ops: Any, east: Any
     plan = _plan(ops, {"storefront": 3}, agent_shapes=SHAPES).get_json()
     assert set(plan["mix"]) <= set(mix["properties"])
     assert set(plan) <= set(plan_out["properties"])
+
+
+def test_machine_shapes_at_the_limits_give_the_cheapest_mix_not_a_500(ops: Any, east: Any) -> None:
+    # eight shapes at the schema's limits: costs from 1e-6 to 1e9 must not round to the
+    # same number of units (the tiniest is the cheapest) nor overflow the search
+    _allocate(ops, "storefront", cpus=1.4, mem=512, instances=4)
+    huge = {"cpus": 4096, "mem": 2**26, "disk": 2**26}
+    shapes = [
+        {"name": "dear", **huge, "cost": 1e9},
+        {"name": "dear-too", **huge, "cost": 999_999_999},
+        {"name": "tiny-5", "cpus": 8, "mem": 16384, "cost": 5e-6},
+        {"name": "tiny-3", "cpus": 8, "mem": 16384, "cost": 3e-6},
+        {"name": "tiny-2", "cpus": 8, "mem": 16384, "cost": 2e-6},
+        {"name": "tiniest", "cpus": 8, "mem": 16384, "cost": 1e-6},
+        {"name": "small", "cpus": 0.01, "mem": 1, "cost": 1e-6},
+        {"name": "mid", "cpus": 8, "mem": 16384, "cost": 1},
+    ]
+    made = _plan(ops, {"storefront": 3}, agent_shapes=shapes)
+    assert made.status_code == 201, made.get_json()
+    mix = made.get_json()["mix"]
+    counts = {s["name"]: s["count"] for s in mix["shapes"]}
+    # 6 instances of 1.5 cpus left over: two of the tiniest 8-cpu shape (5 per agent)
+    assert counts == {n["name"]: 2 if n["name"] == "tiniest" else 0 for n in shapes}, mix
+    assert mix["cost"] == pytest.approx(2e-6)
+    assert 0 < mix["lower_bound"]["cost"] <= mix["cost"]
