@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,8 +17,10 @@ from flask import Flask
 from sqlalchemy import select
 
 from ledger.context import Context
-from ledger.usage import UsageSampler, environment_recommendations
-from models import Cluster, Snapshot, UsageHour, UsageMinute
+from ledger.errors import LedgerError
+from ledger.usage import UsageSampler, environment_recommendations, run_sampling
+from marathon.errors import ClusterError
+from models import Cluster, Snapshot, UsageHour, UsageMinute, UsageSampling
 from models.base import utcnow
 from tests.factories import allocate, world
 
@@ -192,6 +195,47 @@ def test_unreachable_agents_are_counted_on_metrics(
     assert 'berth_environment_cpus_used{cluster="east",environment="production"} 1.0' in text
     assert 'berth_environment_cpus_wasted{cluster="east",environment="production"} 0.0' in text
     assert 'berth_environment_mem_used_bytes{cluster="east",environment="production"}' in text
+
+
+def test_every_agent_down_is_a_round_that_stores_nothing_and_counts_them(
+    measured: None, agent: ThreadingHTTPServer, ctx: Context, app: Flask
+) -> None:
+    agent.shutdown()
+    agent.server_close()
+    sampler = UsageSampler(ctx, "east")
+    result = sampler.sample(T0)
+    sampler.close()
+    assert result is not None
+    assert (result.agents, result.agents_unreachable, result.executors) == (3, 3, 0)
+    assert result.allocations == 0
+    assert rows(app) == []
+    with app.extensions["berth"].sessions() as session:
+        state = session.scalar(select(UsageSampling))
+        assert state is not None
+        assert (state.agents, state.agents_unreachable, state.executors) == (3, 3, 0)
+
+
+def test_a_failed_round_does_not_stop_the_sampling(
+    measured: None, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sampler = UsageSampler(ctx, "east", replace(ctx.settings.usage, interval_seconds=1.0))
+    stop = threading.Event()
+    calls: list[int] = []
+
+    def sample(now: datetime | None = None) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise LedgerError("the database is gone for a moment")
+        if len(calls) == 2:
+            raise ClusterError("the agents cannot be read")
+        stop.set()
+
+    monkeypatch.setattr(sampler, "sample", sample)
+    thread = threading.Thread(target=run_sampling, args=(sampler, stop), daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert len(calls) == 3
 
 
 def _fill(app: Flask, start: datetime, minutes: int, cpu: float = 0.2, mem_mib: int = 600) -> None:
