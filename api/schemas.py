@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import (
     INCLUDE,
@@ -47,7 +48,21 @@ _group = FullMatch(
     r"^/$|^(/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$",
     error="must be an absolute Marathon group path of DNS labels, like /prod or /shop/prod",
 )
-_http_url = validate.URL(require_tld=False, schemes={"http", "https"})
+
+
+class _HttpUrl(validate.URL):
+    """An http(s) URL whose port, if given, is one (marshmallow takes any digits)."""
+
+    def __call__(self, value: str) -> str:
+        value = super().__call__(value)
+        try:
+            _ = urlsplit(value).port
+        except ValueError as exc:
+            raise ValidationError(f"'{value[:200]}': the port must lie in 0-65535") from exc
+        return value
+
+
+_http_url = _HttpUrl(require_tld=False, schemes={"http", "https"})
 
 
 def _mesos_masters(value: list[str]) -> None:

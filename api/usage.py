@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 from api.auth import requires
 from api.blueprint import Blueprint
 from api.request_context import ledger_context
-from api.schemas import StrictSchema
+from api.schemas import StrictSchema, sane_time
 from ledger import usage
 
 blp = Blueprint(
@@ -23,7 +23,11 @@ blp = Blueprint(
 
 class UsageArgs(StrictSchema):
     since = fields.AwareDateTime(
-        metadata={"description": "ISO 8601 with a zone; default: 6 h (minute) or 7 days (hour) ago"}
+        default_timezone=None,
+        validate=sane_time,
+        metadata={
+            "description": "ISO 8601 with a zone; default: 6 h (minute) or 7 days (hour) ago"
+        },
     )
     step = fields.String(
         load_default="minute",
