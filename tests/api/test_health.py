@@ -27,6 +27,12 @@ def test_readyz_is_ready_on_a_migrated_database(client: FlaskClient) -> None:
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["status"] == "ready" and body["revision"] == body["head"] == script_head()
+    assert body == {
+        "status": "ready",
+        "database": "reachable",
+        "revision": body["head"],
+        "head": script_head(),
+    }  # as the README shows it
 
 
 def test_health_routes_stay_out_of_the_api_document(client: FlaskClient) -> None:
