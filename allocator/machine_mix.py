@@ -32,6 +32,7 @@ from allocator.bounds import extra_by_rules
 from allocator.model import EPS, RESOURCES, Agent, AgentShape, Demand, Placement
 from allocator.packing.exact import CP_SAT_MAX_VARIABLES
 from allocator.placement import place
+from allocator.plans import new_agents, place_every, too_big, unplaced_volume
 
 MIX_PREFIX = "~plan-mix-"  # sorts after real agent ids: existing agents are filled first
 COST_UNIT = 1000  # resources are searched in thousandths, costs in at least thousandths
@@ -75,22 +76,11 @@ class Mix:
 
 def mix_agents(shapes: Sequence[PricedShape], counts: Sequence[int]) -> list[Agent]:
     """The agents a mix adds: each shape's first counts[t], spread over its attributes."""
-    out = []
-    for t, (priced, n) in enumerate(zip(shapes, counts, strict=True)):
-        s = priced.shape
-        for i in range(1, n + 1):
-            out.append(
-                Agent(
-                    id=f"{MIX_PREFIX}{t}-{i:05d}",
-                    hostname=f"new-{priced.name}-{i}",
-                    cpus=s.cpus,
-                    mem=s.mem,
-                    disk=s.disk,
-                    ports=s.ports,
-                    attributes=s.attributes_of(i - 1),
-                )
-            )
-    return out
+    return [
+        a
+        for t, (priced, n) in enumerate(zip(shapes, counts, strict=True))
+        for a in new_agents(priced.shape, n, f"{MIX_PREFIX}{t}-", priced.name)
+    ]
 
 
 def _cost_scale(costs: Sequence[float], most_agents: int) -> float:
@@ -200,40 +190,25 @@ class MixSearch:
         if got is not None:
             return got
         pool = [*self.agents, *mix_agents(self.shapes, counts)]
-        ordered = sorted(range(len(self.scenarios)), key=lambda s: s != self.last_failed)
-        first: tuple[Placement, int] | None = None
-        for s in ordered:
-            self.tries += 1
-            p = place(pool, self.scenarios[s], effort=how, order=self.order)
-            if first is None:
-                first = (p, s)
-            if not p.fits:
-                self.last_failed = s
-                self.cache[key] = (False, p, s)
-                return self.cache[key]
-        assert first is not None
-        self.cache[key] = (True, first[0], first[1])
+        ok, p, s, tried = place_every(pool, self.scenarios, self.last_failed, how, self.order)
+        self.tries += tried
+        if not ok:
+            self.last_failed = s
+        self.cache[key] = (ok, p, s)
         return self.cache[key]
 
     def _holds(self, d: Demand) -> tuple[int, ...]:
         """The shapes an empty agent of which holds one instance of `d`."""
-        return tuple(
-            t
-            for t, p in enumerate(self.shapes)
-            if all(d.size[i] <= p.shape.size()[i] * (1 - d.headroom) + EPS for i in range(3))
-        )
+        return tuple(t for t, p in enumerate(self.shapes) if too_big(d, p.shape.size()) is None)
 
     def _left_over(self, p: Placement, s: int) -> dict[tuple[int, ...], list[float]]:
         """What the unplaced instances need, by the shapes that can hold them."""
         demand = {d.key: d for d in self.scenarios[s]}
         out: dict[tuple[int, ...], list[float]] = {}
-        for u in p.unplaced:
-            d = demand.get(u.key)
-            if d is None:
-                continue
-            acc = out.setdefault(self._holds(d), [0.0, 0.0, 0.0])
+        for key, volume in unplaced_volume(p, self.scenarios[s]).items():
+            acc = out.setdefault(self._holds(demand[key]), [0.0, 0.0, 0.0])
             for r in range(3):
-                acc[r] += d.size[r]
+                acc[r] += volume[r]
         return out
 
     def heuristic(self) -> tuple[list[int], Placement] | None:
@@ -374,12 +349,9 @@ def _too_big(
     """Why no mix helps, when an instance fits on an empty agent of none of the shapes and
     on none of the agents there are (one that fits an existing agent may go there)."""
 
-    def holds(size: Sequence[float], d: Demand) -> bool:
-        return all(d.size[i] <= size[i] * (1 - d.headroom) + EPS for i in range(3))
-
     for d in sorted({d.key: d for s in scenarios for d in s if d.count > 0}.values(), key=str):
-        if not any(holds(p.shape.size(), d) for p in shapes) and not any(
-            holds(a.totals, d) for a in agents
+        if all(too_big(d, p.shape.size()) is not None for p in shapes) and all(
+            too_big(d, a.totals) is not None for a in agents
         ):
             return (
                 f"an instance of {d.name} ({d.cpus:g} cpus, {d.mem:g} MiB, {d.disk:g} MiB of "

@@ -86,11 +86,14 @@ class PlanAnswer:
         return self.now.unplaced
 
 
-def extra_agents(shape: AgentShape, k: int) -> list[Agent]:
+def new_agents(
+    shape: AgentShape, k: int, prefix: str = EXTRA_PREFIX, name: str = "agent"
+) -> list[Agent]:
+    """k agents of the shape, spread over its attributes (a mix names each shape's own)."""
     return [
         Agent(
-            id=f"{EXTRA_PREFIX}{i:05d}",
-            hostname=f"new-agent-{i}",
+            id=f"{prefix}{i:05d}",
+            hostname=f"new-{name}-{i}",
             cpus=shape.cpus,
             mem=shape.mem,
             disk=shape.disk,
@@ -101,13 +104,34 @@ def extra_agents(shape: AgentShape, k: int) -> list[Agent]:
     ]
 
 
+def extra_agents(shape: AgentShape, k: int) -> list[Agent]:
+    return new_agents(shape, k)
+
+
+def too_big(d: Demand, size: Sequence[float]) -> int | None:
+    """The first resource (an index into RESOURCES) in which one instance of `d` is bigger
+    than an empty agent of `size` offers after the demand's headroom; None if it fits."""
+    return next(
+        (i for i in range(len(RESOURCES)) if d.size[i] > size[i] * (1 - d.headroom) + EPS),
+        None,
+    )
+
+
+def unplaced_volume(p: Placement, demands: Sequence[Demand]) -> dict[str, list[float]]:
+    """Per demand key, the cpus, mem and disk of its instances p left unplaced."""
+    size = {d.key: d.size for d in demands}
+    out: dict[str, list[float]] = {}
+    for u in p.unplaced:
+        if u.key in size:
+            acc = out.setdefault(u.key, [0.0] * len(RESOURCES))
+            for r in range(len(RESOURCES)):
+                acc[r] += size[u.key][r]
+    return out
+
+
 def _left_over(p: Placement, demands: Sequence[Demand], shape: AgentShape) -> int:
     """Agents of the shape that the unplaced instances need by volume alone."""
-    size = {d.key: (d.cpus, d.mem, d.disk) for d in demands}
-    need = [0.0, 0.0, 0.0]
-    for u in p.unplaced:
-        for r in range(3):
-            need[r] += size.get(u.key, (0.0, 0.0, 0.0))[r]
+    need = [sum(v[r] for v in unplaced_volume(p, demands).values()) for r in range(3)]
     return max(
         (math.ceil(n / c - EPS) for n, c in zip(need, shape.size(), strict=True) if c > EPS),
         default=0,
@@ -117,16 +141,36 @@ def _left_over(p: Placement, demands: Sequence[Demand], shape: AgentShape) -> in
 def _hopeless(shape: AgentShape, demands: Sequence[Demand]) -> str:
     """Why no number of new agents can help, if an instance cannot go on an empty one."""
     for d in sorted(demands, key=lambda d: d.key):
-        if d.count <= 0:
-            continue
-        for i, r in enumerate(RESOURCES):
+        i = too_big(d, shape.size()) if d.count > 0 else None
+        if i is not None:
             room = shape.size()[i] * (1 - d.headroom)
-            if (d.cpus, d.mem, d.disk)[i] > room + EPS:
-                return (
-                    f"an instance of {d.name} needs {(d.cpus, d.mem, d.disk)[i]:g} {r}, more "
-                    f"than an empty agent of the shape offers after headroom ({room:g})"
-                )
+            return (
+                f"an instance of {d.name} needs {d.size[i]:g} {RESOURCES[i]}, more "
+                f"than an empty agent of the shape offers after headroom ({room:g})"
+            )
     return ""
+
+
+def place_every(
+    pool: Sequence[Agent],
+    scenarios: Sequence[Sequence[Demand]],
+    first: int,
+    how: str,
+    order: str,
+) -> tuple[bool, Placement, int, int]:
+    """Place every scenario on `pool`, scenario `first` first (the one that failed last: a
+    miss is then found with one placement), until one fails: whether all fit, the placement
+    that failed (else the first one), which scenario it was, and the placements run."""
+    ordered = sorted(range(len(scenarios)), key=lambda s: s != first)
+    head: tuple[Placement, int] | None = None
+    for tried, s in enumerate(ordered, start=1):
+        p = place(pool, scenarios[s], effort=how, order=order)
+        if not p.fits:
+            return False, p, s, tried
+        if head is None:
+            head = (p, s)
+    assert head is not None
+    return True, head[0], head[1], len(ordered)
 
 
 def _lead(p: Placement, current: str) -> str:
@@ -194,20 +238,11 @@ class PlanSearch:
         if got is not None:
             return got
         pool = [*self.agents, *extra_agents(self.shape, k)]
-        # the scenario that failed last is tried first: a miss is found with one placement
-        ordered = sorted(range(len(self.scenarios)), key=lambda s: s != self.last_failed)
-        first: tuple[Placement, int] | None = None
-        for s in ordered:
-            self.tries += 1
-            p = place(pool, self.scenarios[s], effort=how, order=order)
-            if first is None:
-                first = (p, s)
-            if not p.fits:
-                self.last_failed = s
-                cache[(k, how, order)] = (False, p, s)
-                return cache[(k, how, order)]
-        assert first is not None
-        cache[(k, how, order)] = (True, first[0], first[1])
+        ok, p, s, tried = place_every(pool, self.scenarios, self.last_failed, how, order)
+        self.tries += tried
+        if not ok:
+            self.last_failed = s
+        cache[(k, how, order)] = (ok, p, s)
         return cache[(k, how, order)]
 
     def answer(self, k: int | None, **more: Any) -> PlanAnswer:

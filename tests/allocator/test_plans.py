@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from allocator.bounds import extra_by_rules
 from allocator.model import Agent, AgentShape, Demand
 from allocator.placement import place
-from allocator.plans import extra_agents, plan
+from allocator.plans import extra_agents, place_every, plan, too_big
 
 SHAPE = AgentShape(4, 8192, 10000, ports=((31000, 31999),))
 
@@ -202,3 +202,25 @@ def test_the_exact_search_proves_one_fewer_does_not_fit() -> None:
     bounded = plan(agents, [more], AgentShape(10, 10_000, 10_000), effort="quick", seconds=5)
     assert bounded.extra_agents == 1 and bounded.proven
     assert bounded.checks[1].by == "volume bound"
+
+
+def test_too_big_names_the_first_resource_an_empty_agent_lacks_after_headroom() -> None:
+    size = SHAPE.size()
+    assert too_big(_demand("web", 1, 4.0, 8192), size) is None
+    assert too_big(_demand("web", 1, 4.1, 8192), size) == 0
+    assert too_big(_demand("web", 1, 1.0, 9000), size) == 1
+    # a headroom of a quarter leaves 3 cpus of 4
+    assert too_big(_demand("web", 1, 3.0, 512, headroom=0.25), size) is None
+    assert too_big(_demand("web", 1, 3.1, 512, headroom=0.25), size) == 0
+
+
+def test_place_every_tries_the_failing_scenario_first_and_stops_at_a_miss() -> None:
+    small, big = [_demand("web", 2, 1.0)], [_demand("web", 20, 1.0)]
+    pool = _agents(2)
+    ok, p, which, tried = place_every(pool, [small, big, small], 1, "quick", "max")
+    assert (ok, which, tried) == (False, 1, 1) and not p.fits
+    ok, p, which, tried = place_every(pool, [small, big], 0, "quick", "max")
+    assert (ok, which, tried) == (False, 1, 2)
+    ok, p, which, tried = place_every(pool, [small, small], 1, "quick", "max")
+    # all fit: the placement of the scenario tried first
+    assert (ok, which, tried) == (True, 1, 2) and p.fits
