@@ -176,6 +176,32 @@ def test_a_dropped_stream_is_reconnected_and_reconciled(
     until(lambda: len(_tasks(viewer, "/shop/late")) == 2)
 
 
+def test_the_master_down_during_a_watch_is_retried_until_it_answers(
+    watching: Watcher, viewer: Any, sim_server: Any
+) -> None:
+    url = sim_server.url
+    requests.post(
+        f"{url}/_sim/faults",
+        json={"kind": "status", "status": 503, "path_prefix": "/master/"},
+        timeout=5,
+    ).raise_for_status()
+    before = watching.reconciliations
+    requests.post(f"{url}/_sim/events/drop", timeout=5).raise_for_status()
+    time.sleep(1.5)
+    # the stream comes back but no reading can be made: nothing stored, the watcher keeps
+    # the cluster and tries again
+    assert watching.reconciliations == before
+    assert watching.active.is_set()
+    requests.delete(f"{url}/_sim/faults", timeout=5).raise_for_status()
+    until(lambda: watching.reconciliations > before, 15)
+    requests.post(
+        f"{url}/v2/apps",
+        json={"id": "/shop/after", "cmd": "sleep 1000", "cpus": 0.1, "mem": 64, "instances": 1},
+        timeout=5,
+    ).raise_for_status()
+    until(lambda: len(_tasks(viewer, "/shop/after")) == 1)
+
+
 def test_one_active_watcher_per_cluster(app: Flask, admin: Any, sim_server: Any) -> None:
     sim_cluster(admin, "east", [sim_server.url], sim_server.url)
     ctx = app.extensions["berth"].context(actor="test")
