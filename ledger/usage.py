@@ -412,6 +412,32 @@ STEPS = ("minute", "hour")
 DEFAULT_SPAN = {"minute": timedelta(hours=6), "hour": timedelta(days=7)}
 
 
+def _minute_view(r: UsageMinute) -> dict[str, Any]:
+    return {
+        "at": r.minute,
+        "instances": r.instances,
+        "cpu_instances": r.cpu_instances,
+        "cpus_mean": round(r.cpu_mean, 5) if r.cpu_instances else None,
+        "cpus_max": round(r.cpu_max, 5) if r.cpu_instances else None,
+        "mem_mean_mib": round(r.mem_mean / MIB, 2),
+        "mem_max_mib": round(r.mem_max / MIB, 2),
+    }
+
+
+def _hour_view(h: UsageHour) -> dict[str, Any]:
+    return {
+        "at": h.hour,
+        "samples": h.samples,
+        "tasks": h.tasks,
+        "cpus_p50": round(h.cpu_p50, 5),
+        "cpus_p90": round(h.cpu_p90, 5),
+        "cpus_p99": round(h.cpu_p99, 5),
+        "cpus_max": round(h.cpu_max, 5),
+        "mem_p99_mib": round(h.mem_p99 / MIB, 2),
+        "mem_max_mib": round(h.mem_max / MIB, 2),
+    }
+
+
 def allocation_usage(
     ctx: Context,
     env_name: str,
@@ -436,44 +462,14 @@ def allocation_usage(
             "since": since,
             "allocated": {"cpus": alloc.cpus, "mem": alloc.mem, "instances": alloc.instances},
         }
-        if step == "minute":
-            rows = session.scalars(
-                select(UsageMinute)
-                .where(UsageMinute.allocation_id == alloc.id, UsageMinute.minute >= since)
-                .order_by(UsageMinute.minute)
-            )
-            points = [
-                {
-                    "at": r.minute,
-                    "instances": r.instances,
-                    "cpu_instances": r.cpu_instances,
-                    "cpus_mean": round(r.cpu_mean, 5) if r.cpu_instances else None,
-                    "cpus_max": round(r.cpu_max, 5) if r.cpu_instances else None,
-                    "mem_mean_mib": round(r.mem_mean / MIB, 2),
-                    "mem_max_mib": round(r.mem_max / MIB, 2),
-                }
-                for r in rows
-            ]
-        else:
-            hours = session.scalars(
-                select(UsageHour)
-                .where(UsageHour.allocation_id == alloc.id, UsageHour.hour >= since)
-                .order_by(UsageHour.hour)
-            )
-            points = [
-                {
-                    "at": h.hour,
-                    "samples": h.samples,
-                    "tasks": h.tasks,
-                    "cpus_p50": round(h.cpu_p50, 5),
-                    "cpus_p90": round(h.cpu_p90, 5),
-                    "cpus_p99": round(h.cpu_p99, 5),
-                    "cpus_max": round(h.cpu_max, 5),
-                    "mem_p99_mib": round(h.mem_p99 / MIB, 2),
-                    "mem_max_mib": round(h.mem_max / MIB, 2),
-                }
-                for h in hours
-            ]
+        model, at = (
+            (UsageMinute, UsageMinute.minute) if step == "minute" else (UsageHour, UsageHour.hour)
+        )
+        view = _minute_view if step == "minute" else _hour_view
+        rows = session.scalars(
+            select(model).where(model.allocation_id == alloc.id, at >= since).order_by(at)
+        )
+        points = [view(r) for r in rows]
         return {**base, "points": points}
 
     return in_transaction(ctx, work)
