@@ -94,6 +94,8 @@ def test_a_generated_client_renders_a_definition_and_reads_an_allocation(
         assert allocation.cpus == 0.5 and allocation.mem == 512
         # a field berth adds later does not break the client: output schemas are open
         assert allocation.additional_properties is not None
+        later = type(allocation).from_dict({**allocation.to_dict(), "added_later": [1]})
+        assert later.additional_properties["added_later"] == [1] and later.mem == 512
         dockerfile = requests.get(
             f"{url}/api/v1/services/order-service/dockerfile?environment=production",
             headers={"Authorization": f"Bearer {tokens['viewer']}"},

@@ -113,6 +113,10 @@ def test_a_dry_run_logs_no_write(admin: Any, ops: Any, captured: io.StringIO) ->
     )
     assert answer.status_code in (200, 201), answer.get_json()
     assert not [line for line in _lines(captured) if line.get("event") == "write"]
+    # the capture works: the dry run's request line is there, only no write
+    assert [line["status"] for line in _lines(captured) if line.get("event") == "request"] == [
+        answer.status_code
+    ]
     ops.put("/api/v1/environments/test/allocations/shop", json={"cpus": 0.1, "mem": 64})
     writes = [line for line in _lines(captured) if line.get("event") == "write"]
     assert [w["entity"] for w in writes] == ["test/shop"]

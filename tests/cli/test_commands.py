@@ -201,6 +201,7 @@ def test_deploy_wait_shows_progress_and_exits_1_when_the_deploy_fails(
         canceller.join()
         assert failed.exit_code == 1, failed.output
         assert "step 1/1" in failed.stderr or "instances running" in failed.stderr, failed.stderr
+        assert " deploying: " in failed.stderr and " failed: " in failed.stderr, failed.stderr
         assert "failed:" in failed.stderr
 
 
@@ -305,6 +306,8 @@ def test_plans_reservations_drift_report_and_tokens(
         assert "totals" in report and "MiB" in report and "active agents" in report
         csv = ok(berth("report", "--cluster", "east", "--csv")).stdout
         assert csv.splitlines()[0].startswith("line,") or "," in csv.splitlines()[0]
+        assert csv.splitlines()[0].startswith("scope,cluster,line,name,environment,team,")
+        assert len(csv.splitlines()) > 1 and all(",east," in r for r in csv.splitlines()[1:])
         assert ok(berth("report"), 2).output  # exactly one scope
 
         boss = Berth(berth.url, tokens["admin"])

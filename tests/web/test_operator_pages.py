@@ -74,6 +74,7 @@ def test_the_report_shows_memory_in_one_unit_per_table(
     for table in tables:
         units = set(re.findall(r"\d (MiB|GiB)\b", table))
         assert len(units) <= 1, (units, table[:300])
+    assert any(re.search(r"\d (MiB|GiB)\b", table) for table in tables)  # memory is shown
     for chart in re.findall(r"<svg.*?</svg>", page, flags=re.S):
         assert len(set(re.findall(r"\d (MiB|GiB)\b", chart))) <= 1
 
@@ -121,3 +122,6 @@ def test_a_services_page_charts_its_usage_against_the_allocation(
     assert 'class="allocated"' in cpus and f"allocated {allocated['cpus']:,.2f}" in cpus
     mem = page[page.index('id="usage-production-mem"') :].split("</svg>")[0]
     assert "MiB" in mem or "GiB" in mem
+    # one unit per chart: GiB only when its largest figure (the allocation) reaches 10 GiB
+    unit, other = ("GiB", "MiB") if allocated["mem"] >= 10 * 1024 else ("MiB", "GiB")
+    assert unit in mem and other not in mem, mem[:400]
