@@ -32,7 +32,7 @@ from typing import Any
 
 import requests
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from allocator.right_sizing import JavaHeap, ObservedUsage, recommend
 from allocator.usage import (
@@ -99,7 +99,10 @@ def _plan(ctx: Context, name: str) -> _Plan | None:
         apps = {
             app_id(a.environment, a.service.name): a.id
             for a in session.scalars(
-                select(Allocation).join(Environment).where(Environment.cluster_id == cluster.id)
+                select(Allocation)
+                .join(Environment)
+                .where(Environment.cluster_id == cluster.id)
+                .options(contains_eager(Allocation.environment), joinedload(Allocation.service))
             )
         }
         tasks = {
