@@ -36,6 +36,12 @@ class DoesNotFitError(ConflictError):
     title = "Does not fit"
 
 
+class NotSyncedError(ConflictError):
+    """The cluster's picture lacks what the question needs: a snapshot, an active agent."""
+
+    title = "Cluster not synced"
+
+
 @dataclass(frozen=True)
 class Picture:
     """Everything a verdict on one cluster needs, read inside one transaction."""

@@ -26,6 +26,7 @@ from allocator.windows import Window, distinct_sets, intervals_from
 from ledger.capacity import (
     RESOURCES,
     DoesNotFitError,
+    NotSyncedError,
     Picture,
     _surge,
     picture,
@@ -48,10 +49,6 @@ SHOWN_UNPLACED = 100  # unplaced instances kept in a plan's answer; the count is
 # instances one plan may place in all: beyond this a plan would run for minutes, and no
 # cluster berth knows is that big
 MAX_PLANNED_INSTANCES = 200_000
-
-
-class NoSnapshotError(ConflictError):
-    title = "Cluster not synced"
 
 
 class PlanReservedError(ConflictError):
@@ -137,7 +134,7 @@ def _default_shape(pic: Picture) -> AgentShape:
     assert pic.snapshot is not None
     active = sorted((a for a in pic.snapshot.agents if a["active"]), key=lambda a: a["id"])
     if not active:
-        raise NoSnapshotError(
+        raise NotSyncedError(
             f"cluster '{pic.cluster.name}' has no active agent in its latest snapshot; "
             "give agent_shape {cpus, mem, disk}"
         )
@@ -382,7 +379,7 @@ def create_plan(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         cluster = env.cluster
         pic = picture(session, cluster, now)
         if pic.snapshot is None:
-            raise NoSnapshotError(
+            raise NotSyncedError(
                 f"cluster '{cluster.name}' has no snapshot yet: sync it "
                 f"(POST /api/v1/clusters/{cluster.name}/sync) before planning"
             )

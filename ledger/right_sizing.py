@@ -26,19 +26,14 @@ from sqlalchemy.orm import Session
 from allocator.placement import place
 from allocator.right_sizing import ObservedUsage, Recommendation, recommend
 from allocator.usage import weighted_percentile
-from ledger.capacity import picture
+from ledger.capacity import NotSyncedError, picture
 from ledger.clusters import find_cluster
 from ledger.context import Context, UsageSettings, in_transaction
-from ledger.errors import ConflictError
 from ledger.usage import _observed, java_heap
 from models import Allocation
 from models.base import utcnow
 
 PEAK_CPU_PERCENTILE = 0.99  # a plan's "observed peak" of CPU: one busy minute is not a peak
-
-
-class NotSyncedError(ConflictError):
-    title = "Cluster not synced"
 
 
 @dataclass(frozen=True)

@@ -623,3 +623,12 @@ def test_machine_shapes_at_the_limits_give_the_cheapest_mix_not_a_500(ops: Any, 
     assert counts == {n["name"]: 2 if n["name"] == "tiniest" else 0 for n in shapes}, mix
     assert mix["cost"] == pytest.approx(2e-6)
     assert 0 < mix["lower_bound"]["cost"] <= mix["cost"]
+
+
+def test_a_plan_on_a_cluster_never_synced_is_409_cluster_not_synced(admin: Any, ops: Any) -> None:
+    f.world(admin)
+    assert f.allocate(ops, "production", instances=2).status_code == 201
+    made = _plan(ops, {"order-service": 2})
+    _refused(made, 409, "no snapshot yet", "/sync")
+    assert made.get_json()["title"] == "Cluster not synced"
+    assert ops.get("/api/v1/plans").get_json()["total"] == 0
