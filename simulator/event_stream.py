@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import queue
-import socket
 from collections.abc import Iterator
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 from simulator.events import DROP, Subscriber
-from simulator.http import ServerContext
+from simulator.http import ServerContext, shut_socket
 
 # Marathon (Jetty) answers a request without `Accept: text/event-stream` like this
 NOT_ACCEPTED = """<html>
@@ -82,10 +81,5 @@ def _stream(
 
 def _cut(environ: dict[str, Any]) -> None:
     """Shut the socket mid-stream: the client sees the connection end without the last chunk."""
-    sock = environ.get("werkzeug.socket")
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+    shut_socket(environ)
     raise ConnectionAbortedError("event stream dropped")

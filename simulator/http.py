@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -114,3 +115,14 @@ def flag(request: Request, name: str, default: bool = False) -> bool:
     if value is None:
         return default
     return value.strip().lower() in ("true", "1", "yes", "")
+
+
+def shut_socket(environ: dict[str, Any]) -> None:
+    """Shut the client's socket under the server: whatever it has not read yet never comes
+    (a dropped connection, or a stream cut mid-way); the caller then raises its own error."""
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass

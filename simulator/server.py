@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import threading
 import time
 import uuid
@@ -40,7 +39,7 @@ from simulator.errors import (
     UnknownAgent,
 )
 from simulator.faults import Fault
-from simulator.http import MarathonInstances, ServerContext, json_response
+from simulator.http import MarathonInstances, ServerContext, json_response, shut_socket
 from simulator.state import Simulator
 
 log = logging.getLogger(__name__)
@@ -154,12 +153,7 @@ def _status_response(fault: Fault) -> Response:
 
 def _drop(environ: dict[str, Any]) -> None:
     """Close the connection without a byte of answer; the client sees a connection error."""
-    sock = environ.get("werkzeug.socket")
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+    shut_socket(environ)
     raise ConnectionDropped("fault: connection dropped")
 
 

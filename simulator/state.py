@@ -495,14 +495,20 @@ class Simulator:
     def fail_deployment(self, deployment_id: str) -> Deployment:
         """A deployment fails: it is gone (deployment_failed) and the apps stay as they are."""
         with self.lock:
-            self._catch_up()
-            deployment = self.deployments.pop(deployment_id, None)
-            if deployment is None:
-                raise DeploymentNotFound(deployment_id)
-            self._failed(deployment)
-            self._dirty = True
+            deployment = self._end_deployment(deployment_id)
             self._catch_up()
             return deployment
+
+    def _end_deployment(self, deployment_id: str) -> Deployment:
+        """Take a running deployment away as failed (deployment_failed); the caller decides
+        what happens to its apps."""
+        self._catch_up()
+        deployment = self.deployments.pop(deployment_id, None)
+        if deployment is None:
+            raise DeploymentNotFound(deployment_id)
+        self._failed(deployment)
+        self._dirty = True
+        return deployment
 
     def used(self, agent_id: str) -> Resources:
         usage = self._usage[agent_id]
@@ -663,12 +669,7 @@ class Simulator:
     def delete_deployment(self, deployment_id: str, force: bool = False) -> Deployment | None:
         """Cancel a deployment; without `force`, start one that puts the apps back as they were."""
         with self.lock:
-            self._catch_up()
-            deployment = self.deployments.pop(deployment_id, None)
-            if deployment is None:
-                raise DeploymentNotFound(deployment_id)
-            self._failed(deployment)
-            self._dirty = True
+            deployment = self._end_deployment(deployment_id)
             if force:
                 self._catch_up()
                 return None
