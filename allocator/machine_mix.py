@@ -55,12 +55,16 @@ class Mix:
     lower_bound: float  # no mix that fits costs less
     bound_by: str  # what proves lower_bound
     proven: bool  # cost is the least there is
-    binds: str  # the resource the cluster is fullest of with the mix added
     final: Placement | None
     tries: int = 0
     seconds: float = 0.0
     why_not: str = ""
     share: dict[str, float] = field(default_factory=dict)  # per resource, need ÷ room
+
+    @property
+    def binds(self) -> str:
+        """The resource the cluster is fullest of with the mix added."""
+        return max(self.share.items(), key=lambda kv: kv[1])[0] if self.share else ""
 
     @property
     def agents(self) -> int:
@@ -150,14 +154,12 @@ class MixSearch:
         agents: Sequence[Agent],
         scenarios: Sequence[Sequence[Demand]],
         shapes: Sequence[PricedShape],
-        seconds: float,
         order: str = "max",
     ) -> None:
         self.agents = list(agents)
         self.order = order  # the first-fit order that packs this cluster best
         self.scenarios = [[d for d in s if d.count > 0] for s in scenarios] or [[]]
         self.shapes = list(shapes)
-        self.seconds = seconds
         self.tries = 0
         self.last_failed = 0
         self.cache: dict[tuple[int | bool, ...], tuple[bool, Placement, int]] = {}
@@ -289,7 +291,7 @@ class MixSearch:
 
     def exact(
         self, counts: Sequence[int], seconds: float
-    ) -> tuple[list[int], Placement, float | None, bool] | None:
+    ) -> tuple[list[int], Placement, float, bool] | None:
         """The cheapest mix by the exact search, on the scenario that failed last (the
         others are checked by placement): counts, placement, the proven bound on the cost
         (in cost, not units), and whether the mix is proven the cheapest. None when the model is
@@ -378,7 +380,7 @@ def cheapest_mix(
     `known`: counts per shape known to fit, with their placement (a plan's answer for one
     of the shapes): a candidate the mix must beat."""
     start = time.perf_counter()
-    search = MixSearch(agents, scenarios, shapes, seconds, order)
+    search = MixSearch(agents, scenarios, shapes, order)
     zero = [0] * len(shapes)
     names = [p.name for p in shapes]
 
@@ -390,7 +392,6 @@ def cheapest_mix(
             tries=search.tries,
             seconds=round(time.perf_counter() - start, 3),
             share=search.share(counts or zero),
-            binds=max(search.share(counts or zero).items(), key=lambda kv: kv[1])[0],
             **more,  # type: ignore[arg-type]
         )
 
@@ -436,7 +437,7 @@ def cheapest_mix(
             got, placed, cost_bound, optimal = exact
             if search.cost(got) < search.cost(counts) - 1e-9:
                 counts, final = got, placed
-            if cost_bound is not None and cost_bound > lower + 1e-9:
+            if cost_bound > lower + 1e-9:
                 lower = min(cost_bound, search.cost(counts))
                 bound_by = "the exact search"
             if optimal and search.cost(got) <= search.cost(counts) + 1e-9:
