@@ -197,6 +197,10 @@ def test_a_plan_names_the_cheapest_mix_of_machines(ops: Any, viewer: Any, east: 
         ([{"name": "", "cpus": 4, "mem": 8192, "cost": 1}], "agent_shapes.0.name"),
         ([{"name": "a", "cpus": -1, "mem": 8192, "cost": 1}], "agent_shapes.0.cpus"),
         ([], "agent_shapes"),
+        ([{"name": "a", "cpus": 4, "mem": 8192, "cost": 1e9 + 1}], "agent_shapes.0.cost"),
+        ([{"name": "a", "cpus": 4097, "mem": 8192, "cost": 1}], "agent_shapes.0.cpus"),
+        ([{"name": "a", "cpus": 4, "mem": 2**26 + 1, "cost": 1}], "agent_shapes.0.mem"),
+        ([{"name": f"s{i}", "cpus": 4, "mem": 8192, "cost": 1} for i in range(9)], "agent_shapes"),
     ],
 )
 def test_bad_machine_shapes_are_refused_naming_the_field(
